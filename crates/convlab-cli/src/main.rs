@@ -1,0 +1,3 @@
+fn main() {
+    println!("convlab {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,10 @@
+//! The compute boundary: plain-slice CPU kernels that the ops in [`crate::ops`] call.
+//!
+//! Kernels know nothing of tensors or graphs: they take row-major slices and explicit sizes,
+//! with a shape comment on every buffer. Forward and backward kernels come in pairs
+//! (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`). A GPU backend would
+//! add a sibling of this module without touching the op definitions.
+
+pub mod conv;
+pub mod gemm;
+pub mod pool;

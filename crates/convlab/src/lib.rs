@@ -1,0 +1,32 @@
+//! # ConvLab
+//!
+//! Convolutional neural networks in Rust: f32 tensors, reverse-mode autograd, and every
+//! operation of a CNN (convolution, pooling, activations, normalization, losses), each with
+//! its backward pass, checked against finite differences and against PyTorch.
+//!
+//! ```
+//! use convlab::Tensor;
+//! // A weight that learns, an input that does not.
+//! let w = Tensor::from_vec(vec![0.5, -1.0, 2.0], [3]).requires_grad_();
+//! let x = Tensor::from_vec(vec![1.0, 2.0, 3.0], [3]);
+//! let loss = (&w * &x).sum_all();
+//! let grads = loss.backward();
+//! assert_eq!(grads.get(&w).unwrap().to_vec(), x.to_vec());
+//! ```
+//!
+//! Layout: [`tensor`] (the handle), [`autograd`] (the graph walk), [`ops`] (operations, with
+//! their chain rules), [`kernels`] (the plain-slice compute boundary), [`gradcheck`]
+//! (finite-difference checking).
+
+pub mod autograd;
+pub mod error;
+pub mod gradcheck;
+pub mod kernels;
+pub mod ops;
+pub mod shape;
+pub mod tensor;
+
+pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
+pub use error::{Error, Result};
+pub use shape::Shape;
+pub use tensor::{Tensor, TensorId};

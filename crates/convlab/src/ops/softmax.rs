@@ -29,21 +29,21 @@ fn for_each_lane(outer: usize, len: usize, inner: usize, mut f: impl FnMut(usize
     }
 }
 
-/// The maximum `m` of one lane and `log Σ exp(x − m)` over it.
-fn lane_logsumexp(x: &[f32], base: usize, stride: usize, len: usize) -> (f32, f32) {
+/// The maximum `m` of one lane and `Σ exp(x − m)` over it.
+fn lane_max_sumexp(x: &[f32], base: usize, stride: usize, len: usize) -> (f32, f32) {
     let mut max = f32::NEG_INFINITY;
     for k in 0..len {
         max = max.max(x[base + k * stride]);
     }
     if max == f32::NEG_INFINITY {
         // All -inf (or empty): keep the result -inf/NaN as PyTorch does, without inf - inf.
-        return (max, f32::NEG_INFINITY);
+        return (max, 0.0);
     }
     let mut sum = 0.0f32;
     for k in 0..len {
         sum += (x[base + k * stride] - max).exp();
     }
-    (max, sum.ln())
+    (max, sum)
 }
 
 impl Tensor {
@@ -54,10 +54,10 @@ impl Tensor {
         let x = self.storage();
         let mut y = vec![0.0f32; x.len()];
         for_each_lane(outer, len, inner, |base, s| {
-            let (max, lse) = lane_logsumexp(&x, base, s, len);
-            let shift = max + lse;
+            let (max, sum) = lane_max_sumexp(&x, base, s, len);
+            let inv = 1.0 / sum;
             for k in 0..len {
-                y[base + k * s] = (x[base + k * s] - shift).exp();
+                y[base + k * s] = (x[base + k * s] - max).exp() * inv;
             }
         });
         Tensor::from_op(y, self.shape().clone(), "softmax", &[self], move |g, y| {
@@ -83,9 +83,10 @@ impl Tensor {
         let x = self.storage();
         let mut y = vec![0.0f32; x.len()];
         for_each_lane(outer, len, inner, |base, s| {
-            let (max, lse) = lane_logsumexp(&x, base, s, len);
+            let (max, sum) = lane_max_sumexp(&x, base, s, len);
+            let lse = sum.ln();
             for k in 0..len {
-                y[base + k * s] = x[base + k * s] - max - lse;
+                y[base + k * s] = (x[base + k * s] - max) - lse;
             }
         });
         Tensor::from_op(y, self.shape().clone(), "log_softmax", &[self], move |g, y| {

@@ -30,3 +30,6 @@ pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use error::{Error, Result};
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
+pub use ops::activation::{Activation, Gelu};
+pub use ops::batchnorm::{BatchNormParams, RunningStats};
+pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};

@@ -30,3 +30,4 @@ pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use error::{Error, Result};
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
+pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};

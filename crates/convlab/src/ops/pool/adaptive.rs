@@ -80,6 +80,11 @@ impl Tensor {
 
     /// Adaptive max pooling of `[N, C, L]` or `[C, L]` to length `output_size`.
     pub fn adaptive_max_pool1d(&self, output_size: usize) -> Tensor {
-        adaptive_max(self, "adaptive_max_pool1d", &[output_size]).0
+        self.adaptive_max_pool1d_with_indices(output_size).0
+    }
+
+    /// [`Tensor::adaptive_max_pool1d`] with the position of each maximum along `L` (as f32).
+    pub fn adaptive_max_pool1d_with_indices(&self, output_size: usize) -> (Tensor, Tensor) {
+        adaptive_max(self, "adaptive_max_pool1d", &[output_size])
     }
 }

@@ -134,7 +134,7 @@ fn pool_matches_torch() {
             assert_eq!(idx.expect("indices").to_vec(), want.to_vec(), "{case}: indices");
         }
         let grads = (&y * &fx.tensor(&case, "grad_out")).sum_all().backward();
-        assert_matches_torch(&format!("{case}: grad_x"), &grads.get(&x).unwrap(), &fx.tensor(&case, "grad_x"));
+        assert_matches_torch(&format!("{case}: grad_x"), grads.get(&x).unwrap(), &fx.tensor(&case, "grad_x"));
     }
 }
 
@@ -192,6 +192,34 @@ fn max_pool_ties_send_the_gradient_to_the_first_maximum() {
     assert_eq!(idx.to_vec(), vec![0., 1., 3., 4.]);
     let g = y.sum_all().backward().get(&x).unwrap().to_vec();
     assert_eq!(g, vec![1., 1., 0., 1., 1., 0., 0., 0., 0.]);
+}
+
+#[test]
+fn max_pool_pads_with_minus_infinity_and_propagates_nan() {
+    let p = Pool2dParams { stride: [1, 1], padding: [1, 1], ..Pool2dParams::new([3, 3]) };
+    assert_eq!(Tensor::full([1, 1, 3, 3], -1.0).max_pool2d(&p).to_vec(), vec![-1.0; 9]);
+    let mut v = vec![0.0; 9];
+    v[4] = f32::NAN;
+    let y = Tensor::from_vec(v, [1, 3, 3]).max_pool2d(&p).to_vec();
+    assert!(y.iter().all(|v| v.is_nan()), "{y:?}");
+    // A dilated window with no tap inside the input gives -inf (as in PyTorch) and no gradient.
+    let p = Pool2dParams { padding: [1, 1], dilation: [3, 3], ..Pool2dParams::new([2, 2]) };
+    let x = Tensor::randn([1, 1, 2, 2], 3).requires_grad_();
+    let y = x.max_pool2d(&p);
+    assert_eq!(y.to_vec(), vec![f32::NEG_INFINITY]);
+    assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec(), vec![0.0; 4]);
+}
+
+#[test]
+fn avg_pool_padding_counts_as_zeros() {
+    let x = Tensor::ones([1, 1, 3, 3]);
+    let p = Pool2dParams { stride: [1, 1], padding: [1, 1], ..Pool2dParams::new([3, 3]) };
+    let y = x.avg_pool2d(&p).to_vec();
+    assert!((y[0] - 4.0 / 9.0).abs() < 1e-6 && (y[1] - 6.0 / 9.0).abs() < 1e-6 && y[4] == 1.0, "{y:?}");
+    let y = x.avg_pool2d(&Pool2dParams { count_include_pad: false, ..p.clone() }).to_vec();
+    assert!(y.iter().all(|&v| (v - 1.0).abs() < 1e-6), "{y:?}");
+    let y = x.avg_pool2d(&Pool2dParams { divisor_override: Some(2), ..p }).to_vec();
+    assert_eq!(y[0], 2.0);
 }
 
 #[test]

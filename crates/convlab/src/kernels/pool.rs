@@ -55,7 +55,7 @@ impl Pool2dGeometry {
     }
 }
 
-/// Runs `f(plane_index, out_plane, in_plane)` over matching chunks, in parallel when `par`.
+/// Runs `f(out_chunk, in_chunk)` over matching per-plane chunks, in parallel when `par`.
 fn for_planes<A: Send, B: Sync>(out: &mut [A], out_plane: usize, x: &[B], in_plane: usize, par: bool, f: impl Fn(&mut [A], &[B]) + Sync) {
     if out_plane == 0 || in_plane == 0 {
         return;

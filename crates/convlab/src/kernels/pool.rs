@@ -90,6 +90,7 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
     assert_eq!(indices.len(), out.len(), "max_pool2d_forward: indices length");
     let [h, w] = g.input;
     let [oh, ow] = g.output;
+    let [dh, dw] = g.dilation;
     // Pair each output plane with its index plane so both are written in one pass.
     let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
     for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
@@ -101,19 +102,22 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
                 // PyTorch's initial index is the first tap even when the window is empty.
                 let mut best_i = (h0 * w as isize + w0) as usize;
                 let mut best = f32::NEG_INFINITY;
-                let mut ih = h0;
-                while ih < h1 {
-                    let mut iw = w0;
-                    while iw < w1 {
-                        let i = ih as usize * w + iw as usize;
-                        let v = xp[i];
-                        if v > best || v.is_nan() {
-                            best = v;
-                            best_i = i;
+                if w0 < w1 {
+                    let (w0, w1) = (w0 as usize, w1 as usize);
+                    let mut ih = h0;
+                    while ih < h1 {
+                        let row = ih as usize * w;
+                        let mut iw = w0;
+                        while iw < w1 {
+                            let v = xp[row + iw];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                best_i = row + iw;
+                            }
+                            iw += dw;
                         }
-                        iw += g.dilation[1] as isize;
+                        ih += dh as isize;
                     }
-                    ih += g.dilation[0] as isize;
                 }
                 yo[a * ow + b] = best;
                 io[a * ow + b] = best_i;

@@ -33,3 +33,4 @@ pub use tensor::{Tensor, TensorId};
 pub use ops::activation::{Activation, Gelu};
 pub use ops::batchnorm::{BatchNormParams, RunningStats};
 pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};
+pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};

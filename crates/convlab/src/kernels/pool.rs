@@ -1,1 +1,314 @@
-//! (in progress)
+//! Pooling kernels: max, average and adaptive pooling over the planes of an NCHW buffer.
+//!
+//! Every kernel works plane by plane: a buffer of shape `[planes, H, W]` (`planes = N·C`, or
+//! `C` for an unbatched input; a 1-D signal is a plane of height 1) maps to one of shape
+//! `[planes, OH, OW]`. Planes are independent, so large calls run in parallel over planes
+//! with rayon. Window arithmetic follows PyTorch's CPU kernels exactly: window `o` along an
+//! axis starts at `o·S - P` and visits `start + k·D` for `k < K`, skipping positions outside
+//! the input (max pooling treats padding as -inf, average pooling as zeros).
+//!
+//! ```
+//! use convlab::kernels::pool::{max_pool2d_forward, Pool2dGeometry};
+//! // One 4x4 plane, 2x2 windows, stride 2.
+//! let g = Pool2dGeometry { planes: 1, input: [4, 4], output: [2, 2], kernel: [2, 2],
+//!                          stride: [2, 2], padding: [0, 0], dilation: [1, 1] };
+//! let x = [1., 1., 2., 0., 0., 1., 1., 2., 0., 0., 1., 3., 0., 0., 1., 1.];
+//! let (mut out, mut idx) = ([0.0; 4], [0usize; 4]);
+//! max_pool2d_forward(&mut out, &mut idx, &x, &g);
+//! assert_eq!(out, [1., 2., 0., 3.]);
+//! assert_eq!(idx, [0, 2, 8, 11]);
+//! ```
+
+use rayon::prelude::*;
+
+/// The sizes of a (validated) fixed-window pooling. `ops::pool` computes it from the user's
+/// parameters (with `ceil_mode` already applied to `output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeometry {
+    /// Number of independent planes (`N·C`).
+    pub planes: usize,
+    /// `[H, W]` of each input plane.
+    pub input: [usize; 2],
+    /// `[OH, OW]` of each output plane.
+    pub output: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Implicit padding at the start (and end) of each axis.
+    pub padding: [usize; 2],
+    /// Spacing between window taps (max pooling only; 1 for average pooling).
+    pub dilation: [usize; 2],
+}
+
+impl Pool2dGeometry {
+    pub fn in_plane(&self) -> usize {
+        self.input[0] * self.input[1]
+    }
+
+    pub fn out_plane(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+
+    /// Whether the work is big enough to be worth spreading over threads.
+    fn parallel(&self) -> bool {
+        let taps = self.kernel[0] * self.kernel[1];
+        self.planes > 1 && self.planes * self.out_plane() * taps.max(1) >= 1 << 15
+    }
+}
+
+/// Runs `f(out_chunk, in_chunk)` over matching per-plane chunks, in parallel when `par`.
+fn for_planes<A: Send, B: Sync>(out: &mut [A], out_plane: usize, x: &[B], in_plane: usize, par: bool, f: impl Fn(&mut [A], &[B]) + Sync) {
+    if out_plane == 0 || in_plane == 0 {
+        return;
+    }
+    if par {
+        out.par_chunks_mut(out_plane).zip(x.par_chunks(in_plane)).for_each(|(o, i)| f(o, i));
+    } else {
+        out.chunks_mut(out_plane).zip(x.chunks(in_plane)).for_each(|(o, i)| f(o, i));
+    }
+}
+
+/// The taps of window `o` along one axis that fall inside the input: `(first, end)` such that
+/// the taps are `first, first + d, ...` while `< end` (PyTorch's `ih0`/`ih1`). May be empty.
+#[inline]
+fn max_taps(o: usize, size: usize, k: usize, s: usize, p: usize, d: usize) -> (isize, isize) {
+    let mut start = (o * s) as isize - p as isize;
+    let end = (start + ((k - 1) * d) as isize + 1).min(size as isize);
+    while start < 0 {
+        start += d as isize;
+    }
+    (start, end)
+}
+
+/// Max pooling. `out`, `indices`: `[planes, OH, OW]`; `x`: `[planes, H, W]`. `indices` holds
+/// the flat position `h·W + w` of each maximum within its plane (the first maximum in
+/// row-major scan order; a NaN always wins, as in PyTorch's CPU kernel). A window with
+/// no tap inside the input (possible only with dilation) yields -inf.
+pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: &Pool2dGeometry) {
+    let (ip, op) = (g.in_plane(), g.out_plane());
+    assert_eq!(x.len(), g.planes * ip, "max_pool2d_forward: input has {} values, geometry {g:?}", x.len());
+    assert_eq!(out.len(), g.planes * op, "max_pool2d_forward: output has {} values, geometry {g:?}", out.len());
+    assert_eq!(indices.len(), out.len(), "max_pool2d_forward: indices length");
+    let [h, w] = g.input;
+    let [oh, ow] = g.output;
+    let [dh, dw] = g.dilation;
+    // Pair each output plane with its index plane so both are written in one pass.
+    let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
+    for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
+        let (yo, io) = &mut pair[0];
+        for a in 0..oh {
+            let (h0, h1) = max_taps(a, h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+            for b in 0..ow {
+                let (w0, w1) = max_taps(b, w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+                // PyTorch's initial index is the first tap even when the window is empty.
+                let mut best_i = (h0 * w as isize + w0) as usize;
+                let mut best = f32::NEG_INFINITY;
+                if w0 < w1 {
+                    let (w0, w1) = (w0 as usize, w1 as usize);
+                    let mut ih = h0;
+                    while ih < h1 {
+                        let row = ih as usize * w;
+                        let mut iw = w0;
+                        while iw < w1 {
+                            let v = xp[row + iw];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                best_i = row + iw;
+                            }
+                            iw += dw;
+                        }
+                        ih += dh as isize;
+                    }
+                }
+                yo[a * ow + b] = best;
+                io[a * ow + b] = best_i;
+            }
+        }
+    });
+}
+
+/// Gradient of max pooling (fixed or adaptive): each output's gradient goes to the input
+/// position recorded in `indices`, accumulating where windows overlap.
+/// `dx`: `[planes, in_plane]` (overwritten); `dout`, `indices`: `[planes, out_plane]`.
+/// Indices outside the plane (an empty dilated window) receive nothing.
+pub fn max_pool2d_backward(dx: &mut [f32], dout: &[f32], indices: &[usize], planes: usize, in_plane: usize, out_plane: usize) {
+    assert_eq!(dx.len(), planes * in_plane, "max_pool2d_backward: dx length");
+    assert_eq!(dout.len(), planes * out_plane, "max_pool2d_backward: dout length");
+    assert_eq!(indices.len(), dout.len(), "max_pool2d_backward: indices length");
+    dx.fill(0.0);
+    if out_plane == 0 || in_plane == 0 {
+        return;
+    }
+    let par = planes > 1 && planes * out_plane >= 1 << 15;
+    let body = |(dxp, (gp, ip)): (&mut [f32], (&[f32], &[usize]))| {
+        for (&gv, &i) in gp.iter().zip(ip) {
+            if i < in_plane {
+                dxp[i] += gv;
+            }
+        }
+    };
+    if par {
+        dx.par_chunks_mut(in_plane).zip(dout.par_chunks(out_plane).zip(indices.par_chunks(out_plane))).for_each(body);
+    } else {
+        dx.chunks_mut(in_plane).zip(dout.chunks(out_plane).zip(indices.chunks(out_plane))).for_each(body);
+    }
+}
+
+/// The clamped window `[start, end)` of output `o` along one axis for average pooling, and
+/// the window length counted with padding (`end` clamped only to `size + P`).
+#[inline]
+fn avg_window(o: usize, size: usize, k: usize, s: usize, p: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let end = (start + k as isize).min((size + p) as isize);
+    let padded_len = (end - start) as usize;
+    (start.max(0) as usize, end.min(size as isize).max(0) as usize, padded_len)
+}
+
+/// The divisor of one average-pooling window.
+#[inline]
+fn avg_divisor(h: (usize, usize, usize), w: (usize, usize, usize), count_include_pad: bool, divisor_override: Option<usize>) -> f32 {
+    match divisor_override {
+        Some(d) => d as f32,
+        None if count_include_pad => (h.2 * w.2) as f32,
+        None => ((h.1 - h.0) * (w.1 - w.0)) as f32,
+    }
+}
+
+/// Average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`. The divisor is
+/// `divisor_override` if given, else the window area including padding
+/// (`count_include_pad`) or only the taps inside the input. `g.dilation` must be `[1, 1]`.
+pub fn avg_pool2d_forward(out: &mut [f32], x: &[f32], g: &Pool2dGeometry, count_include_pad: bool, divisor_override: Option<usize>) {
+    assert_eq!(g.dilation, [1, 1], "avg_pool2d_forward: average pooling has no dilation");
+    assert_eq!(x.len(), g.planes * g.in_plane(), "avg_pool2d_forward: input has {} values, geometry {g:?}", x.len());
+    assert_eq!(out.len(), g.planes * g.out_plane(), "avg_pool2d_forward: output has {} values, geometry {g:?}", out.len());
+    let [h, w] = g.input;
+    let [oh, ow] = g.output;
+    for_planes(out, g.out_plane(), x, g.in_plane(), g.parallel(), |yo, xp| {
+        for a in 0..oh {
+            let hw = avg_window(a, h, g.kernel[0], g.stride[0], g.padding[0]);
+            for b in 0..ow {
+                let ww = avg_window(b, w, g.kernel[1], g.stride[1], g.padding[1]);
+                if hw.0 >= hw.1 || ww.0 >= ww.1 {
+                    yo[a * ow + b] = 0.0; // a window wholly in the padding
+                    continue;
+                }
+                let mut sum = 0.0f32;
+                for ih in hw.0..hw.1 {
+                    sum += xp[ih * w + ww.0..ih * w + ww.1].iter().sum::<f32>();
+                }
+                yo[a * ow + b] = sum / avg_divisor(hw, ww, count_include_pad, divisor_override);
+            }
+        }
+    });
+}
+
+/// Gradient of average pooling: each output's gradient, divided by its window's divisor, is
+/// added to every input tap of its window. `dx`: `[planes, H, W]` (overwritten);
+/// `dout`: `[planes, OH, OW]`.
+pub fn avg_pool2d_backward(dx: &mut [f32], dout: &[f32], g: &Pool2dGeometry, count_include_pad: bool, divisor_override: Option<usize>) {
+    assert_eq!(dx.len(), g.planes * g.in_plane(), "avg_pool2d_backward: dx length");
+    assert_eq!(dout.len(), g.planes * g.out_plane(), "avg_pool2d_backward: dout length");
+    dx.fill(0.0);
+    let [h, w] = g.input;
+    let [oh, ow] = g.output;
+    for_planes(dx, g.in_plane(), dout, g.out_plane(), g.parallel(), |dxp, gp| {
+        for a in 0..oh {
+            let hw = avg_window(a, h, g.kernel[0], g.stride[0], g.padding[0]);
+            for b in 0..ow {
+                let ww = avg_window(b, w, g.kernel[1], g.stride[1], g.padding[1]);
+                if hw.0 >= hw.1 || ww.0 >= ww.1 {
+                    continue;
+                }
+                let gv = gp[a * ow + b] / avg_divisor(hw, ww, count_include_pad, divisor_override);
+                for ih in hw.0..hw.1 {
+                    dxp[ih * w + ww.0..ih * w + ww.1].iter_mut().for_each(|d| *d += gv);
+                }
+            }
+        }
+    });
+}
+
+/// The window `[floor(o·I/O), ceil((o+1)·I/O))` of adaptive pooling along one axis.
+#[inline]
+pub fn adaptive_window(o: usize, input: usize, output: usize) -> (usize, usize) {
+    (o * input / output, ((o + 1) * input).div_ceil(output))
+}
+
+/// Adaptive average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`; each output
+/// averages its adaptive window (windows of neighbouring outputs may overlap).
+pub fn adaptive_avg_pool2d_forward(out: &mut [f32], x: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
+    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+    assert_eq!(x.len(), planes * ip, "adaptive_avg_pool2d_forward: input length");
+    assert_eq!(out.len(), planes * op, "adaptive_avg_pool2d_forward: output length");
+    let w = input[1];
+    let par = planes > 1 && planes * ip >= 1 << 15;
+    for_planes(out, op, x, ip, par, |yo, xp| {
+        for a in 0..output[0] {
+            let (h0, h1) = adaptive_window(a, input[0], output[0]);
+            for b in 0..output[1] {
+                let (w0, w1) = adaptive_window(b, input[1], output[1]);
+                let mut sum = 0.0f32;
+                for ih in h0..h1 {
+                    sum += xp[ih * w + w0..ih * w + w1].iter().sum::<f32>();
+                }
+                yo[a * output[1] + b] = sum / ((h1 - h0) * (w1 - w0)) as f32;
+            }
+        }
+    });
+}
+
+/// Gradient of adaptive average pooling. `dx`: `[planes, H, W]` (overwritten);
+/// `dout`: `[planes, OH, OW]`.
+pub fn adaptive_avg_pool2d_backward(dx: &mut [f32], dout: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
+    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+    assert_eq!(dx.len(), planes * ip, "adaptive_avg_pool2d_backward: dx length");
+    assert_eq!(dout.len(), planes * op, "adaptive_avg_pool2d_backward: dout length");
+    dx.fill(0.0);
+    let w = input[1];
+    let par = planes > 1 && planes * ip >= 1 << 15;
+    for_planes(dx, ip, dout, op, par, |dxp, gp| {
+        for a in 0..output[0] {
+            let (h0, h1) = adaptive_window(a, input[0], output[0]);
+            for b in 0..output[1] {
+                let (w0, w1) = adaptive_window(b, input[1], output[1]);
+                let gv = gp[a * output[1] + b] / ((h1 - h0) * (w1 - w0)) as f32;
+                for ih in h0..h1 {
+                    dxp[ih * w + w0..ih * w + w1].iter_mut().for_each(|d| *d += gv);
+                }
+            }
+        }
+    });
+}
+
+/// Adaptive max pooling. `out`, `indices`: `[planes, OH, OW]`; `x`: `[planes, H, W]`.
+/// Indices are flat positions `h·W + w` within the plane (first maximum; a NaN always wins). The
+/// gradient is [`max_pool2d_backward`].
+pub fn adaptive_max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
+    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+    assert_eq!(x.len(), planes * ip, "adaptive_max_pool2d_forward: input length");
+    assert_eq!(out.len(), planes * op, "adaptive_max_pool2d_forward: output length");
+    assert_eq!(indices.len(), out.len(), "adaptive_max_pool2d_forward: indices length");
+    let w = input[1];
+    let par = planes > 1 && planes * ip >= 1 << 15;
+    let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
+    for_planes(&mut pairs, 1, x, ip, par, |pair, xp| {
+        let (yo, io) = &mut pair[0];
+        for a in 0..output[0] {
+            let (h0, h1) = adaptive_window(a, input[0], output[0]);
+            for b in 0..output[1] {
+                let (w0, w1) = adaptive_window(b, input[1], output[1]);
+                let (mut best, mut best_i) = (f32::NEG_INFINITY, h0 * w + w0);
+                for ih in h0..h1 {
+                    for iw in w0..w1 {
+                        let v = xp[ih * w + iw];
+                        if v > best || v.is_nan() {
+                            best = v;
+                            best_i = ih * w + iw;
+                        }
+                    }
+                }
+                yo[a * output[1] + b] = best;
+                io[a * output[1] + b] = best_i;
+            }
+        }
+    });
+}

@@ -30,3 +30,4 @@ pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use error::{Error, Result};
 pub use shape::Shape;
 pub use tensor::{Tensor, TensorId};
+pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};

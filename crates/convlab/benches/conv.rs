@@ -13,7 +13,9 @@ use convlab::ops::conv::{conv2d_output_shape, Conv2dParams};
 use convlab::{no_grad, Tensor};
 
 /// (name, N, Cin, H, W, Cout, k, stride, pad): keep in sync with bench/torch_conv.py.
-const CASES: [(&str, usize, usize, usize, usize, usize, usize, usize, usize); 6] = [
+type Case = (&'static str, usize, usize, usize, usize, usize, usize, usize, usize);
+
+const CASES: [Case; 6] = [
     ("lenet_conv1", 64, 1, 28, 28, 6, 5, 1, 2),
     ("lenet_conv2", 64, 6, 14, 14, 16, 5, 1, 0),
     ("resnet_s1", 32, 64, 56, 56, 64, 3, 1, 1),

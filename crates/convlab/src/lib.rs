@@ -34,3 +34,4 @@ pub use ops::activation::{Activation, Gelu};
 pub use ops::batchnorm::{BatchNormParams, RunningStats};
 pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};
 pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};
+pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};

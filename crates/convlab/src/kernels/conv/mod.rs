@@ -1,0 +1,351 @@
+//! 2-D convolution kernels (cross-correlation, NCHW), lowered to GEMM through im2col/col2im.
+//!
+//! For one sample `n` and group `g` (`Cg = C/groups` input and `Cog = Cout/groups` output
+//! channels, `K = Cg·kH·kW`, `P = Ho·Wo`):
+//!
+//! ```text
+//! forward          out[n, g]  [Cog, P] = W_g [Cog, K] · col(x[n, g]) [K, P]      (+ bias)
+//! backward_input   dx[n, g]   [Cg,H,W] = col2im( W_gᵀ [K, Cog] · dout[n, g] [Cog, P] )
+//! backward_weight  dW_g       [Cog, K] = Σ_n dout[n, g] [Cog, P] · col(x[n, g])ᵀ [P, K]
+//! ```
+//!
+//! The unfolded matrix is built a band of output rows at a time (at most [`COL_BUDGET`]
+//! floats), so memory stays bounded for large images and the band stays in cache for the
+//! GEMM. Threads: with at least as many samples as rayon threads, samples run in parallel,
+//! each with single-threaded GEMMs and its own scratch buffer; otherwise samples run one after
+//! another with multi-threaded GEMMs. A 1×1 convolution with stride 1 and no padding needs
+//! no unfolding at all: the input already is the column matrix.
+//!
+//! ```
+//! use convlab::kernels::conv::{conv2d_forward, Conv2dGeometry};
+//! // One 3×3 image, one 2×2 kernel of ones: sums of 2×2 windows.
+//! let g = Conv2dGeometry::new([1, 1, 3, 3], [1, 1, 2, 2], [1, 1], [0, 0, 0, 0], [1, 1], 1);
+//! assert_eq!((g.ho, g.wo), (2, 2));
+//! let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+//! let mut out = vec![0.0; 4];
+//! conv2d_forward(&g, &x, &[1.0; 4], None, &mut out);
+//! assert_eq!(out, vec![12.0, 16.0, 24.0, 28.0]);
+//! ```
+
+mod im2col;
+
+pub use im2col::{col2im, im2col};
+use rayon::prelude::*;
+
+use crate::kernels::gemm::{sgemm, MatRef};
+
+/// Largest unfolded band, in floats (1 MiB): chosen so the band plus a weight block stay in
+/// L2 while the GEMM streams over it.
+pub const COL_BUDGET: usize = 1 << 18;
+
+/// Sizes of one 2-D convolution with zero padding. All later kernels read these fields only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    /// Batch size, input channels, input height and width.
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels and kernel height/width.
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    /// `[sH, sW]`.
+    pub stride: [usize; 2],
+    /// Zero padding per side: `[top, bottom, left, right]`.
+    pub pad: [usize; 4],
+    /// `[dH, dW]`.
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    /// Output height and width (derived by [`Conv2dGeometry::new`]).
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Conv2dGeometry {
+    /// Geometry from `[N, C, H, W]`, weight `[Cout, C/groups, kH, kW]` and the settings;
+    /// `Ho = (H + top + bottom - dH·(kH-1) - 1) / sH + 1`. Panics when the sizes do not fit
+    /// (the op layer validates user input first, see `ops::conv::conv2d_output_shape`).
+    pub fn new(input: [usize; 4], weight: [usize; 4], stride: [usize; 2], pad: [usize; 4], dilation: [usize; 2], groups: usize) -> Conv2dGeometry {
+        let [n, c_in, h, w] = input;
+        let [c_out, cg, kh, kw] = weight;
+        assert!(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && groups > 0, "conv2d: stride {stride:?}, dilation {dilation:?} and groups {groups} must be positive");
+        assert!(c_in % groups == 0 && c_out % groups == 0 && cg * groups == c_in, "conv2d: input {input:?} and weight {weight:?} do not fit with groups {groups}");
+        let ekh = dilation[0] * (kh - 1) + 1;
+        let ekw = dilation[1] * (kw - 1) + 1;
+        let (ph, pw) = (h + pad[0] + pad[1], w + pad[2] + pad[3]);
+        assert!(kh > 0 && kw > 0 && ekh <= ph && ekw <= pw, "conv2d: kernel {kh}x{kw} (dilated {ekh}x{ekw}) is larger than the padded input {ph}x{pw} (input {input:?})");
+        Conv2dGeometry { n, c_in, h, w, c_out, kh, kw, stride, pad, dilation, groups, ho: (ph - ekh) / stride[0] + 1, wo: (pw - ekw) / stride[1] + 1 }
+    }
+
+    /// Rows of the unfolded matrix: `K = C/groups · kH · kW`.
+    pub fn k(&self) -> usize {
+        self.c_in / self.groups * self.kh * self.kw
+    }
+
+    /// `[N, Cout, Ho, Wo]`.
+    pub fn output_dims(&self) -> [usize; 4] {
+        [self.n, self.c_out, self.ho, self.wo]
+    }
+
+    /// The same convolution applied to an input that already holds its padding (used when
+    /// the padding is not zeros: the op pads first, then convolves without padding).
+    pub fn prepadded(&self) -> Conv2dGeometry {
+        Conv2dGeometry { h: self.h + self.pad[0] + self.pad[1], w: self.w + self.pad[2] + self.pad[3], pad: [0; 4], ..*self }
+    }
+
+    /// 1×1, stride 1, no padding: the input is its own column matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0; 4]
+    }
+
+    /// Output rows per unfolded band.
+    fn band_rows(&self) -> usize {
+        (COL_BUDGET / (self.k() * self.wo).max(1)).clamp(1, self.ho.max(1))
+    }
+
+    fn check(&self, what: &str, x: usize, weight: usize, out: usize) {
+        let (nx, nw, no) = (self.n * self.c_in * self.h * self.w, self.c_out * self.k(), self.n * self.c_out * self.ho * self.wo);
+        assert!(x == nx && weight == nw && out == no, "{what}: buffers of {x}, {weight}, {out} values do not fit {self:?} (want {nx}, {nw}, {no})");
+    }
+}
+
+/// Whether to run samples in parallel (each with serial GEMMs) rather than parallel GEMMs.
+fn sample_parallel(n: usize) -> bool {
+    let t = rayon::current_num_threads();
+    t > 1 && n >= t
+}
+
+/// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight [Cout, C/groups, kH, kW]) + bias [Cout].
+pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    g.check("conv2d_forward", x.len(), weight.len(), out.len());
+    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
+    if xs == 0 || os == 0 {
+        out.fill(0.0);
+        return;
+    }
+    if sample_parallel(g.n) {
+        out.par_chunks_mut(os).enumerate().for_each_init(Vec::new, |ws, (n, o)| forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, ws, false));
+    } else {
+        let mut ws = Vec::new();
+        for (n, o) in out.chunks_mut(os).enumerate() {
+            forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, &mut ws, true);
+        }
+    }
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.c_out, "conv2d_forward: bias has {} values for {} output channels", b.len(), g.c_out);
+        let p = g.ho * g.wo;
+        out.par_chunks_mut(p).enumerate().for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b[i % g.c_out]));
+    }
+}
+
+/// One sample: `x_n` [C, H, W] -> `out_n` [Cout, Ho·Wo]; `ws` is scratch.
+fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
+    let rows = g.band_rows();
+    for grp in 0..g.groups {
+        let x_g = &x_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
+        let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
+        let out_g = &mut out_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
+        if g.pointwise() {
+            sgemm(cog, p, k, w_g, MatRef::row_major(x_g, p), out_g, false, parallel);
+        } else if rows >= g.ho {
+            ws.resize(k * p, 0.0);
+            let col = &mut ws[..k * p]; // [K, Ho·Wo]
+            im2col(g, x_g, 0, g.ho, col);
+            sgemm(cog, p, k, w_g, MatRef::row_major(col, p), out_g, false, parallel);
+        } else {
+            let band = rows * g.wo;
+            ws.resize(k * band + cog * band, 0.0);
+            let (col, tmp) = ws.split_at_mut(k * band); // col: [K, band], tmp: [Cog, band]
+            for oy0 in (0..g.ho).step_by(rows) {
+                let len = rows.min(g.ho - oy0) * g.wo;
+                im2col(g, x_g, oy0, rows.min(g.ho - oy0), &mut col[..k * len]);
+                sgemm(cog, len, k, w_g, MatRef::row_major(&col[..k * len], len), &mut tmp[..cog * len], false, parallel);
+                for co in 0..cog {
+                    out_g[co * p + oy0 * g.wo..co * p + oy0 * g.wo + len].copy_from_slice(&tmp[co * len..(co + 1) * len]);
+                }
+            }
+        }
+    }
+}
+
+/// `dx` [N, C, H, W] = gradient of the input given `dout` [N, Cout, Ho, Wo] (overwritten).
+pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], dx: &mut [f32]) {
+    g.check("conv2d_backward_input", dx.len(), weight.len(), dout.len());
+    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
+    if xs == 0 {
+        return;
+    }
+    if os == 0 {
+        dx.fill(0.0);
+        return;
+    }
+    if sample_parallel(g.n) {
+        dx.par_chunks_mut(xs).enumerate().for_each_init(Vec::new, |ws, (n, d)| backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, ws, false));
+    } else {
+        let mut ws = Vec::new();
+        for (n, d) in dx.chunks_mut(xs).enumerate() {
+            backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, &mut ws, true);
+        }
+    }
+}
+
+/// One sample: `dout_n` [Cout, Ho·Wo] -> `dx_n` [C, H, W].
+fn backward_input_sample(g: &Conv2dGeometry, dout_n: &[f32], weight: &[f32], dx_n: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
+    let rows = g.band_rows();
+    for grp in 0..g.groups {
+        let w_g = MatRef::transposed(&weight[grp * cog * k..(grp + 1) * cog * k], k); // Wᵀ: [K, Cog]
+        let dout_g = &dout_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
+        let dx_g = &mut dx_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
+        if g.pointwise() {
+            sgemm(k, p, cog, w_g, MatRef::row_major(dout_g, p), dx_g, false, parallel);
+            continue;
+        }
+        dx_g.fill(0.0);
+        let band = rows * g.wo;
+        ws.resize(k * band, 0.0);
+        for oy0 in (0..g.ho).step_by(rows) {
+            let r = rows.min(g.ho - oy0);
+            let len = r * g.wo;
+            let dcol = &mut ws[..k * len]; // [K, len]
+            let d = MatRef { data: &dout_g[oy0 * g.wo..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
+            sgemm(k, len, cog, w_g, d, dcol, false, parallel);
+            col2im(g, dcol, oy0, r, dx_g);
+        }
+    }
+}
+
+/// `dweight` [Cout, C/groups, kH, kW] = gradient of the weight (overwritten).
+pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
+    g.check("conv2d_backward_weight", x.len(), dweight.len(), dout.len());
+    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
+    dweight.fill(0.0);
+    if xs == 0 || os == 0 || dweight.is_empty() {
+        return;
+    }
+    if sample_parallel(g.n) {
+        // Contiguous ranges of samples, one partial weight gradient each, summed at the end.
+        let t = rayon::current_num_threads();
+        let per = g.n.div_ceil(t);
+        let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
+            .into_par_iter()
+            .map(|c| {
+                let mut part = vec![0.0f32; dweight.len()]; // [Cout, C/groups, kH, kW]
+                let mut ws = Vec::new();
+                for n in c * per..((c + 1) * per).min(g.n) {
+                    backward_weight_sample(g, &x[n * xs..(n + 1) * xs], &dout[n * os..(n + 1) * os], &mut part, &mut ws, false);
+                }
+                part
+            })
+            .collect();
+        for part in &partials {
+            dweight.iter_mut().zip(part).for_each(|(d, p)| *d += p);
+        }
+    } else {
+        let mut ws = Vec::new();
+        for n in 0..g.n {
+            backward_weight_sample(g, &x[n * xs..(n + 1) * xs], &dout[n * os..(n + 1) * os], dweight, &mut ws, true);
+        }
+    }
+}
+
+/// One sample: accumulates `dout_n` [Cout, Ho·Wo] · col(`x_n` [C, H, W])ᵀ into `dw` [Cout, K].
+fn backward_weight_sample(g: &Conv2dGeometry, x_n: &[f32], dout_n: &[f32], dw: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
+    let rows = g.band_rows();
+    for grp in 0..g.groups {
+        let x_g = &x_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
+        let dout_g = &dout_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
+        let dw_g = &mut dw[grp * cog * k..(grp + 1) * cog * k]; // [Cog, K]
+        if g.pointwise() {
+            sgemm(cog, k, p, MatRef::row_major(dout_g, p), MatRef::transposed(x_g, p), dw_g, true, parallel);
+            continue;
+        }
+        ws.resize(k * rows * g.wo, 0.0);
+        for oy0 in (0..g.ho).step_by(rows) {
+            let r = rows.min(g.ho - oy0);
+            let len = r * g.wo;
+            let col = &mut ws[..k * len]; // [K, len]
+            im2col(g, x_g, oy0, r, col);
+            let d = MatRef { data: &dout_g[oy0 * g.wo..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
+            sgemm(cog, k, len, d, MatRef::transposed(col, len), dw_g, true, parallel);
+        }
+    }
+}
+
+/// `dbias` [Cout] = Σ over samples and positions of `dout` [N, Cout, Ho, Wo] (overwritten).
+pub fn conv2d_backward_bias(g: &Conv2dGeometry, dout: &[f32], dbias: &mut [f32]) {
+    let p = g.ho * g.wo;
+    assert!(dout.len() == g.n * g.c_out * p && dbias.len() == g.c_out, "conv2d_backward_bias: {} and {} values do not fit {g:?}", dout.len(), dbias.len());
+    dbias.fill(0.0);
+    for (i, plane) in dout.chunks_exact(p.max(1)).enumerate().take(g.n * g.c_out) {
+        dbias[i % g.c_out] += plane.iter().map(|&v| v as f64).sum::<f64>() as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct definition: out[n, co, oy, ox] = Σ w[co, c, ki, kj] · x[n, g·Cg + c, oy·s + ki·d - p, ...].
+    fn naive(g: &Conv2dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let (cg, cog) = (g.c_in / g.groups, g.c_out / g.groups);
+        let mut out = vec![0.0f32; g.n * g.c_out * g.ho * g.wo];
+        for n in 0..g.n {
+            for co in 0..g.c_out {
+                let grp = co / cog;
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut s = 0.0f64;
+                        for c in 0..cg {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let iy = (oy * g.stride[0] + ki * g.dilation[0]) as isize - g.pad[0] as isize;
+                                    let ix = (ox * g.stride[1] + kj * g.dilation[1]) as isize - g.pad[2] as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.c_in + grp * cg + c) * g.h + iy as usize) * g.w + ix as usize];
+                                    s += xv as f64 * w[((co * cg + c) * g.kh + ki) * g.kw + kj] as f64;
+                                }
+                            }
+                        }
+                        out[((n * g.c_out + co) * g.ho + oy) * g.wo + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| (((i * 37 + seed * 11) % 23) as f32 - 11.0) / 8.0).collect()
+    }
+
+    #[test]
+    fn banded_unfolding_matches_the_definition() {
+        // K·Ho·Wo = 100·64·62 > COL_BUDGET: the forward and backward passes run in bands.
+        let g = Conv2dGeometry::new([2, 8, 65, 63], [4, 4, 5, 5], [1, 1], [1, 2, 2, 1], [1, 1], 2);
+        assert!(g.band_rows() < g.ho);
+        let (x, w) = (data(2 * 8 * 65 * 63, 1), data(4 * 4 * 25, 2));
+        let mut out = vec![0.0; g.n * g.c_out * g.ho * g.wo];
+        conv2d_forward(&g, &x, &w, None, &mut out);
+        let want = naive(&g, &x, &w);
+        for (a, b) in out.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        // Adjoint identities: <conv(x), r> = <x, dx(r)> and = <w, dw(x, r)>.
+        let r = data(out.len(), 3);
+        let lhs: f64 = out.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
+        let mut dx = vec![0.0; x.len()];
+        conv2d_backward_input(&g, &r, &w, &mut dx);
+        let mut dw = vec![0.0; w.len()];
+        conv2d_backward_weight(&g, &x, &r, &mut dw);
+        let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
+        let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| (a * b) as f64).sum();
+        assert!((lhs - via_x).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_x}");
+        assert!((lhs - via_w).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_w}");
+    }
+}

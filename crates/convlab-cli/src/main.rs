@@ -1,3 +1,53 @@
+//! `convlab`: the ConvLab command-line tool.
+//!
+//! Commands:
+//! - `convlab conv2d`: the convolution calculator (the lecture's worked examples by hand).
+//! - `convlab pool2d`: the pooling calculator.
+//!
+//! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
+//! print one line and exit with status 2; no panic reaches the user.
+
+mod calc;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "convlab", version, about = "ConvLab: convolutional neural networks, computed and explained")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convolve (cross-correlate, or with --flip truly convolve) an input with kernels.
+    Conv2d(calc::conv::Conv2dArgs),
+    /// Max- or average-pool an input.
+    Pool2d(calc::pool::Pool2dArgs),
+}
+
 fn main() {
-    println!("convlab {}", env!("CARGO_PKG_VERSION"));
+    let cli = Cli::parse();
+    // Last line of defence: a bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("error: internal error: {msg}");
+    }));
+    let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Conv2d(args) => calc::conv::run(&args),
+        Command::Pool2d(args) => calc::pool::run(&args),
+    });
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+        Err(_) => std::process::exit(70),
+    }
 }

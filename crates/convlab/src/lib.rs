@@ -26,6 +26,11 @@ pub mod ops;
 pub mod shape;
 pub mod tensor;
 
+// The README's Rust examples run as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use error::{Error, Result};
 pub use shape::Shape;

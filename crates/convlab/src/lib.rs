@@ -22,6 +22,8 @@ pub mod autograd;
 pub mod error;
 pub mod gradcheck;
 pub mod kernels;
+pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod shape;
 pub mod tensor;

@@ -1,0 +1,57 @@
+//! Activation layers: one `Act` type over [`Activation`], reporting torch's class names
+//! (`ReLU`, `LeakyReLU`, `ELU`, `Softplus`, `Sigmoid`, `Tanh`, `GELU`, `SiLU`, `Identity`),
+//! and `Softmax`.
+
+use crate::nn::module::{Forward, Module};
+use crate::ops::activation::{Activation, Gelu};
+use crate::Tensor;
+
+/// An element-wise activation as a layer.
+pub struct Act(pub Activation);
+
+impl Module for Act {
+    fn kind(&self) -> &'static str {
+        match self.0 {
+            Activation::Relu => "ReLU",
+            Activation::LeakyRelu { .. } => "LeakyReLU",
+            Activation::Elu { .. } => "ELU",
+            Activation::Softplus { .. } => "Softplus",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+            Activation::Gelu { .. } => "GELU",
+            Activation::Silu => "SiLU",
+            Activation::Identity => "Identity",
+        }
+    }
+
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        self.0.apply(x)
+    }
+
+    fn describe(&self) -> String {
+        match self.0 {
+            Activation::LeakyRelu { negative_slope } => format!("negative_slope={negative_slope}"),
+            Activation::Elu { alpha } => format!("alpha={alpha}"),
+            Activation::Softplus { beta, threshold } => format!("beta={beta}, threshold={threshold}"),
+            Activation::Gelu { approximate: Gelu::Tanh } => "approximate='tanh'".into(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// `nn.Softmax(dim)`.
+pub struct Softmax {
+    pub dim: isize,
+}
+
+impl Module for Softmax {
+    fn kind(&self) -> &'static str {
+        "Softmax"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.softmax(self.dim)
+    }
+    fn describe(&self) -> String {
+        format!("dim={}", self.dim)
+    }
+}

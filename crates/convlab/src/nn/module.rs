@@ -1,0 +1,222 @@
+//! The `Module` trait: a layer or a network, its named parameters and buffers, and the forward
+//! context that carries the mode (train/eval), the dropout seed and an optional recorder of
+//! intermediate outputs.
+
+use std::collections::BTreeMap;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::{Error, Tensor};
+
+/// Training or evaluation behaviour (dropout, batch statistics). Passed explicitly to every
+/// forward pass; there is no global mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+impl Mode {
+    pub fn is_train(self) -> bool {
+        self == Mode::Train
+    }
+}
+
+/// A parameter (learned, receives gradients) or a buffer (state such as running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorKind {
+    Parameter,
+    Buffer,
+}
+
+/// One recorded intermediate output: the module's path (`"features.0"`), its type
+/// (`"Conv2d"`) and its output.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub kind: &'static str,
+    pub input_shape: Vec<usize>,
+    pub output: Tensor,
+}
+
+/// The state of one forward pass: mode, a seeded source for dropout masks, the current module
+/// path, and (on request) the outputs of every module visited.
+pub struct Forward {
+    pub mode: Mode,
+    rng: ChaCha8Rng,
+    path: Vec<String>,
+    recorded: Option<Vec<Recorded>>,
+}
+
+impl Forward {
+    /// A pass in `mode` whose dropout masks are drawn from `seed`.
+    pub fn new(mode: Mode, seed: u64) -> Forward {
+        Forward { mode, rng: ChaCha8Rng::seed_from_u64(seed), path: Vec::new(), recorded: None }
+    }
+
+    pub fn train(seed: u64) -> Forward {
+        Forward::new(Mode::Train, seed)
+    }
+
+    pub fn eval() -> Forward {
+        Forward::new(Mode::Eval, 0)
+    }
+
+    /// Like [`Forward::new`], also recording every module's output.
+    pub fn recording(mode: Mode, seed: u64) -> Forward {
+        Forward { recorded: Some(Vec::new()), ..Forward::new(mode, seed) }
+    }
+
+    pub fn is_train(&self) -> bool {
+        self.mode.is_train()
+    }
+
+    /// A fresh seed (for a dropout mask).
+    pub fn next_seed(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// The dotted path of the module running now (`""` at the top).
+    pub fn path(&self) -> String {
+        self.path.join(".")
+    }
+
+    /// Runs a child module under the local name `name`, recording its output when asked.
+    /// Containers call this instead of `child.forward` so that paths match parameter names.
+    pub fn child(&mut self, name: &str, module: &dyn Module, x: &Tensor) -> Tensor {
+        self.path.push(name.to_string());
+        let y = module.forward(x, self);
+        if let Some(rec) = self.recorded.as_mut() {
+            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), output: y.clone() });
+        }
+        self.path.pop();
+        y
+    }
+
+    /// The recorded outputs, in the order the modules finished.
+    pub fn take_recorded(&mut self) -> Vec<Recorded> {
+        self.recorded.take().unwrap_or_default()
+    }
+}
+
+/// A layer or a network. Implementors provide `kind`, `forward` and, where they have them,
+/// their own tensors and children; naming, loading and counting come from the provided
+/// methods.
+pub trait Module: Send + Sync {
+    /// The PyTorch class name ("Conv2d", "BatchNorm2d", "Sequential").
+    fn kind(&self) -> &'static str;
+
+    /// The computation. Containers run their children through [`Forward::child`].
+    fn forward(&self, x: &Tensor, ctx: &mut Forward) -> Tensor;
+
+    /// This module's own parameters and buffers with their local names ("weight").
+    fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {
+        Vec::new()
+    }
+
+    /// Direct children with their local names ("0", "conv1", "layer1").
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        Vec::new()
+    }
+
+    /// The settings as one line, like PyTorch's `extra_repr` ("1, 6, kernel_size=(5, 5)").
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    /// Runs the module on `x` in `mode` (dropout seeded with 0; use [`Forward`] for control).
+    fn run(&self, x: &Tensor, mode: Mode) -> Tensor {
+        self.forward(x, &mut Forward::new(mode, 0))
+    }
+
+    /// Every parameter and buffer under its full PyTorch `state_dict` name, in registration
+    /// order (children after the module's own tensors, as torch orders them).
+    fn named_tensors(&self) -> Vec<(String, Tensor, TensorKind)> {
+        let mut out = Vec::new();
+        collect(self, "", &mut out);
+        out
+    }
+
+    /// Parameters (what an optimizer updates) with their names.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.named_tensors().into_iter().filter(|(_, _, k)| *k == TensorKind::Parameter).map(|(n, t, _)| (n, t)).collect()
+    }
+
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Number of learned values.
+    fn num_parameters(&self) -> usize {
+        self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    /// Parameters and buffers by name (PyTorch's `state_dict`).
+    fn state_dict(&self) -> BTreeMap<String, Tensor> {
+        self.named_tensors().into_iter().map(|(n, t, _)| (n, t)).collect()
+    }
+
+    /// Copies values into this module's tensors by name. Strict: every key must be present,
+    /// known and of the right shape; the error lists missing, unexpected and mis-shaped keys.
+    /// Nothing is changed unless everything fits.
+    fn load_state_dict(&self, state: &BTreeMap<String, Tensor>) -> Result<(), Error> {
+        let own = self.named_tensors();
+        let mut missing = Vec::new();
+        let mut mismatched = Vec::new();
+        for (name, t, _) in &own {
+            match state.get(name) {
+                None => missing.push(name.clone()),
+                Some(v) if v.numel() != t.numel() || (v.dims() != t.dims() && t.numel() != 1) => {
+                    mismatched.push(format!("{name}: checkpoint {} vs model {}", v.shape(), t.shape()))
+                }
+                Some(_) => {}
+            }
+        }
+        let known: std::collections::HashSet<&str> = own.iter().map(|(n, _, _)| n.as_str()).collect();
+        let unexpected: Vec<&String> = state.keys().filter(|k| !known.contains(k.as_str())).collect();
+        if !missing.is_empty() || !unexpected.is_empty() || !mismatched.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing keys: {}", missing.join(", ")));
+            }
+            if !unexpected.is_empty() {
+                parts.push(format!("unexpected keys: {}", unexpected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+            }
+            if !mismatched.is_empty() {
+                parts.push(format!("wrong shapes: {}", mismatched.join("; ")));
+            }
+            return Err(Error::Invalid(format!("state dict does not fit {}: {}", self.kind(), parts.join("; "))));
+        }
+        for (name, t, _) in own {
+            t.set_data(state[&name].to_vec());
+        }
+        Ok(())
+    }
+}
+
+fn collect<M: Module + ?Sized>(m: &M, prefix: &str, out: &mut Vec<(String, Tensor, TensorKind)>) {
+    for (name, t, kind) in m.local_tensors() {
+        out.push((join(prefix, name), t, kind));
+    }
+    for (name, child) in m.children() {
+        collect(child, &join(prefix, &name), out);
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// The `weight` and optional `bias` parameters of a layer, for [`Module::local_tensors`].
+pub fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(&'static str, Tensor, TensorKind)> {
+    let mut v = vec![("weight", weight.clone(), TensorKind::Parameter)];
+    if let Some(b) = bias {
+        v.push(("bias", b.clone(), TensorKind::Parameter));
+    }
+    v
+}

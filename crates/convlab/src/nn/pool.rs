@@ -1,0 +1,99 @@
+//! Pooling layers: `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`, `MaxPool1d`, `AvgPool1d`.
+
+use crate::nn::module::{Forward, Module};
+use crate::ops::pool::{Pool1dParams, Pool2dParams};
+use crate::Tensor;
+
+fn pool_repr(p: &Pool2dParams, max: bool) -> String {
+    let mut s = format!(
+        "kernel_size=({}, {}), stride=({}, {}), padding=({}, {})",
+        p.kernel_size[0], p.kernel_size[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1]
+    );
+    if max && p.dilation != [1, 1] {
+        s += &format!(", dilation=({}, {})", p.dilation[0], p.dilation[1]);
+    }
+    if p.ceil_mode {
+        s += ", ceil_mode=True";
+    }
+    if !max && !p.count_include_pad {
+        s += ", count_include_pad=False";
+    }
+    s
+}
+
+/// `nn.MaxPool2d`.
+pub struct MaxPool2d(pub Pool2dParams);
+
+impl Module for MaxPool2d {
+    fn kind(&self) -> &'static str {
+        "MaxPool2d"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.max_pool2d(&self.0)
+    }
+    fn describe(&self) -> String {
+        pool_repr(&self.0, true)
+    }
+}
+
+/// `nn.AvgPool2d`.
+pub struct AvgPool2d(pub Pool2dParams);
+
+impl Module for AvgPool2d {
+    fn kind(&self) -> &'static str {
+        "AvgPool2d"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.avg_pool2d(&self.0)
+    }
+    fn describe(&self) -> String {
+        pool_repr(&self.0, false)
+    }
+}
+
+/// `nn.MaxPool1d`.
+pub struct MaxPool1d(pub Pool1dParams);
+
+impl Module for MaxPool1d {
+    fn kind(&self) -> &'static str {
+        "MaxPool1d"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.max_pool1d(&self.0)
+    }
+    fn describe(&self) -> String {
+        format!("kernel_size={}, stride={}, padding={}", self.0.kernel_size, self.0.stride, self.0.padding)
+    }
+}
+
+/// `nn.AvgPool1d`.
+pub struct AvgPool1d(pub Pool1dParams);
+
+impl Module for AvgPool1d {
+    fn kind(&self) -> &'static str {
+        "AvgPool1d"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.avg_pool1d(&self.0)
+    }
+    fn describe(&self) -> String {
+        format!("kernel_size={}, stride={}, padding={}", self.0.kernel_size, self.0.stride, self.0.padding)
+    }
+}
+
+/// `nn.AdaptiveAvgPool2d`: average over windows chosen so the output is `output_size`.
+pub struct AdaptiveAvgPool2d {
+    pub output_size: [usize; 2],
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn kind(&self) -> &'static str {
+        "AdaptiveAvgPool2d"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+        x.adaptive_avg_pool2d(self.output_size)
+    }
+    fn describe(&self) -> String {
+        format!("output_size=({}, {})", self.output_size[0], self.output_size[1])
+    }
+}

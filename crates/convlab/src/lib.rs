@@ -19,6 +19,7 @@
 //! (finite-difference checking).
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod error;
 pub mod gradcheck;
 pub mod kernels;
@@ -42,3 +43,4 @@ pub use ops::batchnorm::{BatchNormParams, RunningStats};
 pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};
 pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};
 pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
+pub use checkpoint::{Checkpoint, CheckpointMeta};

@@ -16,6 +16,9 @@ use crate::Tensor;
 /// `(outer, len, inner)` of a row-major shape split at `axis`: element `(o, k, i)` sits at
 /// `(o·len + k)·inner + i`.
 pub(crate) fn split_at_axis(dims: &[usize], axis: usize) -> (usize, usize, usize) {
+    if dims.is_empty() {
+        return (1, 1, 1); // a 0-dimensional tensor: one lane of one element
+    }
     (dims[..axis].iter().product(), dims[axis], dims[axis + 1..].iter().product())
 }
 

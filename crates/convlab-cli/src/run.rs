@@ -99,7 +99,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let net: Box<dyn Module> = catch(|| models::build(&args.model, &config, args.seed))
         .map_err(|e| anyhow!("{}: cannot build with {config:?}: {e}", args.model))??;
     if let Some((path, ck)) = &weights {
-        checkpoint::apply(&*net, &ck.tensors, true).map_err(|e| anyhow!("{}: weights {e}", path.display()))?;
+        checkpoint::apply(&*net, &ck.tensors, true).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
     if x.dims()[1] != config.in_channels {
         bail!("{}: tensor 'input' has shape {}, but {} takes {} input channel(s)", args.input.display(), x.shape(), args.model, config.in_channels);

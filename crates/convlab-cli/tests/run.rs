@@ -105,7 +105,7 @@ fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     let big = tensor_file(&dir, "big.safetensors", "input", Tensor::zeros([1, 1, 32, 32]));
     assert_user_error(&["run", "--model", "lenet5", "--weights", &weights, "--input", &big, "--output", &out], &["big.safetensors", "[1, 1, 32, 32]", "does not fit lenet5"]);
     // Weights of another network: named by the metadata, or found by the keys.
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &fixture("interop_seq"), "--input", &good, "--output", &out], &["interop_seq.safetensors", "missing keys: conv1.bias"]);
+    assert_user_error(&["run", "--model", "lenet5", "--weights", &fixture("interop_seq"), "--input", &good, "--output", &out], &["interop_seq.safetensors", "does not fit LeNet", "missing keys: conv1.weight"]);
     let other = dir.join("resnet.safetensors");
     checkpoint::save_tensors(&other, &BTreeMap::new(), &CheckpointMeta::new("resnet18", serde_json::Value::Null).to_metadata()).unwrap();
     assert_user_error(&["run", "--model", "lenet5", "--weights", &s(&other), "--input", &good, "--output", &out], &["resnet.safetensors", "weights are for model 'resnet18', not 'lenet5'"]);

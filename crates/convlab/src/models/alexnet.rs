@@ -1,0 +1,54 @@
+//! AlexNet as torchvision builds it (`torchvision.models.alexnet`, the "one weird trick"
+//! variant with 64/192/384/256/256 channels): 61,100,840 parameters for 1000 classes.
+//!
+//! ```text
+//! features:   0 Conv2d(3, 64, 11, stride 4, pad 2), 1 ReLU, 2 MaxPool2d(3, 2),
+//!             3 Conv2d(64, 192, 5, pad 2), 4 ReLU, 5 MaxPool2d(3, 2),
+//!             6 Conv2d(192, 384, 3, pad 1), 7 ReLU, 8 Conv2d(384, 256, 3, pad 1), 9 ReLU,
+//!             10 Conv2d(256, 256, 3, pad 1), 11 ReLU, 12 MaxPool2d(3, 2)
+//! avgpool:    AdaptiveAvgPool2d(6, 6)      flatten
+//! classifier: 0 Dropout(0.5), 1 Linear(9216, 4096), 2 ReLU, 3 Dropout(0.5),
+//!             4 Linear(4096, 4096), 5 ReLU, 6 Linear(4096, classes)
+//! ```
+//!
+//! Weights use PyTorch's layer defaults (torchvision does not re-initialize AlexNet). Any input
+//! of at least 63×63 works (224×224 is the usual size).
+
+use crate::models::layers::{conv, max_pool, relu, ConvInit, Network};
+use crate::models::ModelConfig;
+use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, Linear, ParamRng, Sequential};
+
+/// torchvision's `AlexNet`.
+pub fn alexnet(config: &ModelConfig, rng: &mut ParamRng) -> Network {
+    let d = ConvInit::TorchDefault;
+    let mut features = Sequential::new();
+    features.push(conv(config.in_channels, 64, 11, 4, 2, true, d, rng));
+    features.push(relu());
+    features.push(max_pool(3, 2, 0));
+    features.push(conv(64, 192, 5, 1, 2, true, d, rng));
+    features.push(relu());
+    features.push(max_pool(3, 2, 0));
+    features.push(conv(192, 384, 3, 1, 1, true, d, rng));
+    features.push(relu());
+    features.push(conv(384, 256, 3, 1, 1, true, d, rng));
+    features.push(relu());
+    features.push(conv(256, 256, 3, 1, 1, true, d, rng));
+    features.push(relu());
+    features.push(max_pool(3, 2, 0));
+
+    let mut classifier = Sequential::new();
+    classifier.push(Dropout { p: 0.5 });
+    classifier.push(Linear::new(256 * 6 * 6, 4096, true, rng));
+    classifier.push(relu());
+    classifier.push(Dropout { p: 0.5 });
+    classifier.push(Linear::new(4096, 4096, true, rng));
+    classifier.push(relu());
+    classifier.push(Linear::new(4096, config.num_classes, true, rng));
+
+    let mut net = Network::new("AlexNet");
+    net.add("features", features);
+    net.add("avgpool", AdaptiveAvgPool2d { output_size: [6, 6] });
+    net.add("flatten", Flatten::default());
+    net.add("classifier", classifier);
+    net
+}

@@ -14,27 +14,27 @@
 //! Weights use PyTorch's layer defaults (torchvision does not re-initialize AlexNet). Any input
 //! of at least 63×63 works (224×224 is the usual size).
 
-use crate::models::layers::{conv, max_pool, relu, ConvInit, Network};
+use crate::models::layers::{relu, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, Linear, ParamRng, Sequential};
+use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, Linear, MaxPool2d, ParamRng, Sequential};
+use crate::Pool2dParams;
 
 /// torchvision's `AlexNet`.
 pub fn alexnet(config: &ModelConfig, rng: &mut ParamRng) -> Network {
-    let d = ConvInit::TorchDefault;
     let mut features = Sequential::new();
-    features.push(conv(config.in_channels, 64, 11, 4, 2, true, d, rng));
+    features.push(ConvSpec { stride: 4, padding: 2, ..ConvSpec::new(config.in_channels, 64, 11) }.build(rng));
     features.push(relu());
-    features.push(max_pool(3, 2, 0));
-    features.push(conv(64, 192, 5, 1, 2, true, d, rng));
+    features.push(MaxPool2d(Pool2dParams { stride: [2, 2], ..Pool2dParams::new([3, 3]) }));
+    features.push(ConvSpec { padding: 2, ..ConvSpec::new(64, 192, 5) }.build(rng));
     features.push(relu());
-    features.push(max_pool(3, 2, 0));
-    features.push(conv(192, 384, 3, 1, 1, true, d, rng));
+    features.push(MaxPool2d(Pool2dParams { stride: [2, 2], ..Pool2dParams::new([3, 3]) }));
+    features.push(ConvSpec { padding: 1, ..ConvSpec::new(192, 384, 3) }.build(rng));
     features.push(relu());
-    features.push(conv(384, 256, 3, 1, 1, true, d, rng));
+    features.push(ConvSpec { padding: 1, ..ConvSpec::new(384, 256, 3) }.build(rng));
     features.push(relu());
-    features.push(conv(256, 256, 3, 1, 1, true, d, rng));
+    features.push(ConvSpec { padding: 1, ..ConvSpec::new(256, 256, 3) }.build(rng));
     features.push(relu());
-    features.push(max_pool(3, 2, 0));
+    features.push(MaxPool2d(Pool2dParams { stride: [2, 2], ..Pool2dParams::new([3, 3]) }));
 
     let mut classifier = Sequential::new();
     classifier.push(Dropout { p: 0.5 });

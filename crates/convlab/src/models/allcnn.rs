@@ -27,32 +27,31 @@
 //! default initialization. Parameter names are `conv1.weight`, ..., `conv9.bias`:
 //! 1,369,738 parameters for 10 classes.
 
-use crate::models::layers::{conv, relu, ConvInit, Network};
+use crate::models::layers::{relu, ConvSpec, Network};
 use crate::models::ModelConfig;
 use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, ParamRng};
 
 /// All-CNN-C.
 pub fn allcnn_c(config: &ModelConfig, rng: &mut ParamRng) -> Network {
-    let d = ConvInit::TorchDefault;
     let mut net = Network::new("AllCNN");
     net.add("dropout_in", Dropout { p: 0.2 });
-    // (in, out, kernel, stride, padding) for conv1..conv9.
+    let same = |cin, cout, stride| ConvSpec { stride, padding: 1, ..ConvSpec::new(cin, cout, 3) };
     let convs = [
-        (config.in_channels, 96, 3, 1, 1),
-        (96, 96, 3, 1, 1),
-        (96, 96, 3, 2, 1),
-        (96, 192, 3, 1, 1),
-        (192, 192, 3, 1, 1),
-        (192, 192, 3, 2, 1),
-        (192, 192, 3, 1, 0),
-        (192, 192, 1, 1, 0),
-        (192, config.num_classes, 1, 1, 0),
+        same(config.in_channels, 96, 1),
+        same(96, 96, 1),
+        same(96, 96, 2),
+        same(96, 192, 1),
+        same(192, 192, 1),
+        same(192, 192, 2),
+        ConvSpec::new(192, 192, 3),
+        ConvSpec::new(192, 192, 1),
+        ConvSpec::new(192, config.num_classes, 1),
     ];
-    for (i, &(cin, cout, k, stride, padding)) in convs.iter().enumerate() {
+    for (i, spec) in convs.into_iter().enumerate() {
         let n = i + 1;
-        net.add(&format!("conv{n}"), conv(cin, cout, k, stride, padding, true, d, rng));
+        net.add(&format!("conv{n}"), spec.build(rng));
         net.add(&format!("relu{n}"), relu());
-        if stride == 2 {
+        if spec.stride == 2 {
             net.add(&format!("dropout{n}"), Dropout { p: 0.5 });
         }
     }

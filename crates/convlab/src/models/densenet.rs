@@ -18,12 +18,15 @@
 //! Initialization follows torchvision: convolutions `kaiming_normal_()` (fan_in, gain √2),
 //! batch norm weight 1 and bias 0, classifier weight PyTorch's default and bias 0.
 
-use crate::models::layers::{bn, conv, linear_zero_bias, max_pool, relu, ConvInit, Network};
+use crate::models::layers::{bn, linear_zero_bias, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Module, ParamRng, Sequential};
+use crate::nn::{Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Flatten, Forward, MaxPool2d, Module, ParamRng, Sequential};
 use crate::{Pool2dParams, Tensor};
 
-const INIT: ConvInit = ConvInit::KaimingFanIn;
+/// A convolution without bias, `kaiming_normal_()` (fan_in, gain √2).
+fn spec(in_channels: usize, out_channels: usize, k: usize) -> ConvSpec {
+    ConvSpec { bias: false, init: ConvInit::KaimingFanIn, ..ConvSpec::new(in_channels, out_channels, k) }
+}
 
 /// torchvision's `_DenseLayer`: BN-ReLU-Conv1×1-BN-ReLU-Conv3×3, producing `growth_rate` maps.
 pub struct DenseLayer {
@@ -39,9 +42,9 @@ impl DenseLayer {
         let mid = bn_size * growth_rate;
         DenseLayer {
             norm1: bn(in_features),
-            conv1: conv(in_features, mid, 1, 1, 0, false, INIT, rng),
+            conv1: spec(in_features, mid, 1).build(rng),
             norm2: bn(mid),
-            conv2: conv(mid, growth_rate, 3, 1, 1, false, INIT, rng),
+            conv2: ConvSpec { padding: 1, ..spec(mid, growth_rate, 3) }.build(rng),
             relu: relu(),
         }
     }
@@ -109,7 +112,7 @@ fn transition(in_features: usize, out_features: usize, rng: &mut ParamRng) -> Se
     let mut t = Sequential::new();
     t.push_named("norm", Box::new(bn(in_features)));
     t.push_named("relu", Box::new(relu()));
-    t.push_named("conv", Box::new(conv(in_features, out_features, 1, 1, 0, false, INIT, rng)));
+    t.push_named("conv", Box::new(spec(in_features, out_features, 1).build(rng)));
     t.push_named("pool", Box::new(AvgPool2d(Pool2dParams::new([2, 2]))));
     t
 }
@@ -134,12 +137,12 @@ impl DenseNetConfig {
 pub fn densenet(d: &DenseNetConfig, cifar: bool, config: &ModelConfig, rng: &mut ParamRng) -> Network {
     let mut features = Sequential::new();
     let c0 = d.num_init_features;
-    let stem = if cifar { conv(config.in_channels, c0, 3, 1, 1, false, INIT, rng) } else { conv(config.in_channels, c0, 7, 2, 3, false, INIT, rng) };
-    features.push_named("conv0", Box::new(stem));
+    let stem = if cifar { ConvSpec { padding: 1, ..spec(config.in_channels, c0, 3) } } else { ConvSpec { stride: 2, padding: 3, ..spec(config.in_channels, c0, 7) } };
+    features.push_named("conv0", Box::new(stem.build(rng)));
     features.push_named("norm0", Box::new(bn(c0)));
     features.push_named("relu0", Box::new(relu()));
     if !cifar {
-        features.push_named("pool0", Box::new(max_pool(3, 2, 1)));
+        features.push_named("pool0", Box::new(MaxPool2d(Pool2dParams { stride: [2, 2], padding: [1, 1], ..Pool2dParams::new([3, 3]) })));
     }
     let mut nf = c0;
     for (i, &n) in d.block_config.iter().enumerate() {

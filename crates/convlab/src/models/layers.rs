@@ -3,8 +3,8 @@
 //! the initialization schemes torchvision uses.
 
 use crate::nn::init::{constant, kaiming_normal, normal, FanMode, Nonlinearity, ParamRng};
-use crate::nn::{Act, BatchNorm, Conv2d, Conv2dConfig, Forward, Linear, MaxPool2d, Module, Sequential};
-use crate::{Activation, Conv2dParams, Padding2d, Pool2dParams, Tensor};
+use crate::nn::{Act, BatchNorm, Conv2d, Conv2dConfig, Forward, Linear, Module, Sequential};
+use crate::{Activation, Conv2dParams, Padding2d, Tensor};
 
 /// A network whose forward pass runs its named children in order (like a `Sequential`, but
 /// reporting the network's class name, e.g. `"ResNet"`). Stateless steps that torchvision
@@ -52,20 +52,43 @@ pub enum ConvInit {
     KaimingFanIn,
 }
 
-/// A square convolution `k×k` with `stride` and symmetric `padding`.
-pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, padding: usize, bias: bool, init: ConvInit, rng: &mut ParamRng) -> Conv2d {
-    let config = Conv2dConfig {
-        conv: Conv2dParams { stride: [stride, stride], padding: Padding2d::uniform(padding), ..Default::default() },
-        bias,
-        ..Conv2dConfig::new(cin, cout, k)
-    };
-    let shape = [cout, cin, k, k];
-    let (weight, bias) = match init {
-        ConvInit::TorchDefault => return Conv2d::new(config, rng),
-        ConvInit::KaimingFanOut => (kaiming_normal(&shape, 0.0, FanMode::FanOut, Nonlinearity::Relu, rng), bias.then(|| constant(&[cout], 0.0))),
-        ConvInit::KaimingFanIn => (kaiming_normal(&shape, 0.0, FanMode::FanIn, Nonlinearity::LeakyRelu, rng), bias.then(|| constant(&[cout], 0.0))),
-    };
-    Conv2d { config, weight: weight.requires_grad_(), bias: bias.map(|b| b.requires_grad_()) }
+/// A square `k×k` convolution layer of the zoo: its shape, settings and initialization.
+/// [`ConvSpec::new`] gives stride 1, no padding, a bias and PyTorch's default initialization;
+/// change the rest with struct update syntax.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_size: usize,
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    pub bias: bool,
+    pub init: ConvInit,
+}
+
+impl ConvSpec {
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> ConvSpec {
+        ConvSpec { in_channels, out_channels, kernel_size, stride: 1, padding: 0, bias: true, init: ConvInit::TorchDefault }
+    }
+
+    /// The layer, with weights drawn from `rng`.
+    pub fn build(self, rng: &mut ParamRng) -> Conv2d {
+        let (cin, cout, k) = (self.in_channels, self.out_channels, self.kernel_size);
+        let config = Conv2dConfig {
+            conv: Conv2dParams { stride: [self.stride, self.stride], padding: Padding2d::uniform(self.padding), ..Default::default() },
+            bias: self.bias,
+            ..Conv2dConfig::new(cin, cout, k)
+        };
+        let shape = [cout, cin, k, k];
+        let weight = match self.init {
+            ConvInit::TorchDefault => return Conv2d::new(config, rng),
+            ConvInit::KaimingFanOut => kaiming_normal(&shape, 0.0, FanMode::FanOut, Nonlinearity::Relu, rng),
+            ConvInit::KaimingFanIn => kaiming_normal(&shape, 0.0, FanMode::FanIn, Nonlinearity::LeakyRelu, rng),
+        };
+        let bias = self.bias.then(|| constant(&[cout], 0.0).requires_grad_());
+        Conv2d { config, weight: weight.requires_grad_(), bias }
+    }
 }
 
 /// `nn.Linear` with weight `N(0, std²)` and bias 0 (VGG's classifier uses std 0.01).
@@ -89,9 +112,4 @@ pub fn relu() -> Act {
 /// `nn.BatchNorm2d(c)`: weight 1, bias 0, running mean 0, variance 1.
 pub fn bn(c: usize) -> BatchNorm {
     BatchNorm::new_2d(c)
-}
-
-/// `nn.MaxPool2d(k, stride, padding)`.
-pub fn max_pool(k: usize, stride: usize, padding: usize) -> MaxPool2d {
-    MaxPool2d(Pool2dParams { stride: [stride, stride], padding: [padding, padding], ..Pool2dParams::new([k, k]) })
 }

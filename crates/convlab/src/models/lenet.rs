@@ -28,10 +28,10 @@
 //! assert_eq!(rec[2].output.dims(), &[2, 6, 14, 14]); // pool1
 //! ```
 
-use crate::models::layers::{max_pool, relu, ConvInit};
-use crate::models::{layers, ModelConfig};
+use crate::models::layers::{relu, ConvSpec};
+use crate::models::ModelConfig;
 use crate::nn::{Act, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng};
-use crate::Tensor;
+use crate::{Pool2dParams, Tensor};
 
 /// The lecture's LeNet-5.
 pub struct LeNet5 {
@@ -48,13 +48,13 @@ pub struct LeNet5 {
 impl LeNet5 {
     pub fn new(config: &ModelConfig, rng: &mut ParamRng) -> LeNet5 {
         LeNet5 {
-            conv1: layers::conv(config.in_channels, 6, 5, 1, 2, true, ConvInit::TorchDefault, rng),
-            conv2: layers::conv(6, 16, 5, 1, 0, true, ConvInit::TorchDefault, rng),
+            conv1: ConvSpec { padding: 2, ..ConvSpec::new(config.in_channels, 6, 5) }.build(rng),
+            conv2: ConvSpec::new(6, 16, 5).build(rng),
             fc1: Linear::new(16 * 5 * 5, 120, true, rng),
             fc2: Linear::new(120, 84, true, rng),
             fc3: Linear::new(84, config.num_classes, true, rng),
             relu: relu(),
-            pool: max_pool(2, 2, 0),
+            pool: MaxPool2d(Pool2dParams::new([2, 2])),
             flatten: Flatten::default(),
         }
     }

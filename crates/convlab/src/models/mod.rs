@@ -30,7 +30,7 @@
 //! let keys: Vec<String> = net.state_dict().into_keys().collect();
 //! assert_eq!(keys[0], "conv1.bias");
 //! assert_eq!(net.run(&Tensor::zeros([1, 1, 28, 28]), Mode::Eval).dims(), &[1, 10]);
-//! assert!(build("lenet6", &config, 0).unwrap_err().to_string().contains("lenet5"));
+//! assert!(build("lenet6", &config, 0).err().unwrap().to_string().contains("lenet5"));
 //! ```
 
 pub mod alexnet;

@@ -17,12 +17,25 @@
 //! Initialization follows torchvision: convolutions `kaiming_normal_(fan_out, relu)`, batch
 //! norm weight 1 and bias 0, `fc` PyTorch's default (no zero-init of the last BN of a block).
 
-use crate::models::layers::{bn, conv, max_pool, relu, ConvInit, Network};
+use crate::models::layers::{bn, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{Act, AdaptiveAvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Linear, Module, ParamRng, Sequential};
-use crate::Tensor;
+use crate::nn::{Act, AdaptiveAvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng, Sequential};
+use crate::{Pool2dParams, Tensor};
 
-const INIT: ConvInit = ConvInit::KaimingFanOut;
+/// A convolution without bias, `kaiming_normal_(fan_out, relu)`.
+fn spec(in_planes: usize, out_planes: usize, k: usize) -> ConvSpec {
+    ConvSpec { bias: false, init: ConvInit::KaimingFanOut, ..ConvSpec::new(in_planes, out_planes, k) }
+}
+
+/// torchvision's `conv3x3(in_planes, out_planes, stride)` (padding 1).
+fn conv3x3(in_planes: usize, out_planes: usize, stride: usize, rng: &mut ParamRng) -> Conv2d {
+    ConvSpec { stride, padding: 1, ..spec(in_planes, out_planes, 3) }.build(rng)
+}
+
+/// torchvision's `conv1x1(in_planes, out_planes, stride)`.
+fn conv1x1(in_planes: usize, out_planes: usize, stride: usize, rng: &mut ParamRng) -> Conv2d {
+    ConvSpec { stride, ..spec(in_planes, out_planes, 1) }.build(rng)
+}
 
 /// torchvision's `BasicBlock` (expansion 1): two 3×3 convolutions and a skip connection.
 pub struct BasicBlock {
@@ -37,9 +50,9 @@ pub struct BasicBlock {
 impl BasicBlock {
     pub fn new(inplanes: usize, planes: usize, stride: usize, rng: &mut ParamRng) -> BasicBlock {
         BasicBlock {
-            conv1: conv(inplanes, planes, 3, stride, 1, false, INIT, rng),
+            conv1: conv3x3(inplanes, planes, stride, rng),
             bn1: bn(planes),
-            conv2: conv(planes, planes, 3, 1, 1, false, INIT, rng),
+            conv2: conv3x3(planes, planes, 1, rng),
             bn2: bn(planes),
             downsample: downsample(inplanes, planes, stride, rng),
             relu: relu(),
@@ -51,7 +64,7 @@ impl BasicBlock {
 fn downsample(inplanes: usize, planes: usize, stride: usize, rng: &mut ParamRng) -> Option<Sequential> {
     (stride != 1 || inplanes != planes).then(|| {
         let mut s = Sequential::new();
-        s.push(conv(inplanes, planes, 1, stride, 0, false, INIT, rng));
+        s.push(conv1x1(inplanes, planes, stride, rng));
         s.push(bn(planes));
         s
     })
@@ -107,11 +120,11 @@ impl Bottleneck {
     pub fn new(inplanes: usize, planes: usize, stride: usize, rng: &mut ParamRng) -> Bottleneck {
         let out = planes * Self::EXPANSION;
         Bottleneck {
-            conv1: conv(inplanes, planes, 1, 1, 0, false, INIT, rng),
+            conv1: conv1x1(inplanes, planes, 1, rng),
             bn1: bn(planes),
-            conv2: conv(planes, planes, 3, stride, 1, false, INIT, rng),
+            conv2: conv3x3(planes, planes, stride, rng),
             bn2: bn(planes),
-            conv3: conv(planes, out, 1, 1, 0, false, INIT, rng),
+            conv3: conv1x1(planes, out, 1, rng),
             bn3: bn(out),
             downsample: downsample(inplanes, out, stride, rng),
             relu: relu(),
@@ -176,14 +189,14 @@ pub fn resnet(depth: usize, cifar: bool, config: &ModelConfig, rng: &mut ParamRn
     let (block, counts) = resnet_layers(depth).expect("ResNet depth must be 18, 34 or 50");
     let mut net = Network::new("ResNet");
     if cifar {
-        net.add("conv1", conv(config.in_channels, 64, 3, 1, 1, false, INIT, rng));
+        net.add("conv1", ConvSpec { padding: 1, ..spec(config.in_channels, 64, 3) }.build(rng));
     } else {
-        net.add("conv1", conv(config.in_channels, 64, 7, 2, 3, false, INIT, rng));
+        net.add("conv1", ConvSpec { stride: 2, padding: 3, ..spec(config.in_channels, 64, 7) }.build(rng));
     }
     net.add("bn1", bn(64));
     net.add("relu", relu());
     if !cifar {
-        net.add("maxpool", max_pool(3, 2, 1));
+        net.add("maxpool", MaxPool2d(Pool2dParams { stride: [2, 2], padding: [1, 1], ..Pool2dParams::new([3, 3]) }));
     }
     let expansion = if block == Block::Basic { 1 } else { Bottleneck::EXPANSION };
     let mut inplanes = 64;

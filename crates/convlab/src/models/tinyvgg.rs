@@ -26,22 +26,22 @@
 //! assert_eq!(logits.dims(), &[1, 10]);
 //! ```
 
-use crate::models::layers::{conv, max_pool, relu, ConvInit, Network};
+use crate::models::layers::{relu, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{Flatten, Linear, ParamRng};
+use crate::nn::{Flatten, Linear, MaxPool2d, ParamRng};
+use crate::Pool2dParams;
 
 /// CNN Explainer's Tiny VGG.
 pub fn tinyvgg(config: &ModelConfig, rng: &mut ParamRng) -> Network {
-    let d = ConvInit::TorchDefault;
     let mut net = Network::new("TinyVGG");
     let mut c = config.in_channels;
     for block in 1..=2 {
         for layer in 1..=2 {
-            net.add(&format!("conv_{block}_{layer}"), conv(c, 10, 3, 1, 0, true, d, rng));
+            net.add(&format!("conv_{block}_{layer}"), ConvSpec::new(c, 10, 3).build(rng));
             net.add(&format!("relu_{block}_{layer}"), relu());
             c = 10;
         }
-        net.add(&format!("max_pool_{block}"), max_pool(2, 2, 0));
+        net.add(&format!("max_pool_{block}"), MaxPool2d(Pool2dParams::new([2, 2])));
     }
     net.add("flatten", Flatten::default());
     net.add("output", Linear::new(10 * 13 * 13, config.num_classes, true, rng));

@@ -17,9 +17,10 @@
 //! Initialization follows torchvision: convolutions `kaiming_normal_(fan_out, relu)` with bias
 //! 0, batch norm weight 1 and bias 0, linear layers `N(0, 0.01²)` with bias 0.
 
-use crate::models::layers::{bn, conv, linear_normal, max_pool, relu, ConvInit, Network};
+use crate::models::layers::{bn, linear_normal, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, ParamRng, Sequential};
+use crate::nn::{AdaptiveAvgPool2d, Dropout, Flatten, MaxPool2d, ParamRng, Sequential};
+use crate::Pool2dParams;
 
 /// An entry of a VGG configuration: a 3×3 convolution with this many output channels, or a
 /// 2×2 max-pool.
@@ -55,9 +56,9 @@ pub fn make_layers(cfg: &[VggLayer], in_channels: usize, batch_norm: bool, rng: 
     let mut c = in_channels;
     for layer in cfg {
         match *layer {
-            VggLayer::Pool => features.push(max_pool(2, 2, 0)),
+            VggLayer::Pool => features.push(MaxPool2d(Pool2dParams::new([2, 2]))),
             VggLayer::Conv(out) => {
-                features.push(conv(c, out, 3, 1, 1, true, ConvInit::KaimingFanOut, rng));
+                features.push(ConvSpec { padding: 1, init: ConvInit::KaimingFanOut, ..ConvSpec::new(c, out, 3) }.build(rng));
                 if batch_norm {
                     features.push(bn(out));
                 }

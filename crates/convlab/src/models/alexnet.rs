@@ -13,6 +13,21 @@
 //!
 //! Weights use PyTorch's layer defaults (torchvision does not re-initialize AlexNet). Any input
 //! of at least 63×63 works (224×224 is the usual size).
+//!
+//! ```
+//! use convlab::models::{spec, ModelConfig};
+//! // 61M parameters: the defaults and intended input, without building the network here.
+//! assert_eq!(ModelConfig::for_model("alexnet").unwrap(), ModelConfig { in_channels: 3, num_classes: 1000 });
+//! assert_eq!(spec("alexnet").unwrap().input_size, [224, 224]);
+//! // The feature extractor's output for 224×224: (224 + 4 − 11)/4 + 1 = 55 → 27 → 27 → 13 → 13 → 6.
+//! let side = |n: usize, k: usize, s: usize, p: usize| (n + 2 * p - k) / s + 1;
+//! let mut n = side(224, 11, 4, 2);
+//! n = side(n, 3, 2, 0);
+//! n = side(n, 5, 1, 2);
+//! n = side(n, 3, 2, 0);
+//! n = side(n, 3, 2, 0);
+//! assert_eq!(n, 6);
+//! ```
 
 use crate::models::layers::{relu, ConvSpec, Network};
 use crate::models::ModelConfig;

@@ -26,6 +26,19 @@
 //! convolution (the layers that replace pooling). Convolutions have biases and PyTorch's
 //! default initialization. Parameter names are `conv1.weight`, ..., `conv9.bias`:
 //! 1,369,738 parameters for 10 classes.
+//!
+//! ```
+//! use convlab::models::{build, ModelConfig};
+//! use convlab::nn::{Forward, Mode, Module};
+//! use convlab::Tensor;
+//!
+//! let net = build("allcnn_c", &ModelConfig::for_model("allcnn_c").unwrap(), 0).unwrap();
+//! assert_eq!(net.num_parameters(), 1_369_738);
+//! let mut ctx = Forward::recording(Mode::Eval, 0);
+//! assert_eq!(net.forward(&Tensor::randn([1, 3, 32, 32], 1), &mut ctx).dims(), &[1, 10]);
+//! let rec = ctx.take_recorded();
+//! assert_eq!(rec.iter().find(|r| r.path == "conv7").unwrap().output.dims(), &[1, 192, 6, 6]);
+//! ```
 
 use crate::models::layers::{relu, ConvSpec, Network};
 use crate::models::ModelConfig;

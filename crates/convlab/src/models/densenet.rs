@@ -17,6 +17,20 @@
 //!
 //! Initialization follows torchvision: convolutions `kaiming_normal_()` (fan_in, gain √2),
 //! batch norm weight 1 and bias 0, classifier weight PyTorch's default and bias 0.
+//!
+//! ```
+//! use convlab::models::densenet::{densenet, DenseNetConfig};
+//! use convlab::models::ModelConfig;
+//! use convlab::nn::{Mode, Module, ParamRng};
+//! use convlab::Tensor;
+//!
+//! // A tiny DenseNet (growth 4, blocks (2, 2)) in the CIFAR form: 8 + 2·4 = 16 channels,
+//! // a transition to 8, then 8 + 2·4 = 16 into the classifier.
+//! let d = DenseNetConfig { growth_rate: 4, block_config: vec![2, 2], num_init_features: 8, bn_size: 2 };
+//! let net = densenet(&d, true, &ModelConfig { in_channels: 3, num_classes: 5 }, &mut ParamRng::new(0));
+//! assert_eq!(net.state_dict()["classifier.weight"].dims(), &[5, 16]);
+//! assert_eq!(net.run(&Tensor::randn([2, 3, 8, 8], 1), Mode::Train).dims(), &[2, 5]);
+//! ```
 
 use crate::models::layers::{bn, linear_zero_bias, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;

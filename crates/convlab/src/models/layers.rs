@@ -1,6 +1,21 @@
 //! Building blocks shared by the zoo's networks: [`Network`] (a named chain of modules that
 //! reports a network's class name) and constructors for convolution and linear layers with
 //! the initialization schemes torchvision uses.
+//!
+//! ```
+//! use convlab::models::layers::{relu, ConvInit, ConvSpec, Network};
+//! use convlab::nn::{Flatten, Mode, Module, ParamRng};
+//! use convlab::Tensor;
+//!
+//! let mut rng = ParamRng::new(0);
+//! let mut net = Network::new("Tiny");
+//! net.add("conv", ConvSpec { stride: 2, padding: 1, init: ConvInit::KaimingFanOut, ..ConvSpec::new(3, 4, 3) }.build(&mut rng));
+//! net.add("relu", relu());
+//! net.add("flatten", Flatten::default());
+//! assert_eq!(net.kind(), "Tiny");
+//! assert_eq!(net.state_dict().keys().collect::<Vec<_>>(), ["conv.bias", "conv.weight"]);
+//! assert_eq!(net.run(&Tensor::randn([1, 3, 8, 8], 1), Mode::Eval).dims(), &[1, 64]);
+//! ```
 
 use crate::nn::init::{constant, kaiming_normal, normal, FanMode, Nonlinearity, ParamRng};
 use crate::nn::{Act, BatchNorm, Conv2d, Conv2dConfig, Forward, Linear, Module, Sequential};

@@ -16,6 +16,18 @@
 //!
 //! Initialization follows torchvision: convolutions `kaiming_normal_(fan_out, relu)`, batch
 //! norm weight 1 and bias 0, `fc` PyTorch's default (no zero-init of the last BN of a block).
+//!
+//! ```
+//! use convlab::models::resnet::BasicBlock;
+//! use convlab::nn::{Mode, Module, ParamRng};
+//! use convlab::Tensor;
+//!
+//! // The first block of a stage: stride 2 and a 1×1 projection on the skip path.
+//! let block = BasicBlock::new(8, 16, 2, &mut ParamRng::new(0));
+//! let names: Vec<String> = block.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert!(names.contains(&"downsample.0.weight".to_string()));
+//! assert_eq!(block.run(&Tensor::randn([2, 8, 10, 10], 1), Mode::Train).dims(), &[2, 16, 5, 5]);
+//! ```
 
 use crate::models::layers::{bn, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;

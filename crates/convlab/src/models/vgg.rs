@@ -16,6 +16,14 @@
 //!
 //! Initialization follows torchvision: convolutions `kaiming_normal_(fan_out, relu)` with bias
 //! 0, batch norm weight 1 and bias 0, linear layers `N(0, 0.01²)` with bias 0.
+//!
+//! ```
+//! use convlab::models::vgg::{vgg_config, VggLayer};
+//! // VGG-16: 13 convolutions + 3 linear layers; five 2×2 max-pools take 224 to 7 (32 to 1).
+//! let cfg = vgg_config(16).unwrap();
+//! assert_eq!(cfg.iter().filter(|l| matches!(l, VggLayer::Conv(_))).count(), 13);
+//! assert_eq!(cfg.iter().filter(|l| **l == VggLayer::Pool).count(), 5);
+//! ```
 
 use crate::models::layers::{bn, linear_normal, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;

@@ -46,15 +46,14 @@ pub struct RunArgs {
     pub output: PathBuf,
 }
 
-/// The model's configuration: flags first, then the checkpoint's, then the input's channels
-/// (and the zoo's default number of classes).
-fn config(args: &RunArgs, meta: Option<&CheckpointMeta>, x: &Tensor) -> Result<ModelConfig> {
+/// The model's configuration: flags first, then the checkpoint's, then the zoo's defaults.
+fn config(args: &RunArgs, meta: Option<&CheckpointMeta>) -> Result<ModelConfig> {
     let saved = meta.and_then(|m| m.model_config());
-    let num_classes = args
-        .classes
-        .or(saved.as_ref().map(|c| c.num_classes))
-        .ok_or_else(|| anyhow!("--classes is needed: {} has no default and no checkpoint gives one", args.model))?;
-    Ok(ModelConfig { in_channels: args.in_channels.or(saved.as_ref().map(|c| c.in_channels)).unwrap_or(x.dims()[1]), num_classes })
+    let default = ModelConfig::for_model(&args.model)?;
+    Ok(ModelConfig {
+        in_channels: args.in_channels.or(saved.as_ref().map(|c| c.in_channels)).unwrap_or(default.in_channels),
+        num_classes: args.classes.or(saved.as_ref().map(|c| c.num_classes)).unwrap_or(default.num_classes),
+    })
 }
 
 fn read_input(path: &Path) -> Result<Tensor> {
@@ -92,7 +91,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             bail!("{}: weights are for model '{}', not '{}'", path.display(), ck.meta.model, args.model);
         }
     }
-    let config = config(args, weights.as_ref().map(|(_, ck)| &ck.meta), &x)?;
+    let config = config(args, weights.as_ref().map(|(_, ck)| &ck.meta))?;
     if config.in_channels == 0 || config.num_classes == 0 {
         bail!("--in-channels and --classes must be positive (got {} and {})", config.in_channels, config.num_classes);
     }

@@ -47,7 +47,6 @@ fn assert_user_error(args: &[&str], needles: &[&str]) {
 }
 
 #[test]
-#[ignore = "needs models::build(\"lenet5\") from the model zoo, not yet on main"]
 fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
     let dir = scratch("lenet5");
     let out = dir.join("y.safetensors");
@@ -66,7 +65,6 @@ fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
 }
 
 #[test]
-#[ignore = "needs models::build(\"lenet5\") from the model zoo, not yet on main"]
 fn a_convlab_checkpoint_carries_its_configuration() {
     // Saved with 3 classes and 2 input channels: `run` needs neither flag.
     let dir = scratch("config");
@@ -90,7 +88,6 @@ fn a_convlab_checkpoint_carries_its_configuration() {
 }
 
 #[test]
-#[ignore = "needs models::build(\"lenet5\") from the model zoo, not yet on main"]
 fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     let dir = scratch("errors");
     let out = s(&dir.join("y.safetensors"));

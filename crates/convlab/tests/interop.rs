@@ -110,7 +110,6 @@ fn convlab_checkpoints_are_written_for_the_pytorch_check() {
 }
 
 #[test]
-#[ignore = "needs models::build(\"lenet5\") from the model zoo, not yet on main"]
 fn pytorch_lenet5_gives_the_same_logits() {
     let config = ModelConfig { in_channels: 1, num_classes: 10 };
     let net = models::build("lenet5", &config, 3).unwrap();
@@ -123,7 +122,6 @@ fn pytorch_lenet5_gives_the_same_logits() {
 }
 
 #[test]
-#[ignore = "needs the torchvision models of the zoo (models::build), not yet on main"]
 fn torchvision_models_give_the_same_logits_when_exported() {
     let dir = interop_dir();
     let mut ran = Vec::new();

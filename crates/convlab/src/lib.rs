@@ -26,6 +26,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod shape;
+pub mod spec;
 pub mod tensor;
 
 // The README's Rust examples run as doc tests.

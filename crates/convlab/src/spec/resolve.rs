@@ -1,0 +1,154 @@
+//! What a command-line `MODEL` argument names: a zoo model, a spec string, or a `.json` /
+//! `.toml` spec file; with the input shape and class count each model expects by default.
+
+use super::Spec;
+use crate::models::{self, ModelConfig};
+use crate::nn::Module;
+use crate::{Error, Shape};
+
+/// The default input and class count of a family of zoo models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelDefaults {
+    /// A name, or a pattern with `*` at the start and/or end (`"lenet*"`, `"*cifar*"`).
+    pub pattern: &'static str,
+    /// `[C, H, W]`.
+    pub input: [usize; 3],
+    pub classes: usize,
+    /// The data these defaults come from.
+    pub data: &'static str,
+}
+
+const fn d(pattern: &'static str, input: [usize; 3], classes: usize, data: &'static str) -> ModelDefaults {
+    ModelDefaults { pattern, input, classes, data }
+}
+
+/// Default inputs, first match wins; the last row (ImageNet) matches every name. A spec
+/// without an input shape uses the `"spec"` row.
+pub const MODEL_DEFAULTS: &[ModelDefaults] = &[
+    d("spec", [1, 28, 28], 10, "MNIST"),
+    d("lenet*", [1, 28, 28], 10, "MNIST"),
+    d("mlp*", [1, 28, 28], 10, "MNIST"),
+    d("tinyvgg*", [3, 64, 64], 10, "CNN Explainer's Tiny ImageNet classes"),
+    d("*cifar*", [3, 32, 32], 10, "CIFAR-10"),
+    d("resnet20", [3, 32, 32], 10, "CIFAR-10"),
+    d("resnet32", [3, 32, 32], 10, "CIFAR-10"),
+    d("resnet44", [3, 32, 32], 10, "CIFAR-10"),
+    d("resnet56", [3, 32, 32], 10, "CIFAR-10"),
+    d("resnet110", [3, 32, 32], 10, "CIFAR-10"),
+    d("*", [3, 224, 224], 1000, "ImageNet"),
+];
+
+fn matches(pattern: &str, name: &str) -> bool {
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        (Some(rest), _) if rest.ends_with('*') => name.contains(&rest[..rest.len() - 1]),
+        (Some(rest), _) => name.ends_with(rest),
+        (None, Some(start)) => name.starts_with(start),
+        (None, None) => name == pattern,
+    }
+}
+
+/// The defaults for a zoo model name (or `"spec"`).
+///
+/// ```
+/// use convlab::spec::default_input;
+/// assert_eq!(default_input("lenet5").input, [1, 28, 28]);
+/// assert_eq!(default_input("resnet18_cifar").input, [3, 32, 32]);
+/// assert_eq!(default_input("tinyvgg").input, [3, 64, 64]);
+/// assert_eq!(default_input("vgg16").input, [3, 224, 224]);
+/// ```
+pub fn default_input(name: &str) -> ModelDefaults {
+    let name = name.to_ascii_lowercase();
+    *MODEL_DEFAULTS.iter().find(|d| matches(d.pattern, &name)).unwrap_or(&MODEL_DEFAULTS[MODEL_DEFAULTS.len() - 1])
+}
+
+/// Where a resolved model came from: what a checkpoint records to rebuild it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    Zoo { name: String, config: ModelConfig },
+    /// The spec, with its input shape filled in.
+    Spec(Spec),
+}
+
+/// A model ready to run, with how to rebuild it.
+pub struct ResolvedModel {
+    pub module: Box<dyn Module>,
+    pub source: ModelSource,
+    /// The zoo name, or the canonical spec text (with its `input(...)`).
+    pub description: String,
+    /// The input shape to use by default, without the batch dimension.
+    pub input: Vec<usize>,
+}
+
+/// Resolves a `MODEL` argument: a zoo name ([`models::names`]), a path to a `.json`/`.toml`
+/// spec file (or any existing file holding a one-line spec), or a spec string. `in_channels`,
+/// `classes` and `input` override the defaults of [`MODEL_DEFAULTS`]; for a spec, `classes`
+/// is checked against its output.
+///
+/// ```
+/// use convlab::spec::resolve_model;
+/// use convlab::nn::Module;
+/// let m = resolve_model("conv(8,3,padding=1) relu globalavgpool flatten linear(10)", Some(3), None, None, 0).unwrap();
+/// assert_eq!(m.input, vec![3, 28, 28]);
+/// assert_eq!(m.description, "input(3,28,28) conv(8,3,padding=1) relu globalavgpool flatten linear(10)");
+/// assert!(resolve_model("no_such_net", None, None, None, 0).err().unwrap().to_string().contains("unknown model 'no_such_net'"));
+/// ```
+pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usize>, input: Option<&[usize]>, seed: u64) -> Result<ResolvedModel, Error> {
+    let arg = arg.trim();
+    if arg.is_empty() {
+        return Err(Error::Invalid("empty model name".into()));
+    }
+    if let Some(shape) = input {
+        if !(shape.len() == 2 || shape.len() == 3) || shape.contains(&0) {
+            return Err(Error::Shape(format!("input shape {} must be [C, H, W] or [C, L] with positive sizes", Shape::from(shape))));
+        }
+    }
+    if let (Some(c), Some(shape)) = (in_channels, input) {
+        if shape[0] != c {
+            return Err(Error::Invalid(format!("in_channels {c} contradicts the input shape {}", Shape::from(shape))));
+        }
+    }
+    let lower = arg.to_ascii_lowercase();
+    let zoo = models::names();
+    if let Some(name) = zoo.iter().find(|n| n.eq_ignore_ascii_case(arg)) {
+        let defaults = default_input(name);
+        let c = in_channels.or(input.map(|s| s[0])).unwrap_or(defaults.input[0]);
+        let shape = input.map(|s| s.to_vec()).unwrap_or_else(|| vec![c, defaults.input[1], defaults.input[2]]);
+        let config = ModelConfig { in_channels: c, num_classes: classes.unwrap_or(defaults.classes) };
+        let module = models::build(name, &config, seed)?;
+        return Ok(ResolvedModel { module, source: ModelSource::Zoo { name: name.to_string(), config }, description: name.to_string(), input: shape });
+    }
+    let path = std::path::Path::new(arg);
+    let spec = if lower.ends_with(".json") || lower.ends_with(".toml") || path.is_file() {
+        Spec::from_file(path)?
+    } else {
+        match arg.parse::<Spec>() {
+            Ok(s) => s,
+            Err(e) if arg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+                let available = if zoo.is_empty() { "none yet".to_string() } else { zoo.join(", ") };
+                return Err(Error::Invalid(format!(
+                    "unknown model '{arg}': not a zoo model (available: {available}), a spec file, nor a spec ({})",
+                    super::parse::strip(&e)
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let defaults = default_input("spec");
+    let shape = match (input, &spec.input) {
+        (Some(s), _) => s.to_vec(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => vec![in_channels.unwrap_or(defaults.input[0]), defaults.input[1], defaults.input[2]],
+    };
+    if let Some(c) = in_channels.filter(|&c| c != shape[0]) {
+        return Err(Error::Invalid(format!("in_channels {c} contradicts the spec's input shape {}", Shape::from(&shape[..]))));
+    }
+    let net = spec.build(&shape, seed)?;
+    let spec = Spec { input: Some(shape.clone()), ..spec };
+    if let Some(k) = classes {
+        let out = spec.infer_shapes(&shape)?.pop().map(|l| l.output).unwrap_or_default();
+        if out != [k] {
+            return Err(Error::Shape(format!("the spec's output is {} but {k} classes were asked for", Shape::from(&out[..]))));
+        }
+    }
+    Ok(ResolvedModel { module: Box::new(net), description: spec.to_string(), source: ModelSource::Spec(spec), input: shape })
+}

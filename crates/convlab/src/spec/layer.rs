@@ -51,6 +51,9 @@ struct Args {
 fn collect(raw: &RawLayer, params: &[Param], positional: usize) -> Result<Args, Error> {
     let mut values = BTreeMap::new();
     let names = || params.iter().map(|p| p.0).collect::<Vec<_>>().join(", ");
+    if raw.positional.len() > positional && positional == 0 {
+        return Err(Error::Invalid(format!("{} takes no positional arguments", raw.name)));
+    }
     if raw.positional.len() > positional {
         return Err(Error::Invalid(format!(
             "{} takes at most {positional} positional argument{} ({}), got {}",

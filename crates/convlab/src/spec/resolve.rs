@@ -123,11 +123,10 @@ pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usiz
     } else {
         match arg.parse::<Spec>() {
             Ok(s) => s,
-            Err(e) if arg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+            Err(_) if arg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
                 let available = if zoo.is_empty() { "none yet".to_string() } else { zoo.join(", ") };
                 return Err(Error::Invalid(format!(
-                    "unknown model '{arg}': not a zoo model (available: {available}), a spec file, nor a spec ({})",
-                    super::parse::strip(&e)
+                    "unknown model '{arg}': not a zoo model (available: {available}), a .json/.toml spec file, nor a spec such as \"conv(6,5) relu maxpool(2) flatten linear(10)\""
                 )));
             }
             Err(e) => return Err(e),

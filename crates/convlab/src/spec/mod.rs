@@ -56,6 +56,7 @@ mod from_module;
 mod layer;
 mod parse;
 mod resolve;
+mod text;
 
 pub use build::LayerShape;
 pub use resolve::{default_input, resolve_model, ModelDefaults, ModelSource, ResolvedModel, MODEL_DEFAULTS};
@@ -210,6 +211,6 @@ impl fmt::Display for Spec {
 
 impl fmt::Display for LayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&layer::canonical(self))
+        f.write_str(&text::canonical(self))
     }
 }

@@ -111,3 +111,35 @@ fn bad_input_is_a_one_line_error_with_status_2() {
     assert_user_error(&["pool2d", "--input", "[[1,2],[3,4]]", "--kernel-size", "2", "--op", "median"], "--op");
     assert_user_error(&["pool2d", "--input", "[[1,2],[3,4]]", "--kernel-size", "2", "--padding", "2"], "padding");
 }
+
+#[test]
+fn empty_huge_and_overflowing_input_is_a_user_error() {
+    let x = "[[1,2,3],[4,5,6],[7,8,9]]";
+    assert_user_error(&["conv2d", "--input", "[]", "--kernel", "[[1]]"], "--input");
+    assert_user_error(&["conv2d", "--input", "[[]]", "--kernel", "[[1]]"], "empty");
+    assert_user_error(&["conv2d", "--input", "[[1e400]]", "--kernel", "[[1]]"], "not valid JSON");
+    assert_user_error(&["conv2d", "--input", "[[1e39]]", "--kernel", "[[1]]"], "f32");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--bias", "1e39"], "f32");
+    assert_user_error(&["conv2d", "--input", "[1,2,3]", "--kernel", "[[1]]"], "1-D");
+    assert_user_error(&["conv2d", "--input", "[[[[1]]]]", "--kernel", "[[1]]"], "4-D");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--groups", "0"], "groups");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1,1],[1,1]]", "--dilation", "5"], "does not fit");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1,1],[1,1]]", "--dilation", "18446744073709551615"], "too large");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--padding", "18446744073709551615"], "too large");
+    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--padding", "100000000"], "limit");
+    assert_user_error(&["pool2d", "--input", x, "--kernel-size", "18446744073709551615", "--stride", "1"], "too small");
+    assert_user_error(&["pool2d", "--input", x, "--kernel-size", "2", "--dilation", "3"], "too small");
+    assert_user_error(&["pool2d", "--input", x, "--kernel-size", "2", "--dilation", "2", "--op", "avg"], "dilation");
+    assert_user_error(&["pool2d", "--input", "[[[[1]]]]", "--kernel-size", "1"], "4-D");
+}
+
+#[test]
+fn pool_dilation_and_ceil_mode() {
+    let x = "[[1,2,3,4,5],[6,7,8,9,10],[11,12,13,14,15],[16,17,18,19,20],[21,22,23,24,25]]";
+    // Taps at rows/cols 0 and 2: the window's maximum is its bottom-right tap.
+    let v = json_output(&["pool2d", "--input", x, "--kernel-size", "2", "--stride", "1", "--dilation", "2"]);
+    assert_eq!(v["output"], serde_json::json!([[13.0, 14.0, 15.0], [18.0, 19.0, 20.0], [23.0, 24.0, 25.0]]));
+    // ceil mode keeps the last, partial window: ceil((5 - 2) / 2) + 1 = 3.
+    let v = json_output(&["pool2d", "--input", x, "--kernel-size", "2", "--ceil-mode"]);
+    assert_eq!(v["output"], serde_json::json!([[7.0, 9.0, 10.0], [17.0, 19.0, 20.0], [22.0, 24.0, 25.0]]));
+}

@@ -19,12 +19,14 @@
 //! (finite-difference checking).
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod error;
 pub mod gradcheck;
 pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod shape;
 pub mod spec;
 pub mod summary;
@@ -44,3 +46,5 @@ pub use ops::batchnorm::{BatchNormParams, RunningStats};
 pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};
 pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};
 pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
+pub use optim::{Adam, AdamParams, AdamW, AdamWParams, Optimizer, RMSprop, RMSpropParams, Schedule, Sgd, SgdParams};
+pub use checkpoint::{Checkpoint, CheckpointMeta};

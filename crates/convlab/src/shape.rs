@@ -45,13 +45,14 @@ impl Shape {
         strides
     }
 
-    /// Resolves a possibly negative axis (`-1` is the last) against this rank.
-    /// Panics with the shape in the message when the axis is out of range.
+    /// Resolves a possibly negative axis (`-1` is the last) against this rank. As in PyTorch,
+    /// a 0-dimensional shape accepts axis 0 and -1. Panics with the shape in the message when
+    /// the axis is out of range.
     pub fn axis(&self, axis: isize) -> usize {
-        let rank = self.rank() as isize;
+        let rank = (self.rank() as isize).max(1);
         let a = if axis < 0 { axis + rank } else { axis };
         assert!(
-            a >= 0 && a < rank.max(1),
+            a >= 0 && a < rank,
             "axis {axis} is out of range for shape {self}"
         );
         a as usize

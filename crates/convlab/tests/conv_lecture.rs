@@ -151,3 +151,23 @@ fn validation_errors_name_the_shapes() {
     assert!(e.contains("dimensions"), "{e}");
     assert!(Tensor::zeros([3, 8, 8]).try_conv2d(&Tensor::zeros([4, 3, 3, 3]), Some(&Tensor::zeros([3])), &p).is_err());
 }
+
+#[test]
+fn absurd_sizes_are_errors_not_overflows() {
+    let m = usize::MAX;
+    let d = Conv2dParams { dilation: [m, 1], ..Default::default() };
+    assert!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &d).unwrap_err().to_string().contains("too large"));
+    let p = Conv2dParams { padding: Padding2d::uniform(m), ..Default::default() };
+    assert!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &p).unwrap_err().to_string().contains("too large"));
+    let s = Conv2dParams { stride: [m, m], padding: Padding2d::Same, ..Default::default() };
+    assert_eq!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &s).map(|g| (g.ho, g.wo)).unwrap(), (1, 1));
+    assert!(conv_output_size(3, 2, m, m, 1, "width").is_err());
+    let t = convlab::ConvTranspose2dParams::default();
+    assert!(convlab::ops::conv::conv_transpose2d_output_shape(&[1, 1, 0, 3], &[1, 1, 2, 2], &t).is_err());
+    let t = convlab::ConvTranspose2dParams { stride: [m, 1], ..Default::default() };
+    assert!(convlab::ops::conv::conv_transpose2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &t).is_err());
+    let k = convlab::Pool2dParams { stride: [1, 1], ..convlab::Pool2dParams::new([m, m]) };
+    assert!(convlab::ops::pool::pool2d_output_shape(&[1, 3, 3], &k).is_err());
+    let k = convlab::Pool2dParams { dilation: [m, 1], ..convlab::Pool2dParams::new([2, 2]) };
+    assert!(convlab::ops::pool::pool2d_output_shape(&[1, 3, 3], &k).is_err());
+}

@@ -7,8 +7,14 @@ use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::Tensor;
 use serde_json::Value;
 
+/// A list of possibly negative axes.
 fn isizes(p: &Value, key: &str) -> Vec<isize> {
-    p_usizes(p, key).into_iter().map(|v| v as isize).collect()
+    p[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as isize).collect()
+}
+
+/// One possibly negative axis.
+fn isize_of(p: &Value, key: &str) -> isize {
+    p[key].as_i64().unwrap() as isize
 }
 
 /// Applies the op a fixture case describes.
@@ -20,6 +26,7 @@ fn apply(p: &Value, x: &[Tensor]) -> Tensor {
         "mul" => &x[0] * &x[1],
         "div" => &x[0] / &x[1],
         "maximum" => x[0].maximum(&x[1]),
+        "minimum" => x[0].minimum(&x[1]),
         "exp" => x[0].exp(),
         "log" => x[0].log(),
         "sqrt" => x[0].sqrt(),
@@ -30,17 +37,18 @@ fn apply(p: &Value, x: &[Tensor]) -> Tensor {
         "clamp" => x[0].clamp(p_f32(p, "min"), p_f32(p, "max")),
         "add_scalar" => &x[0] + p_f32(p, "c"),
         "mul_scalar" => &x[0] * p_f32(p, "c"),
+        "sum" if isizes(p, "axes").is_empty() => x[0].sum_all(),
         "sum" => x[0].sum(&isizes(p, "axes"), p["keepdim"].as_bool().unwrap()),
         "mean" => x[0].mean(&isizes(p, "axes"), p["keepdim"].as_bool().unwrap()),
-        "max" => x[0].max(p_usize(p, "axis") as isize, p["keepdim"].as_bool().unwrap()),
-        "min" => x[0].min(p_usize(p, "axis") as isize, p["keepdim"].as_bool().unwrap()),
-        "argmax" => x[0].argmax(p_usize(p, "axis") as isize, false),
+        "max" => x[0].max(isize_of(p, "axis"), p["keepdim"].as_bool().unwrap()),
+        "min" => x[0].min(isize_of(p, "axis"), p["keepdim"].as_bool().unwrap()),
+        "argmax" => x[0].argmax(isize_of(p, "axis"), false),
         "permute" => x[0].permute(&p_usizes(p, "perm")),
-        "transpose" => x[0].transpose(p_usize(p, "a") as isize, p_usize(p, "b") as isize),
-        "narrow" => x[0].narrow(p_usize(p, "axis") as isize, p_usize(p, "start"), p_usize(p, "len")),
-        "flatten" => x[0].flatten(p_usize(p, "start") as isize, p_usize(p, "end") as isize),
+        "transpose" => x[0].transpose(isize_of(p, "a"), isize_of(p, "b")),
+        "narrow" => x[0].narrow(isize_of(p, "axis"), p_usize(p, "start"), p_usize(p, "len")),
+        "flatten" => x[0].flatten(isize_of(p, "start"), isize_of(p, "end")),
         "reshape" => x[0].reshape(p_usizes(p, "shape")),
-        "cat" => Tensor::cat(&[&x[0], &x[1]], p_usize(p, "axis") as isize),
+        "cat" => Tensor::cat(&[&x[0], &x[1]], isize_of(p, "axis")),
         "stack" => Tensor::stack(&[&x[0], &x[1]], p_usize(p, "axis")),
         "broadcast_to" => x[0].broadcast_to(p_usizes(p, "shape")),
         "matmul" => x[0].matmul(&x[1]),
@@ -135,4 +143,39 @@ fn comparisons_and_slicing() {
     assert_eq!(x.reshape_infer(&[-1, 2]).dims(), &[3, 2]);
     assert_eq!(x.max_all(), 6.0);
     assert_eq!(x.argmin(1, false).to_vec(), vec![0.0, 1.0]);
+}
+
+#[test]
+fn edge_cases_empty_rank0_and_nan() {
+    // Empty tensors: sums are 0, means NaN (as in PyTorch), matmul with k = 0 gives zeros.
+    let e = Tensor::zeros([0, 3]);
+    assert_eq!(e.sum(&[0], false).to_vec(), vec![0.0; 3]);
+    assert!(e.mean(&[0], false).to_vec().iter().all(|v| v.is_nan()));
+    assert!(e.mean_all().item().is_nan());
+    assert_eq!(Tensor::ones([2, 0]).matmul(&Tensor::ones([0, 3])).to_vec(), vec![0.0; 6]);
+    assert_eq!(Tensor::ones([0, 2]).matmul(&Tensor::ones([2, 3])).dims(), &[0, 3]);
+    // Rank 0: axis 0 / -1 reduce the single element, softmax of a scalar is 1.
+    let s = Tensor::scalar(2.5).requires_grad_();
+    assert_eq!(s.max(0, false).item(), 2.5);
+    assert_eq!(s.argmax(-1, false).item(), 0.0);
+    assert_eq!(s.softmax(0).item(), 1.0);
+    assert_eq!(s.log_softmax(-1).item(), 0.0);
+    assert_eq!(s.max(0, false).backward().get(&s).unwrap().item(), 1.0);
+    assert_eq!(s.mean(&[0], false).item(), 2.5);
+    let r = std::panic::catch_unwind(|| Tensor::cat(&[&Tensor::scalar(1.0), &Tensor::scalar(2.0)], 0));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("zero-dimensional"), "{msg}");
+    // NaN propagates through max, min and their whole-tensor forms.
+    let n = Tensor::from_vec(vec![1.0, f32::NAN, 3.0], [3]);
+    assert!(n.max(0, false).item().is_nan() && n.min(0, false).item().is_nan());
+    assert!(n.max_all().is_nan() && n.min_all().is_nan());
+    assert_eq!(n.argmax(0, false).item(), 1.0);
+    // Negative axes everywhere an axis is taken.
+    let x = Tensor::arange(6).reshape([2, 3]);
+    assert_eq!(x.sum(&[-1], false).to_vec(), vec![3.0, 12.0]);
+    assert_eq!(x.softmax(-1).to_vec(), x.softmax(1).to_vec());
+    assert_eq!(x.narrow(-2, 1, 1).to_vec(), vec![3.0, 4.0, 5.0]);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| x.sum(&[2], false)));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("axis 2") && msg.contains("[2, 3]"), "{msg}");
 }

@@ -75,6 +75,23 @@ pub fn parse_padding_mode(s: &str) -> Result<PaddingMode> {
     })
 }
 
+/// The most values the calculator builds in one buffer (padded input, im2col columns or
+/// output): far beyond any hand example, far below what would exhaust memory.
+const MAX_VALUES: u128 = 1 << 24;
+
+/// Rejects settings (huge padding or stride-1 outputs) whose buffers would not fit in memory.
+fn check_size(g: &convlab::kernels::conv::Conv2dGeometry) -> Result<()> {
+    let [pt, pb, pl, pr] = g.pad.map(|p| p as u128);
+    let padded = g.c_in as u128 * (g.h as u128 + pt + pb) * (g.w as u128 + pl + pr);
+    let out = (g.ho as u128) * (g.wo as u128);
+    let columns = out * (g.c_in / g.groups.max(1)) as u128 * (g.kh as u128) * (g.kw as u128);
+    let largest = padded.max(out * g.c_out as u128).max(columns);
+    if largest > MAX_VALUES {
+        bail!("the computation needs {largest} values in one buffer, more than the calculator's limit of {MAX_VALUES} (padding {:?}, output {}x{})", g.pad, g.ho, g.wo);
+    }
+    Ok(())
+}
+
 pub fn run(args: &Conv2dArgs) -> Result<()> {
     let input = parse_tensor_arg("input", &args.input, 2, 3)?;
     let kernel = parse_tensor_arg("kernel", &args.kernel, 2, 4)?;
@@ -91,6 +108,7 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
         None => None,
         Some(b) => {
             let t = match serde_json::from_str::<f64>(b.trim()) {
+                Ok(v) if !(v as f32).is_finite() => bail!("--bias: {v} is outside the range of f32 values (about ±3.4e38)"),
                 Ok(v) => Tensor::full([cout], v as f32),
                 Err(_) => parse_tensor_arg("bias", b, 1, 1)?,
             };
@@ -111,6 +129,7 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
         bail!("--groups must be at least 1");
     }
     let geom = convlab::ops::conv::conv2d_output_shape(x.dims(), w.dims(), &params)?;
+    check_size(&geom)?;
     let out = no_grad(|| if args.flip { x.convolve2d(&w, bias.as_ref(), &params) } else { x.conv2d(&w, bias.as_ref(), &params) });
     let (oh, ow) = (out.dims()[2], out.dims()[3]);
     // One kernel on a 2-D input prints a 2-D result, as in the lecture.

@@ -73,6 +73,9 @@ fn walk(v: &Value, dims: &[usize], depth: usize, path: &mut String, out: &mut Ve
         }
         Value::Number(n) if depth == dims.len() => {
             let x = n.as_f64().ok_or_else(|| format!("{path}: number out of range"))?;
+            if !(x as f32).is_finite() {
+                return Err(format!("{}: {x} is outside the range of f32 values (about ±3.4e38)", if path.is_empty() { "value" } else { path }));
+            }
             out.push(x as f32);
             Ok(())
         }
@@ -138,6 +141,8 @@ mod tests {
         assert!(e.contains("ragged"), "{e}");
         let e = parse_tensor_arg("kernel", "[1,2]", 2, 4).unwrap_err().to_string();
         assert!(e.contains("2- to 4-D"), "{e}");
+        let e = parse_tensor_arg("input", "[[1,1e39]]", 2, 3).unwrap_err().to_string();
+        assert!(e.contains("[0][1]") && e.contains("f32"), "{e}");
         let e = parse_tensor_arg("input", "[[1,\"a\"]]", 2, 3).unwrap_err().to_string();
         assert!(e.contains("expected a number"), "{e}");
     }

@@ -31,6 +31,9 @@ pub struct Pool2dArgs {
     /// Padding on each side: P or Ph,Pw (at most half the window).
     #[arg(long, default_value = "0")]
     pub padding: String,
+    /// Dilation (max pooling only): D or Dh,Dw; the window spans D·(K − 1) + 1 positions.
+    #[arg(long, default_value = "1")]
+    pub dilation: String,
     /// Round the output size up instead of down.
     #[arg(long)]
     pub ceil_mode: bool,
@@ -51,6 +54,7 @@ pub fn run(args: &Pool2dArgs) -> Result<()> {
         params.stride = parse_pair("stride", s, true)?;
     }
     params.padding = parse_pair("padding", &args.padding, false)?;
+    params.dilation = parse_pair("dilation", &args.dilation, true)?;
     params.ceil_mode = args.ceil_mode;
     params.count_include_pad = args.count_include_pad;
     let is_max = match args.op.to_ascii_lowercase().as_str() {
@@ -81,7 +85,9 @@ pub fn run(args: &Pool2dArgs) -> Result<()> {
     let [kh, kw] = params.kernel_size;
     let [sh, sw] = params.stride;
     let [ph, pw] = params.padding;
-    println!("{} pooling, window {kh}×{kw}, stride {sh}×{sw}, padding {ph}×{pw}", if is_max { "Max" } else { "Average" });
+    let [dh, dw] = params.dilation;
+    let dil = if dh > 1 || dw > 1 { format!(", dilation {dh}×{dw}") } else { String::new() };
+    println!("{} pooling, window {kh}×{kw}, stride {sh}×{sw}, padding {ph}×{pw}{dil}", if is_max { "Max" } else { "Average" });
     println!("Output size{}:", if params.ceil_mode { " (ceil mode: the last window may hang over the end)" } else { "" });
     for (axis, line) in ["height", "width "].iter().zip(geom.arithmetic()) {
         println!("  {axis}: {line}");

@@ -5,6 +5,9 @@
 //! (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`). A GPU backend would
 //! add a sibling of this module without touching the op definitions.
 
+pub mod batchnorm;
 pub mod conv;
+pub mod dropout;
 pub mod gemm;
 pub mod pool;
+pub mod softmax;

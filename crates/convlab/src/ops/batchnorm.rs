@@ -23,6 +23,7 @@
 //! assert_eq!(stats.num_batches_tracked.item(), 1.0);
 //! ```
 
+use crate::kernels::batchnorm as kernels;
 use crate::Tensor;
 
 /// Settings of batch normalization (PyTorch's names and defaults).
@@ -62,20 +63,6 @@ impl RunningStats {
     }
 }
 
-/// Per-channel `(mean, biased variance)` of `x: [N, C, L]`, accumulated in f64.
-fn batch_stats(x: &[f32], n: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
-    let count = (n * l) as f64;
-    let mut mean = vec![0.0f64; c];
-    let mut var = vec![0.0f64; c];
-    for ch in 0..c {
-        let lanes = || (0..n).flat_map(move |b| x[(b * c + ch) * l..(b * c + ch + 1) * l].iter());
-        let m = lanes().map(|&v| v as f64).sum::<f64>() / count;
-        mean[ch] = m;
-        var[ch] = lanes().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / count;
-    }
-    (mean, var)
-}
-
 impl Tensor {
     /// Batch normalization of `x: [N, C, *]` over every axis but the channel axis 1.
     ///
@@ -109,7 +96,7 @@ impl Tensor {
         let (mean, invstd): (Vec<f64>, Vec<f64>) = if train {
             let m = n * l;
             assert!(m > 1, "batch_norm: expected more than 1 value per channel when training, got input {}", self.shape());
-            let (mean, var) = batch_stats(&x, n, c, l);
+            let (mean, var) = kernels::batch_norm_stats(&x, n, c, l);
             if let Some(r) = running {
                 let mut count = 0.0;
                 r.num_batches_tracked.update_data(|t| {
@@ -145,15 +132,7 @@ impl Tensor {
         let (gamma, beta) = (per_channel(weight, 1.0), per_channel(bias, 0.0));
         // y: [N, C, L]
         let mut y = vec![0.0f32; x.len()];
-        for bi in 0..n {
-            for ch in 0..c {
-                let (scale, shift) = (invstd[ch] * gamma[ch], beta[ch]);
-                let o = (bi * c + ch) * l;
-                for j in o..o + l {
-                    y[j] = ((x[j] as f64 - mean[ch]) * scale + shift) as f32;
-                }
-            }
-        }
+        kernels::batch_norm_forward(&mut y, &x, &mean, &invstd, &gamma, &beta, n, c, l);
 
         let mut inputs = vec![self];
         inputs.extend(weight);
@@ -161,36 +140,11 @@ impl Tensor {
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         let shape = self.shape().clone();
         Tensor::from_op(y, shape.clone(), "batch_norm", &inputs, move |g, _| {
-            let g = g.storage(); // g: [N, C, L]
+            // gx, g: [N, C, L]; gw, gb: [C]
             let mut gx = vec![0.0f32; x.len()];
             let mut gw = vec![0.0f32; c];
             let mut gb = vec![0.0f32; c];
-            let m = (n * l) as f64;
-            for ch in 0..c {
-                let lane = |bi: usize| (bi * c + ch) * l..(bi * c + ch + 1) * l;
-                // Σ g and Σ g·x̂ over the channel, x̂ = (x − μ)·invstd
-                let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
-                for bi in 0..n {
-                    for j in lane(bi) {
-                        sum_g += g[j] as f64;
-                        sum_gx += g[j] as f64 * (x[j] as f64 - mean[ch]) * invstd[ch];
-                    }
-                }
-                gw[ch] = sum_gx as f32;
-                gb[ch] = sum_g as f32;
-                let k = gamma[ch] * invstd[ch];
-                for bi in 0..n {
-                    for j in lane(bi) {
-                        gx[j] = if train {
-                            // dx = γ·invstd/M · (M·g − Σg − x̂·Σ(g·x̂))
-                            let xhat = (x[j] as f64 - mean[ch]) * invstd[ch];
-                            (k / m * (m * g[j] as f64 - sum_g - xhat * sum_gx)) as f32
-                        } else {
-                            (k * g[j] as f64) as f32
-                        };
-                    }
-                }
-            }
+            kernels::batch_norm_backward(&mut gx, &mut gw, &mut gb, &g.storage(), &x, &mean, &invstd, &gamma, train, n, c, l);
             let mut grads = vec![Some(Tensor::from_vec(gx, shape.clone()))];
             if has_w {
                 grads.push(Some(Tensor::from_vec(gw, [c])));

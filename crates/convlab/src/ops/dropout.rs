@@ -20,6 +20,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::kernels::dropout as kernels;
 use crate::Tensor;
 
 fn check_p(op: &str, p: f32) {
@@ -39,11 +40,11 @@ fn mask(count: usize, p: f32, seed: u64) -> Vec<f32> {
 /// Multiplies `x` by `m` repeated over blocks of `block` consecutive elements
 /// (`block = 1`: element-wise; `block = H·W`: per channel).
 fn apply_mask(x: &Tensor, m: Vec<f32>, block: usize, op: &'static str) -> Tensor {
-    let xd = x.storage();
-    let y: Vec<f32> = xd.iter().enumerate().map(|(i, &v)| v * m[i / block]).collect();
+    let mut y = vec![0.0f32; x.numel()];
+    kernels::dropout_forward(&mut y, &x.storage(), &m, block);
     Tensor::from_op(y, x.shape().clone(), op, &[x], move |g, _| {
-        let gd = g.storage();
-        let gx = gd.iter().enumerate().map(|(i, &v)| v * m[i / block]).collect();
+        let mut gx = vec![0.0f32; g.numel()];
+        kernels::dropout_backward(&mut gx, &g.storage(), &m, block);
         vec![Some(Tensor::from_vec(gx, g.shape().clone()))]
     })
 }

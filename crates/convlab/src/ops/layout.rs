@@ -148,6 +148,7 @@ impl Tensor {
     pub fn cat(tensors: &[&Tensor], axis: isize) -> Tensor {
         assert!(!tensors.is_empty(), "cat: no tensors given");
         let first = tensors[0];
+        assert!(first.rank() > 0, "cat: zero-dimensional tensors (shape {}) cannot be concatenated; use stack", first.shape());
         let a = first.shape().axis(axis);
         for t in tensors {
             let ok = t.rank() == first.rank() && t.dims().iter().zip(first.dims()).enumerate().all(|(i, (x, y))| i == a || x == y);

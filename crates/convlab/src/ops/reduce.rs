@@ -69,16 +69,24 @@ impl Tensor {
         self.sum(&axes, false)
     }
 
-    /// Mean over `axes`.
+    /// Mean over `axes` (NaN over an empty axis, as in PyTorch).
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Tensor {
         let resolved = resolve_axes(self, axes);
-        let count: usize = resolved.iter().map(|&a| self.dims()[a]).product();
-        self.sum(axes, keepdim).mul_scalar(1.0 / count.max(1) as f32)
+        let count: usize = resolved.iter().filter_map(|&a| self.dims().get(a)).product();
+        let s = self.sum(axes, keepdim);
+        if count == 0 {
+            return s.mul_scalar(f32::NAN);
+        }
+        s.mul_scalar(1.0 / count as f32)
     }
 
-    /// Mean of all elements, as a scalar.
+    /// Mean of all elements, as a scalar (NaN for an empty tensor).
     pub fn mean_all(&self) -> Tensor {
-        self.sum_all().mul_scalar(1.0 / self.numel().max(1) as f32)
+        let s = self.sum_all();
+        if self.numel() == 0 {
+            return s.mul_scalar(f32::NAN);
+        }
+        s.mul_scalar(1.0 / self.numel() as f32)
     }
 
     /// Maximum over one axis; the gradient goes to the first maximal element.
@@ -114,16 +122,21 @@ impl Tensor {
         x.iter().copied().fold(f32::NEG_INFINITY, f32::max)
     }
 
-    /// Smallest element as a plain number.
+    /// Smallest element as a plain number (NaN if any element is NaN).
     pub fn min_all(&self) -> f32 {
-        self.storage().iter().copied().fold(f32::INFINITY, f32::min)
+        let x = self.storage();
+        if x.iter().any(|v| v.is_nan()) {
+            return f32::NAN;
+        }
+        x.iter().copied().fold(f32::INFINITY, f32::min)
     }
 
     /// Returns (values, index along axis, outer size, output shape) for an arg-reduction.
     fn arg_extremum(&self, axis: usize, keepdim: bool, better: impl Fn(f32, f32) -> bool) -> (Vec<f32>, Vec<usize>, usize, Shape) {
-        assert!(self.dims()[axis] > 0, "cannot reduce over an empty axis {axis} of shape {}", self.shape());
+        // A 0-dimensional tensor reduces over its single element, as in PyTorch.
+        let dims: &[usize] = if self.rank() == 0 { &[1] } else { self.dims() };
+        assert!(dims[axis] > 0, "cannot reduce over an empty axis {axis} of shape {}", self.shape());
         let (_, out_shape) = reduced_shapes(self.shape(), &[axis], keepdim);
-        let dims = self.dims();
         let outer: usize = dims[..axis].iter().product();
         let len = dims[axis];
         let inner: usize = dims[axis + 1..].iter().product();
@@ -152,7 +165,7 @@ impl Tensor {
         let axis = self.shape().axis(axis);
         let (vals, idx, inner, out_shape) = self.arg_extremum(axis, keepdim, better);
         let in_shape = self.shape().clone();
-        let len = self.dims()[axis];
+        let len = self.dims().get(axis).copied().unwrap_or(1);
         Tensor::from_op(vals, out_shape, op, &[self], move |g, _| {
             let g = g.storage();
             let mut gx = vec![0.0f32; in_shape.numel()];

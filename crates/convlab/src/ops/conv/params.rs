@@ -119,7 +119,8 @@ impl From<usize> for Padding1d {
 /// ```
 pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize) {
     let s = stride.max(1);
-    let total = (s * input.div_ceil(s) + kernel).saturating_sub(input + s);
+    // Saturating: absurd user sizes must give an error later, not wrap around.
+    let total = s.saturating_mul(input.div_ceil(s)).saturating_add(kernel).saturating_sub(input.saturating_add(s));
     (total / 2, total - total / 2)
 }
 
@@ -137,7 +138,9 @@ pub fn conv_output_size(input: usize, kernel: usize, pad_start: usize, pad_end: 
     if stride == 0 {
         return Err(Error::Invalid(format!("stride along {what} must be positive, got 0")));
     }
-    let padded = input + pad_start + pad_end;
+    let Some(padded) = input.checked_add(pad_start).and_then(|v| v.checked_add(pad_end)) else {
+        return Err(Error::Invalid(format!("padding {pad_start} + {pad_end} along {what} is too large")));
+    };
     if kernel == 0 || kernel > padded {
         return Err(Error::Shape(format!(
             "kernel of size {kernel} along {what} does not fit the padded input ({input} + {pad_start} + {pad_end} = {padded})"
@@ -257,7 +260,12 @@ pub fn conv2d_output_shape(input: &[usize], weight: &[usize], params: &Conv2dPar
     if kh == 0 || kw == 0 {
         return Err(Error::Shape(format!("{op}: weight {} has an empty kernel", shape_str(weight))));
     }
-    let (fh, fw) = (dh * (kh - 1) + 1, dw * (kw - 1) + 1);
+    let effective = |d: usize, k: usize, what: &str| {
+        d.checked_mul(k - 1).and_then(|v| v.checked_add(1)).ok_or_else(|| {
+            Error::Invalid(format!("{op}: kernel {k} dilated by {d} along {what} is too large (weight {})", shape_str(weight)))
+        })
+    };
+    let (fh, fw) = (effective(dh, kh, "height")?, effective(dw, kw, "width")?);
     let pad = params.padding.resolve([h, w], [fh, fw], params.stride);
     let ctx = |e: Error| Error::Shape(format!("{op}: input {}, weight {}: {}", shape_str(input), shape_str(weight), e.to_string().trim_start_matches("shape error: ").trim_start_matches("invalid argument: ")));
     params.padding_mode.check(h, pad[0], pad[1], "height").map_err(ctx)?;
@@ -283,7 +291,7 @@ pub fn conv1d_output_shape(input: &[usize], weight: &[usize], params: &Conv1dPar
 
 /// The 2-D settings (height 1) that compute a 1-D convolution of length `len`, kernel `k`.
 pub(crate) fn to_2d(p: &Conv1dParams, len: usize, k: usize) -> Conv2dParams {
-    let f = p.dilation.max(1) * (k.max(1) - 1) + 1;
+    let f = p.dilation.max(1).saturating_mul(k.max(1) - 1).saturating_add(1);
     let (start, end) = p.padding.resolve(len, f, p.stride);
     Conv2dParams {
         stride: [1, p.stride],
@@ -325,8 +333,15 @@ pub fn conv_transpose2d_output_shape(input: &[usize], weight: &[usize], params: 
         }
     }
     let size = |i: usize, k: usize, dim: usize| -> Result<usize, Error> {
-        let full = (i - 1) * s[dim] + d[dim] * (k - 1) + op_[dim] + 1;
-        if i == 0 || full <= 2 * p[dim] {
+        if i == 0 {
+            return Err(Error::Shape(format!("{op}: input {is} and weight {ws} with padding {p:?} give an empty output")));
+        }
+        let full = (i - 1)
+            .checked_mul(s[dim])
+            .and_then(|v| v.checked_add(d[dim].checked_mul(k - 1)?))
+            .and_then(|v| v.checked_add(op_[dim] + 1))
+            .ok_or_else(|| Error::Invalid(format!("{op}: input {is}, weight {ws}, stride {s:?} and dilation {d:?} give an output too large to index")))?;
+        if full <= p[dim].saturating_mul(2) {
             return Err(Error::Shape(format!("{op}: input {is} and weight {ws} with padding {p:?} give an empty output")));
         }
         Ok(full - 2 * p[dim])

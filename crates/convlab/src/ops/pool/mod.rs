@@ -216,9 +216,11 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
     let mut output = [0usize; 2];
     let mut pad_end = [0usize; 2];
     for a in 0..2 {
-        let (i, k, s, pd, d) = (hw[a] as isize, p.kernel_size[a] as isize, p.stride[a] as isize, p.padding[a] as isize, p.dilation[a] as isize);
-        let f = d * (k - 1) + 1;
-        let num = i + 2 * pd - f;
+        // i128: no user-given size (up to usize::MAX) can wrap; an effective kernel beyond
+        // i128 is certainly larger than the padded input.
+        let (i, k, s, pd, d) = (hw[a] as i128, p.kernel_size[a] as i128, p.stride[a] as i128, p.padding[a] as i128, p.dilation[a] as i128);
+        let f = d.checked_mul(k - 1).map_or(i128::MAX, |v| v + 1);
+        let num = (i + 2 * pd).saturating_sub(f);
         let mut o = if num < 0 {
             0
         } else if p.ceil_mode {
@@ -233,10 +235,10 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
         pad_end[a] = (pd.max((o - 1) * s + f - i - pd)).max(0) as usize;
     }
     if output.contains(&0) {
-        let f = |a: usize| p.dilation[a] * (p.kernel_size[a] - 1) + 1;
+        let f = |a: usize| p.dilation[a].saturating_mul(p.kernel_size[a] - 1).saturating_add(1);
         return Err(Error::Shape(format!(
             "{op}: input {input:?} is too small: the padded input {} is smaller than the (effective) kernel {} (kernel {}, padding {}, dilation {}), so the output size would be {}",
-            sh([hw[0] + 2 * p.padding[0], hw[1] + 2 * p.padding[1]]),
+            sh([hw[0].saturating_add(p.padding[0].saturating_mul(2)), hw[1].saturating_add(p.padding[1].saturating_mul(2))]),
             sh([f(0), f(1)]),
             sh(p.kernel_size),
             sh(p.padding),

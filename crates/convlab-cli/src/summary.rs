@@ -82,7 +82,12 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
     let input = args.input.as_deref().map(parse_shape).transpose()?;
     let model = resolve_model(&args.model, args.in_channels, args.classes, input.as_deref(), args.seed)?;
     if args.spec {
-        let spec = Spec::from_module(model.module.as_ref()).map_err(|e| anyhow::anyhow!("{}: {e}", model.description))?;
+        // A Sequential by its structure; anything else by tracing one forward pass.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let spec = Spec::from_module(model.module.as_ref()).or_else(|_| Spec::from_module_traced(model.module.as_ref(), &model.input));
+        std::panic::set_hook(hook);
+        let spec = spec.map_err(|e| anyhow::anyhow!("{}: {e}", model.description))?;
         let text = Spec { input: Some(model.input.clone()), ..spec }.to_string();
         if args.json {
             println!("{}", json!({ "model": model.description, "spec": text }));

@@ -98,3 +98,18 @@ fn errors_are_one_line_with_status_2() {
     assert_user_error(&["summary", LENET, "--classes", "7"], "7 classes");
     assert_user_error(&["summary", "missing_net.toml"], "missing_net.toml");
 }
+
+#[test]
+fn zoo_models() {
+    let text = stdout(&convlab(&["summary", "lenet5"]));
+    assert!(text.starts_with("Model: lenet5\nInput: [1, 1, 28, 28]"), "{text}");
+    assert_eq!(row(&text, "pool2"), ["pool2", "MaxPool2d", "[1, 16, 5, 5]", "0", "0", "16", "4"]);
+    assert!(text.contains("Total params: 61,706"), "{text}");
+    let spec = stdout(&convlab(&["summary", "tinyvgg", "--spec"]));
+    assert!(spec.starts_with("input(3,64,64) conv(10,3) relu"), "{spec}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&convlab(&["summary", "tinyvgg", "--json", "--classes", "5"]))).unwrap();
+    assert_eq!((v["source"].clone(), v["output_shape"].clone()), (serde_json::json!("zoo"), serde_json::json!([1, 5])));
+    assert_user_error(&["summary", "resnet18_cifar", "--spec"], "resnet18_cifar: ");
+    assert_user_error(&["summary", "lenet5", "--input", "1x8x8"], "LeNet on input [1, 1, 8, 8]");
+    assert_user_error(&["summary", "tinyvgg", "--input", "3x32x32"], "TinyVGG on input [1, 3, 32, 32]: linear");
+}

@@ -167,7 +167,8 @@ fn modules<'a>(m: &'a dyn Module, path: String, out: &mut HashMap<String, &'a dy
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown error".into())
+    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown error".into());
+    msg.trim_start_matches("shape error: ").trim_start_matches("invalid argument: ").to_string()
 }
 
 /// Summarizes `model` for inputs of shape `input` (without the batch dimension). A forward
@@ -194,22 +195,26 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
     let mut seen = std::collections::HashSet::new();
     let (mut chain, mut last) = (true, x.id());
     for rec in &recorded {
-        let Some(&m) = by_path.get(&rec.path) else { continue };
-        let leaf = m.children().is_empty();
-        let field = if leaf {
+        // A module run without being listed among its parent's children (a shared ReLU or
+        // pooling kept outside `children()`) still gets a row, from what was recorded.
+        let m = by_path.get(&rec.path).copied();
+        let field = if rec.leaf {
             chain &= rec.input_id == last;
             last = rec.output.id();
             let read = fields.get(&rec.input_id).copied().unwrap_or(widest);
-            let field = leaf_field(m, rec, read);
+            let field = leaf_field(rec, read);
             let first = seen.insert(rec.path.clone());
             rows.push(LayerRow {
                 path: rec.path.clone(),
                 kind: rec.kind,
-                describe: m.describe(),
+                describe: m.map(|m| m.describe()).unwrap_or_default(),
                 input_shape: rec.input_shape.clone(),
                 output_shape: rec.output.dims().to_vec(),
-                params: if first { m.local_tensors().iter().filter(|t| t.2 == TensorKind::Parameter).map(|t| t.1.numel()).sum() } else { 0 },
-                macs: macs(m, rec),
+                params: match m {
+                    Some(m) if first => m.local_tensors().iter().filter(|t| t.2 == TensorKind::Parameter).map(|t| t.1.numel()).sum(),
+                    _ => 0,
+                },
+                macs: m.map(|m| macs(m, rec)).unwrap_or(0),
                 receptive_field: field,
                 repeated: !first,
             });
@@ -246,12 +251,12 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
 }
 
 /// The field of a leaf's output given the field of what it read.
-fn leaf_field(m: &dyn Module, rec: &Recorded, read: ReceptiveField) -> ReceptiveField {
+fn leaf_field(rec: &Recorded, read: ReceptiveField) -> ReceptiveField {
     let spatial: usize = rec.input_shape.iter().skip(2).product();
-    if matches!(m.kind(), "Flatten" | "Linear") && rec.input_shape.len() > 2 && spatial > 1 {
+    if matches!(rec.kind, "Flatten" | "Linear") && rec.input_shape.len() > 2 && spatial > 1 {
         return ReceptiveField::Whole;
     }
-    match (m.geometry(&rec.input_shape), read) {
+    match (rec.geometry, read) {
         (Some(g), ReceptiveField::Window { size, jump }) => {
             let f = g.effective_kernel();
             ReceptiveField::Window { size: [0, 1].map(|i| size[i] + (f[i] - 1) * jump[i]), jump: [0, 1].map(|i| jump[i] * g.stride[i]) }

@@ -136,3 +136,29 @@ fn buffers_and_errors() {
     let one = summarize(&conv3(&mut ParamRng::new(0)), &[2, 5, 5], 0).unwrap();
     assert_eq!((one.rows.len(), one.rows[0].params, one.rows[0].macs), (1, 38, 2 * 25 * 18));
 }
+
+#[test]
+fn zoo_lenet5_summarizes_like_the_spec() {
+    let zoo = convlab::spec::resolve_model("lenet5", None, None, None, 0).unwrap();
+    assert_eq!(zoo.input, vec![1, 28, 28]);
+    let z = summarize(zoo.module.as_ref(), &zoo.input, 0).unwrap();
+    let s = summary_of(LENET, &[1, 28, 28]);
+    let paths: Vec<&str> = z.rows.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2", "relu4", "fc3"]);
+    let strip = |s: &Summary| s.rows.iter().map(|r| (r.kind, r.output_shape.clone(), r.params, r.macs, r.receptive_field)).collect::<Vec<_>>();
+    assert_eq!(strip(&z), strip(&s));
+    assert_eq!((z.total_params, z.total_macs, z.activation_bytes), (s.total_params, s.total_macs, s.activation_bytes));
+}
+
+#[test]
+fn zoo_models_print_as_specs_when_they_are_chains() {
+    let m = convlab::spec::resolve_model("tinyvgg", None, None, None, 0).unwrap();
+    assert_eq!(m.input, vec![3, 64, 64]);
+    let spec = Spec::from_module(m.module.as_ref()).or_else(|_| Spec::from_module_traced(m.module.as_ref(), &m.input)).unwrap();
+    assert_eq!(spec.to_string(), "input(3,64,64) conv(10,3) relu conv(10,3) relu maxpool(2) conv(10,3) relu conv(10,3) relu maxpool(2) flatten linear(10)");
+    // The spec rebuilds a network with the same parameter count.
+    assert_eq!(spec.build(&m.input, 0).unwrap().num_parameters(), m.module.num_parameters());
+    let lenet = convlab::spec::resolve_model("lenet5", None, None, None, 0).unwrap();
+    let e = Spec::from_module_traced(lenet.module.as_ref(), &lenet.input).unwrap_err().to_string();
+    assert!(e.contains("layer 'relu1' (ReLU)"), "{e}");
+}

@@ -42,6 +42,11 @@ pub struct Recorded {
     /// module (the summary follows it to compute receptive fields through residual blocks).
     pub input_id: TensorId,
     pub output: Tensor,
+    /// The module has no children (a layer, not a container).
+    pub leaf: bool,
+    /// The module's window geometry for this input ([`Module::geometry`]), kept here because
+    /// a module run but not listed among its parent's children cannot be looked up later.
+    pub geometry: Option<LayerGeometry>,
 }
 
 /// The state of one forward pass: mode, a seeded source for dropout masks, the current module
@@ -92,7 +97,7 @@ impl Forward {
         self.path.push(name.to_string());
         let y = module.forward(x, self);
         if let Some(rec) = self.recorded.as_mut() {
-            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input_id: x.id(), output: y.clone() });
+            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input_id: x.id(), output: y.clone(), leaf: module.children().is_empty(), geometry: module.geometry(x.dims()) });
         }
         self.path.pop();
         y

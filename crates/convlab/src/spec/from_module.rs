@@ -106,3 +106,59 @@ pub(crate) fn from_module(module: &dyn Module) -> Result<Spec, Error> {
     }
     Ok(Spec::new(layers))
 }
+
+/// Every module under its path (the top module is `""`).
+fn modules<'a>(m: &'a dyn Module, path: String, out: &mut std::collections::HashMap<String, &'a dyn Module>) {
+    for (name, child) in m.children() {
+        let p = if path.is_empty() { name } else { format!("{path}.{name}") };
+        modules(child, p, out);
+    }
+    out.insert(path, m);
+}
+
+/// The spec of any module whose forward pass is a plain chain of spec-able leaf layers
+/// (each reads the previous one's output), found by running it once on `input`.
+pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, Error> {
+    use crate::nn::{Forward, Mode};
+    let mut shape = vec![1];
+    shape.extend_from_slice(input);
+    let x = crate::Tensor::randn(shape.clone(), 0);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::no_grad(|| {
+            let mut ctx = Forward::recording(Mode::Eval, 0);
+            let y = module.forward(&x, &mut ctx);
+            (y, ctx.take_recorded())
+        })
+    }));
+    let (y, recorded) = run.map_err(|_| Error::Shape(format!("{} does not run on input {}", module.kind(), crate::Shape::from(&shape[..]))))?;
+    let mut by_path = std::collections::HashMap::new();
+    modules(module, String::new(), &mut by_path);
+    let (mut layers, mut last) = (Vec::new(), x.id());
+    for rec in &recorded {
+        if !rec.leaf {
+            continue;
+        }
+        let Some(&m) = by_path.get(&rec.path) else {
+            return Err(Error::Invalid(format!(
+                "layer '{}' ({}) is not listed among the children of {}, so its settings cannot be read",
+                rec.path, rec.kind, module.kind()
+            )));
+        };
+        let what = || if m.describe().is_empty() { m.kind().to_string() } else { format!("{}({})", m.kind(), m.describe()) };
+        if rec.input_id != last {
+            return Err(Error::Invalid(format!(
+                "layer '{}' ({}) does not read the previous layer's output (branches or computation outside layers), so {} is not a chain a spec can express",
+                rec.path, what(), module.kind()
+            )));
+        }
+        match layer(m) {
+            Some(l) => layers.push(l),
+            None => return Err(Error::Invalid(format!("layer '{}' ({}) cannot be written as a spec layer", rec.path, what()))),
+        }
+        last = rec.output.id();
+    }
+    if layers.is_empty() || y.id() != last {
+        return Err(Error::Invalid(format!("the output of {} is not the output of its last layer, so it is not a chain a spec can express", module.kind())));
+    }
+    Ok(Spec { layers, input: Some(input.to_vec()) })
+}

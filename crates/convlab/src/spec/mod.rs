@@ -59,7 +59,7 @@ mod resolve;
 mod text;
 
 pub use build::LayerShape;
-pub use resolve::{default_input, resolve_model, ModelDefaults, ModelSource, ResolvedModel, MODEL_DEFAULTS};
+pub use resolve::{default_input, resolve_model, ModelDefaults, ModelSource, ResolvedModel, SPEC_DEFAULT_INPUT};
 
 use std::fmt;
 use std::str::FromStr;
@@ -173,6 +173,14 @@ impl Spec {
     /// [`Sequential`]: crate::nn::Sequential
     pub fn from_module(module: &dyn crate::nn::Module) -> Result<Spec, Error> {
         from_module::from_module(module)
+    }
+
+    /// The spec of any module whose forward pass on an input of shape `input` (without the
+    /// batch) is a plain chain of spec-able layers, such as the zoo's LeNet-5 with its named
+    /// layers (the spec describes the architecture; its parameters are named by position).
+    /// The error names the first layer that branches or cannot be expressed.
+    pub fn from_module_traced(module: &dyn crate::nn::Module, input: &[usize]) -> Result<Spec, Error> {
+        from_module::from_trace(module, input)
     }
 }
 

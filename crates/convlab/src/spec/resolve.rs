@@ -6,59 +6,32 @@ use crate::models::{self, ModelConfig};
 use crate::nn::Module;
 use crate::{Error, Shape};
 
-/// The default input and class count of a family of zoo models.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The default input shape and class count of a model.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelDefaults {
-    /// A name, or a pattern with `*` at the start and/or end (`"lenet*"`, `"*cifar*"`).
-    pub pattern: &'static str,
     /// `[C, H, W]`.
     pub input: [usize; 3],
     pub classes: usize,
-    /// The data these defaults come from.
-    pub data: &'static str,
 }
 
-const fn d(pattern: &'static str, input: [usize; 3], classes: usize, data: &'static str) -> ModelDefaults {
-    ModelDefaults { pattern, input, classes, data }
-}
+/// A spec that names no input shape gets this one (MNIST's), with `in_channels` as `C`.
+pub const SPEC_DEFAULT_INPUT: [usize; 3] = [1, 28, 28];
 
-/// Default inputs, first match wins; the last row (ImageNet) matches every name. A spec
-/// without an input shape uses the `"spec"` row.
-pub const MODEL_DEFAULTS: &[ModelDefaults] = &[
-    d("spec", [1, 28, 28], 10, "MNIST"),
-    d("lenet*", [1, 28, 28], 10, "MNIST"),
-    d("mlp*", [1, 28, 28], 10, "MNIST"),
-    d("tinyvgg*", [3, 64, 64], 10, "CNN Explainer's Tiny ImageNet classes"),
-    d("*cifar*", [3, 32, 32], 10, "CIFAR-10"),
-    d("resnet20", [3, 32, 32], 10, "CIFAR-10"),
-    d("resnet32", [3, 32, 32], 10, "CIFAR-10"),
-    d("resnet44", [3, 32, 32], 10, "CIFAR-10"),
-    d("resnet56", [3, 32, 32], 10, "CIFAR-10"),
-    d("resnet110", [3, 32, 32], 10, "CIFAR-10"),
-    d("*", [3, 224, 224], 1000, "ImageNet"),
-];
-
-fn matches(pattern: &str, name: &str) -> bool {
-    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
-        (Some(rest), _) if rest.ends_with('*') => name.contains(&rest[..rest.len() - 1]),
-        (Some(rest), _) => name.ends_with(rest),
-        (None, Some(start)) => name.starts_with(start),
-        (None, None) => name == pattern,
-    }
-}
-
-/// The defaults for a zoo model name (or `"spec"`).
+/// The defaults of a zoo model, from the zoo's own table ([`models::SPECS`]: 1×28×28 for
+/// LeNet-5, 3×32×32 for the CIFAR forms, 3×64×64 for TinyVGG, 3×224×224 for the ImageNet
+/// networks); `None` for a name the zoo does not know.
 ///
 /// ```
 /// use convlab::spec::default_input;
-/// assert_eq!(default_input("lenet5").input, [1, 28, 28]);
-/// assert_eq!(default_input("resnet18_cifar").input, [3, 32, 32]);
-/// assert_eq!(default_input("tinyvgg").input, [3, 64, 64]);
-/// assert_eq!(default_input("vgg16").input, [3, 224, 224]);
+/// assert_eq!(default_input("lenet5").unwrap().input, [1, 28, 28]);
+/// assert_eq!(default_input("resnet18_cifar").unwrap().input, [3, 32, 32]);
+/// assert_eq!(default_input("tinyvgg").unwrap().input, [3, 64, 64]);
+/// assert_eq!(default_input("vgg16").unwrap().input, [3, 224, 224]);
+/// assert_eq!(default_input("vgg16").unwrap().classes, 1000);
 /// ```
-pub fn default_input(name: &str) -> ModelDefaults {
-    let name = name.to_ascii_lowercase();
-    *MODEL_DEFAULTS.iter().find(|d| matches(d.pattern, &name)).unwrap_or(&MODEL_DEFAULTS[MODEL_DEFAULTS.len() - 1])
+pub fn default_input(name: &str) -> Option<ModelDefaults> {
+    let s = models::spec(name).ok()?;
+    Some(ModelDefaults { input: [s.in_channels, s.input_size[0], s.input_size[1]], classes: s.num_classes })
 }
 
 /// Where a resolved model came from: what a checkpoint records to rebuild it.
@@ -81,8 +54,8 @@ pub struct ResolvedModel {
 
 /// Resolves a `MODEL` argument: a zoo name ([`models::names`]), a path to a `.json`/`.toml`
 /// spec file (or any existing file holding a one-line spec), or a spec string. `in_channels`,
-/// `classes` and `input` override the defaults of [`MODEL_DEFAULTS`]; for a spec, `classes`
-/// is checked against its output.
+/// `classes` and `input` override the defaults ([`default_input`] for zoo models,
+/// [`SPEC_DEFAULT_INPUT`] for specs); for a spec, `classes` is checked against its output.
 ///
 /// ```
 /// use convlab::spec::resolve_model;
@@ -110,7 +83,7 @@ pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usiz
     let lower = arg.to_ascii_lowercase();
     let zoo = models::names();
     if let Some(name) = zoo.iter().find(|n| n.eq_ignore_ascii_case(arg)) {
-        let defaults = default_input(name);
+        let defaults = default_input(name).ok_or_else(|| Error::Invalid(format!("zoo model '{name}' has no defaults")))?;
         let c = in_channels.or(input.map(|s| s[0])).unwrap_or(defaults.input[0]);
         let shape = input.map(|s| s.to_vec()).unwrap_or_else(|| vec![c, defaults.input[1], defaults.input[2]]);
         let config = ModelConfig { in_channels: c, num_classes: classes.unwrap_or(defaults.classes) };
@@ -132,11 +105,10 @@ pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usiz
             Err(e) => return Err(e),
         }
     };
-    let defaults = default_input("spec");
     let shape = match (input, &spec.input) {
         (Some(s), _) => s.to_vec(),
         (None, Some(s)) => s.clone(),
-        (None, None) => vec![in_channels.unwrap_or(defaults.input[0]), defaults.input[1], defaults.input[2]],
+        (None, None) => vec![in_channels.unwrap_or(SPEC_DEFAULT_INPUT[0]), SPEC_DEFAULT_INPUT[1], SPEC_DEFAULT_INPUT[2]],
     };
     if let Some(c) = in_channels.filter(|&c| c != shape[0]) {
         return Err(Error::Invalid(format!("in_channels {c} contradicts the spec's input shape {}", Shape::from(&shape[..]))));

@@ -4,12 +4,14 @@
 //! - `convlab conv2d`: the convolution calculator (the lecture's worked examples by hand).
 //! - `convlab pool2d`: the pooling calculator.
 //! - `convlab run`: inference with a zoo model on a tensor from a safetensors file.
+//! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
 
 mod calc;
 mod run;
+mod summary;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,8 @@ enum Command {
     Pool2d(calc::pool::Pool2dArgs),
     /// Run a zoo model (eval mode) on the tensor `input` of a safetensors file; write `output`.
     Run(run::RunArgs),
+    /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
+    Summary(summary::SummaryArgs),
 }
 
 fn main() {
@@ -46,6 +50,7 @@ fn main() {
         Command::Conv2d(args) => calc::conv::run(&args),
         Command::Pool2d(args) => calc::pool::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Summary(args) => summary::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

@@ -28,6 +28,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod shape;
+pub mod spec;
+pub mod summary;
 pub mod tensor;
 
 // The README's Rust examples run as doc tests.

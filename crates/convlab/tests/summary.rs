@@ -158,7 +158,14 @@ fn zoo_models_print_as_specs_when_they_are_chains() {
     assert_eq!(spec.to_string(), "input(3,64,64) conv(10,3) relu conv(10,3) relu maxpool(2) conv(10,3) relu conv(10,3) relu maxpool(2) flatten linear(10)");
     // The spec rebuilds a network with the same parameter count.
     assert_eq!(spec.build(&m.input, 0).unwrap().num_parameters(), m.module.num_parameters());
+    // The lecture's LeNet-5 from the zoo prints as the lecture's spec.
     let lenet = convlab::spec::resolve_model("lenet5", None, None, None, 0).unwrap();
-    let e = Spec::from_module_traced(lenet.module.as_ref(), &lenet.input).unwrap_err().to_string();
-    assert!(e.contains("layer 'relu1' (ReLU)"), "{e}");
+    let spec = Spec::from_module_traced(lenet.module.as_ref(), &lenet.input).unwrap();
+    assert_eq!(
+        spec.to_string(),
+        "input(1,28,28) conv(6,5,padding=2) relu maxpool(2) conv(16,5) relu maxpool(2) flatten linear(120) relu linear(84) relu linear(10)"
+    );
+    // A residual network is not a chain: the error names the first layer that breaks it.
+    let resnet = convlab::spec::resolve_model("resnet18_cifar", None, None, None, 0).unwrap();
+    assert!(Spec::from_module_traced(resnet.module.as_ref(), &resnet.input).is_err());
 }

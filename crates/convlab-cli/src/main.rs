@@ -35,6 +35,13 @@ enum Command {
 }
 
 fn main() {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`convlab summary resnet50 | head`) instead of failing on the write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // Last line of defence: a bug must still end in one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {

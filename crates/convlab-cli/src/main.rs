@@ -5,11 +5,13 @@
 //! - `convlab pool2d`: the pooling calculator.
 //! - `convlab run`: inference with a zoo model on a tensor from a safetensors file.
 //! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
+//! - `convlab explain`: the explainer, a local web page showing how a trained model computes.
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
 
 mod calc;
+mod explain;
 mod run;
 mod summary;
 
@@ -32,6 +34,8 @@ enum Command {
     Run(run::RunArgs),
     /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
     Summary(summary::SummaryArgs),
+    /// Explain a trained model in the browser: every layer, neuron by neuron (a local web server).
+    Explain(explain::ExplainArgs),
 }
 
 fn main() {
@@ -58,6 +62,7 @@ fn main() {
         Command::Pool2d(args) => calc::pool::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Summary(args) => summary::run(&args),
+        Command::Explain(args) => explain::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

@@ -25,6 +25,7 @@ pub mod autograd;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod gradcheck;
 pub mod kernels;
 pub mod models;

@@ -24,7 +24,10 @@ impl Module for Act {
         }
     }
 
-    fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
+    fn forward(&self, x: &Tensor, ctx: &mut Forward) -> Tensor {
+        if ctx.guided_backprop && self.0 == Activation::Relu {
+            return guided_relu(x);
+        }
         self.0.apply(x)
     }
 
@@ -54,4 +57,17 @@ impl Module for Softmax {
     fn describe(&self) -> String {
         format!("dim={}", self.dim)
     }
+}
+
+/// ReLU whose backward passes a gradient only where both the input and the incoming
+/// gradient are positive (guided backpropagation, Springenberg et al. 2015). Not a true
+/// gradient: used only when [`Forward::guided_backprop`] asks for it.
+pub fn guided_relu(x: &Tensor) -> Tensor {
+    let xs = x.storage();
+    let data: Vec<f32> = xs.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
+    Tensor::from_op(data, x.shape().clone(), "guided_relu", &[x], move |g: &Tensor, _out: &Tensor| {
+        let gs = g.storage();
+        let grad: Vec<f32> = xs.iter().zip(gs.iter()).map(|(&v, &gv)| if v > 0.0 && gv > 0.0 { gv } else { 0.0 }).collect();
+        vec![Some(Tensor::from_vec(grad, g.shape().clone()))]
+    })
 }

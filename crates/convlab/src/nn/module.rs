@@ -38,6 +38,8 @@ pub struct Recorded {
     pub path: String,
     pub kind: &'static str,
     pub input_shape: Vec<usize>,
+    /// The input itself (a cheap handle), for views that recompute a layer's arithmetic.
+    pub input: Tensor,
     /// The identity of the input tensor, so a reader can tell which earlier output fed this
     /// module (the summary follows it to compute receptive fields through residual blocks).
     pub input_id: TensorId,
@@ -53,6 +55,9 @@ pub struct Recorded {
 /// path, and (on request) the outputs of every module visited.
 pub struct Forward {
     pub mode: Mode,
+    /// Guided backpropagation (Springenberg et al.): ReLU layers pass back only positive
+    /// gradients where their input was positive. Off by default; only explanations set it.
+    pub guided_backprop: bool,
     rng: ChaCha8Rng,
     path: Vec<String>,
     recorded: Option<Vec<Recorded>>,
@@ -61,7 +66,7 @@ pub struct Forward {
 impl Forward {
     /// A pass in `mode` whose dropout masks are drawn from `seed`.
     pub fn new(mode: Mode, seed: u64) -> Forward {
-        Forward { mode, rng: ChaCha8Rng::seed_from_u64(seed), path: Vec::new(), recorded: None }
+        Forward { mode, guided_backprop: false, rng: ChaCha8Rng::seed_from_u64(seed), path: Vec::new(), recorded: None }
     }
 
     pub fn train(seed: u64) -> Forward {
@@ -97,7 +102,7 @@ impl Forward {
         self.path.push(name.to_string());
         let y = module.forward(x, self);
         if let Some(rec) = self.recorded.as_mut() {
-            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input_id: x.id(), output: y.clone(), leaf: module.children().is_empty(), geometry: module.geometry(x.dims()) });
+            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input: x.clone(), input_id: x.id(), output: y.clone(), leaf: module.children().is_empty(), geometry: module.geometry(x.dims()) });
         }
         self.path.pop();
         y

@@ -1,0 +1,206 @@
+//! The explainer's HTTP routes: the embedded page and the JSON API.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /`, `/app.js`, ... | the page (embedded files) |
+//! | `GET /api/model` | layers, shapes, kinds, settings, class names |
+//! | `GET /api/samples?offset=&count=` | test images with labels |
+//! | `POST /api/run?maps=N` | body: `{"sample": i}`, `{"pixels": [...], "shape": [C,H,W]}` or PNG/JPEG bytes |
+//! | `GET /api/run?sample=i&maps=N` | the same for a sample |
+//! | `GET /api/layer?input=&layer=&offset=&count=` | more maps of a wide layer |
+//! | `GET /api/detail?input=&layer=&channel=&cin_offset=&cin_count=` | one neuron's arithmetic (`/api/conv` too) |
+//! | `GET /api/attribution?input=&method=saliency\|guided\|gradcam&class=&layer=` | class attribution |
+//! | `GET /api/filters`, `/api/metrics`, `/api/confusion` | first-layer kernels, training log, confusion matrix |
+//! | `GET /api/hyper?input=&kernel=&padding=&stride=&dilation=&mode=` | the playground's arithmetic |
+//!
+//! Errors are `{"error": "..."}` with 400 (bad input), 404 (unknown route), 405, 413 (too
+//! large) or 500 (a failure inside the engine, caught).
+
+use std::io::Read;
+
+use convlab::explain::{hyper, Explainer, HyperQuery, InputSource, MAX_IMAGE_BYTES};
+use serde_json::{json, Value};
+use tiny_http::{Header, Method, Request, Response};
+
+/// The largest request body: an image, or the JSON pixels of a drawing.
+const MAX_BODY: usize = MAX_IMAGE_BYTES + (1 << 20);
+
+const INDEX: &str = include_str!("../../web/index.html");
+const STYLE: &str = include_str!("../../web/style.css");
+const SCRIPTS: [(&str, &str); 6] = [
+    ("/app.js", include_str!("../../web/app.js")),
+    ("/overview.js", include_str!("../../web/overview.js")),
+    ("/detail.js", include_str!("../../web/detail.js")),
+    ("/dense.js", include_str!("../../web/dense.js")),
+    ("/playground.js", include_str!("../../web/playground.js")),
+    ("/beyond.js", include_str!("../../web/beyond.js")),
+];
+
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+fn json_reply(status: u16, v: &Value) -> Reply {
+    Reply { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap_or_default() }
+}
+
+fn error(status: u16, msg: impl std::fmt::Display) -> Reply {
+    json_reply(status, &json!({ "error": msg.to_string() }))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: &str) -> Query {
+        Query(q.split('&').filter(|p| !p.is_empty()).map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        }).collect())
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+    fn req(&self, k: &str) -> Result<&str, Reply> {
+        self.get(k).ok_or_else(|| error(400, format!("missing parameter '{k}'")))
+    }
+    fn num(&self, k: &str, default: usize) -> Result<usize, Reply> {
+        match self.get(k) {
+            None | Some("") => Ok(default),
+            Some(v) => v.parse().map_err(|_| error(400, format!("parameter '{k}' must be a non-negative integer, got '{v}'"))),
+        }
+    }
+    fn opt_num(&self, k: &str) -> Result<Option<usize>, Reply> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(_) => self.num(k, 0).map(Some),
+        }
+    }
+}
+
+fn engine(r: Result<Value, convlab::Error>) -> Reply {
+    match r {
+        Ok(v) => json_reply(200, &v),
+        Err(e) => error(400, e),
+    }
+}
+
+fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
+    if req.body_length().is_some_and(|n| n > MAX_BODY) {
+        return Err(error(413, format!("request body over the limit of {MAX_BODY} bytes")));
+    }
+    let mut body = Vec::new();
+    req.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body).map_err(|e| error(400, format!("cannot read the request body: {e}")))?;
+    if body.len() > MAX_BODY {
+        return Err(error(413, format!("request body over the limit of {MAX_BODY} bytes")));
+    }
+    Ok(body)
+}
+
+/// The input of `POST /api/run`.
+fn run_source(req: &mut Request) -> Result<InputSource, Reply> {
+    let ctype = req.headers().iter().find(|h| h.field.equiv("Content-Type")).map(|h| h.value.as_str().to_ascii_lowercase()).unwrap_or_default();
+    let body = read_body(req)?;
+    if body.is_empty() {
+        return Err(error(400, "empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file"));
+    }
+    if !ctype.starts_with("application/json") {
+        return Ok(InputSource::Image(body));
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|e| error(400, format!("not valid JSON: {e}")))?;
+    if let Some(i) = v.get("sample") {
+        let i = i.as_u64().ok_or_else(|| error(400, "'sample' must be a non-negative integer"))?;
+        return Ok(InputSource::Sample(i as usize));
+    }
+    if let Some(px) = v.get("pixels") {
+        let data: Vec<f32> = serde_json::from_value(px.clone()).map_err(|_| error(400, "'pixels' must be an array of numbers"))?;
+        let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().unwrap_or(Value::Null)).map_err(|_| error(400, "'shape' must be an array like [1, 28, 28]"))?;
+        return Ok(InputSource::Pixels { data, shape });
+    }
+    Err(error(400, "the JSON body needs 'sample' or 'pixels' and 'shape'"))
+}
+
+fn route(ex: &Explainer, req: &mut Request) -> Reply {
+    let url = req.url().to_string();
+    let (path, q) = url.split_once('?').unwrap_or((&url, ""));
+    let q = Query::parse(q);
+    let method = req.method().clone();
+    let r = (|| -> Result<Reply, Reply> {
+        if method == Method::Post && path == "/api/run" {
+            let src = run_source(req)?;
+            return Ok(engine(ex.run(&src, q.num("maps", 16)?)));
+        }
+        if method != Method::Get && method != Method::Head {
+            return Err(error(405, format!("{method} is not supported here")));
+        }
+        Ok(match path {
+            "/" | "/index.html" => Reply { status: 200, content_type: "text/html; charset=utf-8", body: INDEX.into() },
+            "/style.css" => Reply { status: 200, content_type: "text/css; charset=utf-8", body: STYLE.into() },
+            p if p.ends_with(".js") && SCRIPTS.iter().any(|(n, _)| *n == p) => {
+                let src = SCRIPTS.iter().find(|(n, _)| *n == p).map(|(_, s)| *s).unwrap_or("");
+                Reply { status: 200, content_type: "text/javascript; charset=utf-8", body: src.into() }
+            }
+            "/api/model" => json_reply(200, &ex.structure()),
+            "/api/samples" => engine(ex.samples(q.num("offset", 0)?, q.num("count", 10)?)),
+            "/api/run" => engine(ex.run(&InputSource::Sample(q.num("sample", 0)?), q.num("maps", 16)?)),
+            "/api/layer" => engine(ex.layer_maps(q.req("input")?, q.req("layer")?, q.num("offset", 0)?, q.num("count", 16)?)),
+            "/api/detail" | "/api/conv" => {
+                engine(ex.detail(q.req("input")?, q.req("layer")?, q.num("channel", 0)?, q.num("cin_offset", 0)?, q.num("cin_count", 16)?))
+            }
+            "/api/attribution" => engine(ex.attribution(q.req("input")?, q.get("method").unwrap_or("saliency"), q.opt_num("class")?, q.get("layer").filter(|l| !l.is_empty()))),
+            "/api/filters" => json_reply(200, &ex.filters()),
+            "/api/metrics" => engine(ex.metrics()),
+            "/api/confusion" => engine(ex.confusion(q.num("limit", 500)?.min(2000))),
+            "/api/hyper" => {
+                let d = HyperQuery::default();
+                json_reply(200, &hyper(&HyperQuery {
+                    input: q.num("input", d.input)?,
+                    kernel: q.num("kernel", d.kernel)?,
+                    padding: q.get("padding").unwrap_or(&d.padding).to_string(),
+                    stride: q.num("stride", d.stride)?,
+                    dilation: q.num("dilation", d.dilation)?,
+                    padding_mode: q.get("mode").unwrap_or(&d.padding_mode).to_string(),
+                }))
+            }
+            _ => error(404, format!("no such page: {path}")),
+        })
+    })();
+    r.unwrap_or_else(|e| e)
+}
+
+/// Answers one request; a panic inside becomes a 500 with its message.
+pub fn handle(ex: &Explainer, mut req: Request) {
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ex, &mut req)))
+        .unwrap_or_else(|p| {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            error(500, format!("internal error: {msg}"))
+        });
+    let header = Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes()).expect("static header");
+    let nocache = Header::from_bytes(&b"Cache-Control"[..], &b"no-store"[..]).expect("static header");
+    let resp = Response::from_data(reply.body).with_status_code(reply.status).with_header(header).with_header(nocache);
+    let _ = req.respond(resp);
+}

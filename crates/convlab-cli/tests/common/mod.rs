@@ -1,0 +1,89 @@
+//! Shared by the explainer's tests: a small model trained for a few steps on the built-in
+//! digits, saved as a checkpoint beside a `metrics.jsonl`, and a running `convlab explain`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use convlab::checkpoint::{self, CheckpointMeta};
+use convlab::data::{self, DataOptions, Split};
+use convlab::nn::{Forward, Mode};
+use convlab::ops::loss::cross_entropy;
+use convlab::optim::{Optimizer, Sgd, SgdParams};
+use convlab::spec::resolve_model;
+use convlab::{CrossEntropyParams, Tensor};
+
+pub const SPEC: &str = "input(1,28,28) conv(4,3,padding=1) relu maxpool(2) conv(6,3) relu maxpool(2) flatten linear(10)";
+
+/// Trains [`SPEC`] for `steps` SGD steps on the built-in digits and writes
+/// `dir/checkpoint.safetensors` and `dir/metrics.jsonl`.
+pub fn make_checkpoint(dir: &Path, steps: usize) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let m = resolve_model(SPEC, None, None, None, 7).unwrap();
+    let train = data::open("builtin", Split::Train, &DataOptions { builtin_size: Some(steps * 32), ..DataOptions::default() }).unwrap();
+    let norm = data::normalization("builtin").unwrap();
+    let mut opt = Sgd::new(m.module.named_parameters(), SgdParams { lr: 0.05, momentum: 0.9, ..SgdParams::default() });
+    let mut metrics = String::new();
+    for step in 0..steps {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in step * 32..(step + 1) * 32 {
+            let s = train.get(i).unwrap();
+            xs.extend(s.image.iter().map(|v| (v - norm.mean[0]) / norm.std[0]));
+            ys.push(s.label);
+        }
+        let x = Tensor::from_vec(xs, [32, 1, 28, 28]);
+        let y = m.module.forward(&x, &mut Forward::new(Mode::Train, step as u64));
+        let loss = cross_entropy(&y, &ys, &CrossEntropyParams::default());
+        opt.step(&loss.backward());
+        metrics.push_str(&format!("{{\"step\":{},\"train_loss\":{}}}\n", step + 1, loss.item()));
+    }
+    let meta = CheckpointMeta {
+        class_names: train.classes().to_vec(),
+        normalization: Some(norm),
+        epoch: Some(1),
+        ..CheckpointMeta::new(&m.description, serde_json::json!({ "in_channels": 1, "num_classes": 10, "dataset": "builtin" }))
+    };
+    let path = dir.join("checkpoint.safetensors");
+    checkpoint::save(&path, &*m.module, &meta).unwrap();
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    path
+}
+
+/// A `convlab explain` process on a free loopback port; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(checkpoint: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_convlab"))
+            .args(["explain", "--checkpoint"])
+            .arg(checkpoint)
+            .args(["--port", "0", "--threads", "16"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().last().unwrap_or_default().trim_end_matches('/').to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A shared test folder under target/ (kept: screenshots are test artefacts).
+pub fn target_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/explain-tests").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d.canonicalize().unwrap()
+}

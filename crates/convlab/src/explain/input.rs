@@ -1,0 +1,127 @@
+//! The explainer's inputs: a dataset sample, an uploaded PNG/JPEG (checked before decoding:
+//! format, header dimensions, byte size) or raw pixels from a drawing, turned into the
+//! model's normalized `1×C×H×W` tensor.
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+use image::{ImageFormat, ImageReader, Limits};
+
+use super::{Explainer, Prepared};
+use crate::{Error, Tensor};
+
+/// The largest upload accepted, in bytes.
+pub const MAX_IMAGE_BYTES: usize = 8 << 20;
+/// The largest width or height of an uploaded image.
+pub const MAX_IMAGE_SIDE: u32 = 4096;
+
+/// Where an input comes from.
+#[derive(Clone, Debug)]
+pub enum InputSource {
+    /// The `i`-th image of the dataset's test split.
+    Sample(usize),
+    /// An encoded PNG or JPEG file.
+    Image(Vec<u8>),
+    /// Pixels in `[0, 1]`, `C×H×W` with `shape` the model's input shape (or `H×W` for a
+    /// one-channel model).
+    Pixels { data: Vec<f32>, shape: Vec<usize> },
+}
+
+/// Decodes a PNG or JPEG into `C×H×W` values in `[0, 1]` at `[c, h, w]`: RGB or gray as the
+/// model wants, the shorter side scaled to fit, then centre-cropped (as CNN Explainer does).
+/// Errors (never panics) for anything that is not such an image, an image larger than
+/// [`MAX_IMAGE_SIDE`] per side by its header, or more than [`MAX_IMAGE_BYTES`].
+///
+/// ```
+/// use convlab::explain::decode_image;
+/// assert!(decode_image(b"hello", [1, 28, 28]).unwrap_err().to_string().contains("not a PNG or JPEG"));
+/// ```
+pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Error> {
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(Error::Invalid(format!("image of {} bytes is over the limit of {} bytes", bytes.len(), MAX_IMAGE_BYTES)));
+    }
+    if c != 1 && c != 3 {
+        return Err(Error::Invalid(format!("images can be given to models with 1 or 3 input channels, this one has {c}")));
+    }
+    let reader = || -> Result<ImageReader<Cursor<&[u8]>>, Error> {
+        let r = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Invalid(format!("cannot read the image: {e}")))?;
+        match r.format() {
+            Some(ImageFormat::Png) | Some(ImageFormat::Jpeg) => Ok(r),
+            _ => Err(Error::Invalid("not a PNG or JPEG image".into())),
+        }
+    };
+    let (iw, ih) = reader()?.into_dimensions().map_err(|e| Error::Invalid(format!("not a valid image: {e}")))?;
+    if iw == 0 || ih == 0 || iw > MAX_IMAGE_SIDE || ih > MAX_IMAGE_SIDE {
+        return Err(Error::Invalid(format!("image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}")));
+    }
+    let mut r = reader()?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(256 << 20);
+    r.limits(limits);
+    let img = r.decode().map_err(|e| Error::Invalid(format!("not a valid image: {e}")))?;
+    // Scale the shorter side to cover the target, then crop the centre.
+    let scale = (h as f64 / ih as f64).max(w as f64 / iw as f64);
+    let (sw, sh) = (((iw as f64 * scale).round() as u32).max(w as u32), ((ih as f64 * scale).round() as u32).max(h as u32));
+    let img = img.resize_exact(sw, sh, FilterType::Triangle);
+    let (x0, y0) = ((sw - w as u32) / 2, (sh - h as u32) / 2);
+    let img = img.crop_imm(x0, y0, w as u32, h as u32);
+    let mut out = vec![0.0f32; c * h * w];
+    if c == 1 {
+        let g = img.to_luma8();
+        for (i, p) in g.pixels().enumerate() {
+            out[i] = p.0[0] as f32 / 255.0;
+        }
+    } else {
+        let rgb = img.to_rgb8();
+        for (i, p) in rgb.pixels().enumerate() {
+            for ch in 0..3 {
+                out[ch * h * w + i] = p.0[ch] as f32 / 255.0;
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Explainer {
+    /// Turns an input into the model's tensor (normalized as in training).
+    pub(crate) fn prepare(&self, src: &InputSource) -> Result<Prepared, Error> {
+        let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
+        let (image, label) = match src {
+            InputSource::Sample(i) => {
+                let d = self.dataset.as_ref().ok_or_else(|| Error::Invalid("no dataset: start the explainer with --dataset to pick samples".into()))?;
+                if *i >= d.len() {
+                    return Err(Error::Invalid(format!("sample {i} is out of range: the test split of {} has {} images", d.name(), d.len())));
+                }
+                let s = d.get(*i)?;
+                (s.image, Some(s.label))
+            }
+            InputSource::Image(bytes) => (decode_image(bytes, [c, h, w])?, None),
+            InputSource::Pixels { data, shape } => {
+                let fits = shape[..] == self.input_shape[..] || (c == 1 && shape[..] == [h, w]);
+                if !fits {
+                    return Err(Error::Shape(format!("pixels of shape {shape:?} do not fit the model's input {:?}", self.input_shape)));
+                }
+                if data.len() != c * h * w {
+                    return Err(Error::Shape(format!("{} pixel values given for shape {shape:?}", data.len())));
+                }
+                if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+                    return Err(Error::Invalid(format!("pixel value {bad} is not a finite number")));
+                }
+                (data.iter().map(|v| v.clamp(0.0, 1.0)).collect(), None)
+            }
+        };
+        let mut x = image.clone();
+        if let Some(n) = &self.normalization {
+            for ch in 0..c {
+                let m = n.mean.get(ch).or(n.mean.first()).copied().unwrap_or(0.0);
+                let s = n.std.get(ch).or(n.std.first()).copied().unwrap_or(1.0);
+                for v in &mut x[ch * h * w..(ch + 1) * h * w] {
+                    *v = (*v - m) / s;
+                }
+            }
+        }
+        Ok(Prepared { x: Tensor::from_vec(x, [1, c, h, w]), image, label })
+    }
+}

@@ -3,6 +3,7 @@
 CL.sel = null;      // {id, ch}
 CL.timer = null;
 
+CL.layerName = function (n) { return /^\d+$/.test(n.path) ? `layer ${n.path}` : n.path; };
 CL.openDetail = function (n, ch) {
   CL.sel = { id: n.id, ch };
   CL.refreshDetail();
@@ -25,10 +26,10 @@ CL.refreshDetail = async function () {
     body.innerHTML = '';
     const title = document.getElementById('detail-title');
     const tut = document.getElementById('detail-tut');
-    if (d.kind === 'Conv2d') { title.textContent = `Convolution: ${n.path}, output channel ${d.channel}`; CL.convView(body, d, tut); }
-    else if (d.kind === 'Linear') { title.textContent = `Dense layer ${n.path}: ${n === CL.columns().slice(-1)[0] ? 'class ' + CL.model.classes[d.channel] : 'unit ' + d.channel}`; CL.linearView(body, d, n, tut); }
-    else if (d.input && d.output) { title.textContent = `${n.kind}: ${n.path}, channel ${d.channel}`; CL.elementView(body, d, n, tut); }
-    else { title.textContent = `${n.kind}: ${n.path}`; body.textContent = `input ${JSON.stringify(d.input_shape || [])} → output ${JSON.stringify(d.output_shape || [])}`; tut.textContent = ''; }
+    if (d.kind === 'Conv2d') { title.textContent = `Convolution: ${CL.layerName(n)}, output channel ${d.channel}`; CL.convView(body, d, tut); }
+    else if (d.kind === 'Linear') { title.textContent = `Dense ${CL.layerName(n)}: ${n === CL.columns().slice(-1)[0] ? 'class ' + CL.model.classes[d.channel] : 'unit ' + d.channel}`; CL.linearView(body, d, n, tut); }
+    else if (d.input && d.output) { title.textContent = `${n.kind}: ${CL.layerName(n)}, channel ${d.channel}`; CL.elementView(body, d, n, tut); }
+    else { title.textContent = `${n.kind}: ${CL.layerName(n)}`; body.textContent = `input ${JSON.stringify(d.input_shape || [])} → output ${JSON.stringify(d.output_shape || [])}`; tut.textContent = ''; }
     sec.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
   } catch (e) { CL.status(e.message, true); }
 };

@@ -14,7 +14,7 @@ CL.setupPlayground = function () {
   num('kernel', 'kernel', 1, 9);
   const pl = CL.el('label', '', 'padding ');
   const ps = CL.el('select'); ps.id = 'pg-preset';
-  for (const [v, t] of [['0', 'number →'], ['valid', 'valid'], ['same', 'same'], ['full', 'full']]) { const o = CL.el('option', '', t); o.value = v; ps.appendChild(o); }
+  for (const [v, t] of [['0', 'explicit'], ['valid', 'valid'], ['same', 'same'], ['full', 'full']]) { const o = CL.el('option', '', t); o.value = v; ps.appendChild(o); }
   const pn = CL.el('input'); pn.type = 'number'; pn.min = 0; pn.max = 8; pn.value = 0; pn.id = 'pg-padding';
   const setPad = () => { CL.pg.padding = ps.value === '0' ? String(pn.value) : ps.value; pn.disabled = ps.value !== '0'; CL.pgUpdate(); };
   ps.onchange = setPad; pn.oninput = setPad;

@@ -213,11 +213,11 @@ fn crafted_cifar_files() {
     record.extend(vec![128u8; 3072]);
     let path = dir.join("test_batch.bin");
     std::fs::write(&path, &record[..3000]).unwrap();
-    let err = cifar::load_binary(&[path.clone()]).unwrap_err().to_string();
+    let err = cifar::load_binary(std::slice::from_ref(&path)).unwrap_err().to_string();
     assert!(err.contains("test_batch.bin") && err.contains("3073-byte"), "{err}");
     record[0] = 12;
     std::fs::write(&path, &record).unwrap();
-    let err = cifar::load_binary(&[path.clone()]).unwrap_err().to_string();
+    let err = cifar::load_binary(std::slice::from_ref(&path)).unwrap_err().to_string();
     assert!(err.contains("test_batch.bin") && err.contains("label 12"), "{err}");
     std::fs::write(&path, b"").unwrap();
     assert!(cifar::load_binary(&[path]).is_err());

@@ -23,6 +23,7 @@
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod kernels;

@@ -4,12 +4,21 @@
 //! - `convlab conv2d`: the convolution calculator (the lecture's worked examples by hand).
 //! - `convlab pool2d`: the pooling calculator.
 //! - `convlab run`: inference with a zoo model on a tensor from a safetensors file.
+//! - `convlab train` / `eval` / `predict` / `filters` / `features` / `demo`: training and
+//!   looking at trained models (one file each).
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
 
 mod calc;
+mod demo;
+mod eval;
+mod features;
+mod filters;
+mod images;
+mod predict;
 mod run;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +37,18 @@ enum Command {
     Pool2d(calc::pool::Pool2dArgs),
     /// Run a zoo model (eval mode) on the tensor `input` of a safetensors file; write `output`.
     Run(run::RunArgs),
+    /// Train a zoo model on a dataset (checkpoints, metrics, curves; Ctrl-C saves, --resume continues).
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint on a test split: accuracy, per-class accuracy, confusion matrix, mistakes.
+    Eval(eval::EvalArgs),
+    /// Classify image files with a checkpoint.
+    Predict(predict::PredictArgs),
+    /// Draw a convolution layer's kernels as an image grid.
+    Filters(filters::FiltersArgs),
+    /// Draw every layer's feature maps for one image.
+    Features(features::FeaturesArgs),
+    /// Train a small CNN on the built-in dataset for about a minute.
+    Demo(demo::DemoArgs),
 }
 
 fn main() {
@@ -46,6 +67,12 @@ fn main() {
         Command::Conv2d(args) => calc::conv::run(&args),
         Command::Pool2d(args) => calc::pool::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Filters(args) => filters::run(&args),
+        Command::Features(args) => features::run(&args),
+        Command::Demo(args) => demo::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

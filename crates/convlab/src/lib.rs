@@ -30,6 +30,7 @@ pub mod ops;
 pub mod optim;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../../../README.md")]

@@ -155,8 +155,8 @@ impl Bars {
     }
     fn println(&self, line: String) {
         match &self.bar {
-            Some(b) => b.println(line),
-            None => eprintln!("{line}"),
+            Some(b) if !b.is_hidden() => b.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 }

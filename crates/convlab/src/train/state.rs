@@ -129,7 +129,7 @@ pub fn load_optimizer(path: &Path, opt: &mut dyn Optimizer, kind: &str, step: us
     let opath = optimizer_path(path);
     let bad = |m: String| Error::Format { path: opath.display().to_string(), msg: m };
     if !opath.exists() {
-        return Err(bad(format!("missing: resuming needs the optimizer state written next to {}", path.display())));
+        return Err(bad(format!("missing: resuming needs the optimizer state saved with {} (use --init to start from its weights only)", path.display())));
     }
     let (tensors, meta) = checkpoint::load_tensors(&opath)?;
     if meta.get("optimizer").map(String::as_str) != Some(kind) {

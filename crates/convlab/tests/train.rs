@@ -225,3 +225,34 @@ fn resuming_checks_the_files() {
     let e = trainer(config()).resume_from(&ck).err().unwrap().to_string();
     assert!(e.contains("optimizer"), "{e}");
 }
+
+/// LeNet-5 on the real MNIST for a few hundred steps, when a copy is at `../shared/data/mnist`
+/// (relative to the repository, or one level further up) or `$CONVLAB_MNIST`.
+#[test]
+fn lenet5_learns_real_mnist_quickly() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates: Vec<PathBuf> =
+        std::env::var_os("CONVLAB_MNIST").map(PathBuf::from).into_iter().chain([root.join("../shared/data/mnist"), root.join("../../shared/data/mnist")]).collect();
+    let Some(dir) = candidates.iter().find(|d| d.join("train-images-idx3-ubyte.gz").exists() || d.join("train-images-idx3-ubyte").exists()).cloned() else {
+        eprintln!("skipping: no MNIST in {candidates:?} (set CONVLAB_MNIST)");
+        return;
+    };
+    let config = TrainConfig {
+        dataset: "mnist".into(),
+        data_dir: Some(dir),
+        download: false,
+        steps: Some(300),
+        optimizer: OptimizerKind::Adam,
+        lr: 2e-3,
+        batch_size: 64,
+        test_limit: Some(2000),
+        threads: None,
+        workers: 1,
+        log_every: 100,
+        ..config()
+    };
+    let mut t = Trainer::from_config(config).unwrap();
+    let summary = t.run(&mut Collect::default()).unwrap();
+    let acc = summary.last_eval.unwrap().accuracy;
+    assert!(acc > 0.93, "test accuracy after 300 steps: {acc}");
+}

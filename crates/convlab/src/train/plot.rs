@@ -89,7 +89,7 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
             .y_label_area_size(50)
             .build_cartesian_2d(x0..x1, y0.max(0.0)..y1)
             .map_err(|e| plot_error(path, e))?;
-        chart.configure_mesh().x_desc("step").label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart.configure_mesh().x_desc("step").x_label_formatter(&|x| format!("{x:.0}")).label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
         chart
             .draw_series(LineSeries::new(finite(&curves.train_loss), &BLUE))
             .map_err(|e| plot_error(path, e))?
@@ -112,7 +112,7 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
             .y_label_area_size(50)
             .build_cartesian_2d(x0..x1, a0.max(0.0)..a1.min(1.0).max(a0.max(0.0) + 0.01))
             .map_err(|e| plot_error(path, e))?;
-        chart.configure_mesh().x_desc("step").label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart.configure_mesh().x_desc("step").x_label_formatter(&|x| format!("{x:.0}")).label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
         for (series, color, name) in [(&curves.train_acc, BLUE, "train"), (&curves.test_acc, RED, "test")] {
             let pts = finite(series);
             chart

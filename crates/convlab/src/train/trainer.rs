@@ -231,7 +231,7 @@ impl Trainer {
         };
         let started = Instant::now();
         let wall0 = self.state.wall_time;
-        let wall = |s: &Self| wall0 + started.elapsed().as_secs_f64() + 0.0 * s.state.wall_time;
+        let wall = || wall0 + started.elapsed().as_secs_f64();
         let ce = CrossEntropyParams { label_smoothing: self.config.label_smoothing, ..Default::default() };
         let params: Vec<Tensor> = self.model.parameters();
         let mut last_eval = None;
@@ -265,7 +265,7 @@ impl Trainer {
                     (e_loss, e_correct, e_n) = (e_loss + l, e_correct + correct, e_n + n);
                     self.state.step += 1;
                     self.state.step_in_epoch += 1;
-                    self.state.wall_time = wall(self);
+                    self.state.wall_time = wall();
                     let secs = e_t.elapsed().as_secs_f64().max(1e-9);
                     observer.step(&Progress {
                         epoch,
@@ -328,7 +328,7 @@ impl Trainer {
                     }
                 }
             }
-            self.state.wall_time = wall(self);
+            self.state.wall_time = wall();
             let secs = e_t.elapsed().as_secs_f64().max(1e-9);
             let r = Record {
                 kind: "epoch".into(),

@@ -6,6 +6,7 @@
 //! - `convlab run`: inference with a zoo model on a tensor from a safetensors file.
 //! - `convlab train` / `eval` / `predict` / `filters` / `features` / `demo`: training and
 //!   looking at trained models (one file each).
+//! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
@@ -19,6 +20,7 @@ mod images;
 mod predict;
 mod run;
 mod train;
+mod summary;
 
 use clap::{Parser, Subcommand};
 
@@ -49,9 +51,18 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Train a small CNN on the built-in dataset for about a minute.
     Demo(demo::DemoArgs),
+    /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
+    Summary(summary::SummaryArgs),
 }
 
 fn main() {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`convlab summary resnet50 | head`) instead of failing on the write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // Last line of defence: a bug must still end in one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -73,6 +84,7 @@ fn main() {
         Command::Filters(args) => filters::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Summary(args) => summary::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

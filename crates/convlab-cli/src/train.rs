@@ -181,7 +181,7 @@ impl Observer for Bars {
         }
     }
     fn record(&mut self, r: &Record) {
-        if r.kind == "epoch" {
+        if r.kind == "epoch" && !self.quiet {
             let test = match (r.test_acc, r.test_loss) {
                 (Some(a), Some(l)) => format!(", test loss {l:.4} acc {:.2}%", 100.0 * a),
                 _ => String::new(),

@@ -202,3 +202,17 @@ fn bad_input_is_one_line_and_status_2() {
     assert_user_error(&["filters", "--checkpoint", &best, "--layer", "fc1", "--out", &o], &["conv1, conv2"]);
     assert_user_error(&["eval", "--checkpoint", &best, "--dataset", "cifar10", "--data-dir", &s(&work)], &["cifar"]);
 }
+
+#[test]
+fn a_spec_model_trains_and_reloads() {
+    let dir = scratch("spec");
+    let mut args = vec!["train", "--model", "conv(4,5,padding=2) relu maxpool(2) flatten linear(10)", "--steps", "4", "--quiet", "--out"];
+    let out = s(&dir);
+    args.push(&out);
+    args.extend(TINY);
+    ok(&args);
+    let best = s(&dir.join("best.safetensors"));
+    let out = ok(&["eval", "--checkpoint", &best, "--dataset", "builtin", "--limit", "50", "--mistakes", "0", "--out", &s(&dir)]);
+    assert!(out.contains("input(1,28,28) conv(4,5,padding=2)"), "{out}");
+    ok(&["filters", "--checkpoint", &best, "--layer", "0", "--out", &s(&dir.join("f.png"))]);
+}

@@ -16,7 +16,10 @@
 //!
 //! Layout: [`tensor`] (the handle), [`autograd`] (the graph walk), [`ops`] (operations, with
 //! their chain rules), [`kernels`] (the plain-slice compute boundary), [`gradcheck`]
-//! (finite-difference checking).
+//! (finite-difference checking), [`nn`] (the `Module` trait and PyTorch's layers), [`optim`]
+//! (optimizers and schedules), [`models`] (the zoo), [`spec`] (networks written as text),
+//! [`summary`] (per-layer shapes, parameters, multiply-adds, receptive fields) and
+//! [`checkpoint`] (safetensors weights under PyTorch's names).
 
 pub mod autograd;
 pub mod checkpoint;
@@ -29,6 +32,8 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod shape;
+pub mod spec;
+pub mod summary;
 pub mod tensor;
 pub mod train;
 

@@ -81,11 +81,21 @@ impl Module for LeNet5 {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
+        // In forward order. The stateless ReLU and pooling modules are listed too (under the
+        // names the forward pass records) so that tools can read every layer's settings; they
+        // hold no tensors, so the state_dict keys stay those of the lecture's class.
         vec![
             ("conv1".into(), &self.conv1 as &dyn Module),
+            ("relu1".into(), &self.relu),
+            ("pool1".into(), &self.pool),
             ("conv2".into(), &self.conv2),
+            ("relu2".into(), &self.relu),
+            ("pool2".into(), &self.pool),
+            ("flatten".into(), &self.flatten),
             ("fc1".into(), &self.fc1),
+            ("relu3".into(), &self.relu),
             ("fc2".into(), &self.fc2),
+            ("relu4".into(), &self.relu),
             ("fc3".into(), &self.fc3),
         ]
     }

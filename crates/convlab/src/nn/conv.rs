@@ -2,7 +2,7 @@
 //! (`weight`, `bias`), shapes and default initialization.
 
 use crate::nn::init::{default_bias, default_weight, ParamRng};
-use crate::nn::module::{weight_and_bias, Forward, Module, TensorKind};
+use crate::nn::module::{weight_and_bias, Forward, LayerGeometry, Module, TensorKind};
 use crate::ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d};
 use crate::ops::pad::PaddingMode;
 use crate::Tensor;
@@ -34,13 +34,19 @@ pub struct Conv2d {
 impl Conv2d {
     pub fn new(config: Conv2dConfig, rng: &mut ParamRng) -> Conv2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "Conv2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
         Conv2d { config, weight, bias }
     }
+}
+
+/// `[H, W]`: the last two entries of a shape (0 where missing).
+fn spatial2(input: &[usize]) -> [usize; 2] {
+    let r = input.len();
+    [if r >= 2 { input[r - 2] } else { 0 }, if r >= 1 { input[r - 1] } else { 0 }]
 }
 
 fn padding2d_repr(p: &Padding2d) -> String {
@@ -100,6 +106,14 @@ impl Module for Conv2d {
         let c = &self.config;
         conv_repr(c.in_channels, c.out_channels, c.kernel_size, &c.conv, c.bias)
     }
+
+    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+        let (c, p) = (&self.config, &self.config.conv);
+        let hw = spatial2(input);
+        let f = [0, 1].map(|i| p.dilation[i] * (c.kernel_size[i].max(1) - 1) + 1);
+        let padding = p.padding.resolve(hw, f, p.stride);
+        Some(LayerGeometry { kernel: c.kernel_size, stride: p.stride, dilation: p.dilation, padding })
+    }
 }
 
 /// The shape of a 1-D convolution layer.
@@ -128,7 +142,7 @@ pub struct Conv1d {
 impl Conv1d {
     pub fn new(config: Conv1dConfig, rng: &mut ParamRng) -> Conv1d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "Conv1d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size];
         let weight = default_weight(&shape, rng).requires_grad_();
@@ -163,6 +177,14 @@ impl Module for Conv1d {
         let as2d = Conv2dParams { stride: [1, p.stride], padding, dilation: [1, p.dilation], groups: p.groups, padding_mode: p.padding_mode };
         conv_repr(c.in_channels, c.out_channels, [1, c.kernel_size], &as2d, c.bias)
     }
+
+    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+        let (c, p) = (&self.config, &self.config.conv);
+        let len = input.last().copied().unwrap_or(0);
+        let f = p.dilation * (c.kernel_size.max(1) - 1) + 1;
+        let (start, end) = p.padding.resolve(len, f, p.stride);
+        Some(LayerGeometry { kernel: [1, c.kernel_size], stride: [1, p.stride], dilation: [1, p.dilation], padding: [0, 0, start, end] })
+    }
 }
 
 /// The shape of a transposed 2-D convolution layer.
@@ -191,7 +213,7 @@ pub struct ConvTranspose2d {
 impl ConvTranspose2d {
     pub fn new(config: ConvTranspose2dConfig, rng: &mut ParamRng) -> ConvTranspose2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "ConvTranspose2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.in_channels, c.out_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();

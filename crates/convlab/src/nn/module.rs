@@ -2,12 +2,13 @@
 //! context that carries the mode (train/eval), the dropout seed and an optional recorder of
 //! intermediate outputs.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Error, Tensor};
+use crate::{Error, Tensor, TensorId};
 
 /// Training or evaluation behaviour (dropout, batch statistics). Passed explicitly to every
 /// forward pass; there is no global mode.
@@ -37,7 +38,15 @@ pub struct Recorded {
     pub path: String,
     pub kind: &'static str,
     pub input_shape: Vec<usize>,
+    /// The identity of the input tensor, so a reader can tell which earlier output fed this
+    /// module (the summary follows it to compute receptive fields through residual blocks).
+    pub input_id: TensorId,
     pub output: Tensor,
+    /// The module has no children (a layer, not a container).
+    pub leaf: bool,
+    /// The module's window geometry for this input ([`Module::geometry`]), kept here because
+    /// a module run but not listed among its parent's children cannot be looked up later.
+    pub geometry: Option<LayerGeometry>,
 }
 
 /// The state of one forward pass: mode, a seeded source for dropout masks, the current module
@@ -88,7 +97,7 @@ impl Forward {
         self.path.push(name.to_string());
         let y = module.forward(x, self);
         if let Some(rec) = self.recorded.as_mut() {
-            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), output: y.clone() });
+            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input_id: x.id(), output: y.clone(), leaf: module.children().is_empty(), geometry: module.geometry(x.dims()) });
         }
         self.path.pop();
         y
@@ -100,10 +109,34 @@ impl Forward {
     }
 }
 
+/// The sliding-window geometry of a convolution or pooling layer for a given input: what a
+/// receptive-field computation needs. 1-D layers report height 1 (`kernel[0] == 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerGeometry {
+    /// `[kH, kW]` (taps, before dilation).
+    pub kernel: [usize; 2],
+    /// `[sH, sW]`.
+    pub stride: [usize; 2],
+    /// `[dH, dW]`: the effective kernel is `d·(k-1)+1`.
+    pub dilation: [usize; 2],
+    /// Resolved padding `[top, bottom, left, right]`.
+    pub padding: [usize; 4],
+}
+
+impl LayerGeometry {
+    /// The effective (dilated) kernel size `[d·(kH-1)+1, d·(kW-1)+1]`.
+    pub fn effective_kernel(&self) -> [usize; 2] {
+        [0, 1].map(|i| self.dilation[i] * (self.kernel[i].max(1) - 1) + 1)
+    }
+}
+
 /// A layer or a network. Implementors provide `kind`, `forward` and, where they have them,
 /// their own tensors and children; naming, loading and counting come from the provided
 /// methods.
-pub trait Module: Send + Sync {
+///
+/// `Any` is a supertrait so a `&dyn Module` can be inspected as its concrete layer type
+/// (`(m as &dyn Any).downcast_ref::<Conv2d>()`), as the model spec printer does.
+pub trait Module: Any + Send + Sync {
     /// The PyTorch class name ("Conv2d", "BatchNorm2d", "Sequential").
     fn kind(&self) -> &'static str;
 
@@ -123,6 +156,13 @@ pub trait Module: Send + Sync {
     /// The settings as one line, like PyTorch's `extra_repr` ("1, 6, kernel_size=(5, 5)").
     fn describe(&self) -> String {
         String::new()
+    }
+
+    /// The window geometry of a convolution or pooling layer for an input of shape `input`
+    /// (batched or not); `None` for every other module (the default).
+    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+        let _ = input;
+        None
     }
 
     /// Runs the module on `x` in `mode` (dropout seeded with 0; use [`Forward`] for control).

@@ -1,8 +1,12 @@
 //! Pooling layers: `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`, `MaxPool1d`, `AvgPool1d`.
 
-use crate::nn::module::{Forward, Module};
+use crate::nn::module::{Forward, LayerGeometry, Module};
 use crate::ops::pool::{Pool1dParams, Pool2dParams};
 use crate::Tensor;
+
+fn pool_geometry(p: &Pool2dParams) -> LayerGeometry {
+    LayerGeometry { kernel: p.kernel_size, stride: p.stride, dilation: p.dilation, padding: [p.padding[0], p.padding[0], p.padding[1], p.padding[1]] }
+}
 
 fn pool_repr(p: &Pool2dParams, max: bool) -> String {
     let mut s = format!(
@@ -28,6 +32,9 @@ impl Module for MaxPool2d {
     fn kind(&self) -> &'static str {
         "MaxPool2d"
     }
+    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
+        Some(pool_geometry(&self.0))
+    }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.max_pool2d(&self.0)
     }
@@ -42,6 +49,9 @@ pub struct AvgPool2d(pub Pool2dParams);
 impl Module for AvgPool2d {
     fn kind(&self) -> &'static str {
         "AvgPool2d"
+    }
+    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
+        Some(pool_geometry(&self.0))
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.avg_pool2d(&self.0)
@@ -58,6 +68,9 @@ impl Module for MaxPool1d {
     fn kind(&self) -> &'static str {
         "MaxPool1d"
     }
+    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
+        Some(pool_geometry(&self.0.to_2d()))
+    }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.max_pool1d(&self.0)
     }
@@ -72,6 +85,9 @@ pub struct AvgPool1d(pub Pool1dParams);
 impl Module for AvgPool1d {
     fn kind(&self) -> &'static str {
         "AvgPool1d"
+    }
+    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
+        Some(pool_geometry(&self.0.to_2d()))
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.avg_pool1d(&self.0)
@@ -95,5 +111,21 @@ impl Module for AdaptiveAvgPool2d {
     }
     fn describe(&self) -> String {
         format!("output_size=({}, {})", self.output_size[0], self.output_size[1])
+    }
+    /// Adaptive windows vary in size when the input is not a multiple of the output; this
+    /// reports the largest window and the stride `⌊I/O⌋` (exact when `I` is a multiple of `O`).
+    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+        let r = input.len();
+        if r < 2 {
+            return None;
+        }
+        let hw = [input[r - 2], input[r - 1]];
+        let axis = |i: usize| {
+            let (n, o) = (hw[i], self.output_size[i].max(1));
+            let widest = (0..o).map(|j| (j + 1) * n).map(|e| e.div_ceil(o)).zip((0..o).map(|j| j * n / o)).map(|(e, s)| e - s).max().unwrap_or(1);
+            (widest.max(1), (n / o).max(1))
+        };
+        let (h, w) = (axis(0), axis(1));
+        Some(LayerGeometry { kernel: [h.0, w.0], stride: [h.1, w.1], dilation: [1, 1], padding: [0; 4] })
     }
 }

@@ -40,7 +40,8 @@ impl std::str::FromStr for OptimizerKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// A zoo model name (`lenet5`, `resnet18_cifar`, ...).
+    /// A zoo model name (`lenet5`, `resnet18_cifar`, ...), a spec string
+    /// (`conv(6,5) relu maxpool(2) flatten linear(10)`) or a `.json`/`.toml` spec file.
     pub model: String,
     /// A dataset name (`mnist`, `fashion-mnist`, `cifar10`, `builtin`) or an image folder.
     pub dataset: String,

@@ -149,8 +149,7 @@ pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, ModelInfo), Error> {
     let ck = checkpoint::load(path)?;
     let info = ModelInfo::from_meta(path, &ck.meta)?;
     let bad = |m: String| Error::Format { path: path.display().to_string(), msg: m };
-    crate::models::spec(&info.model).map_err(|e| bad(e.to_string()))?;
-    let model = super::build_model(&info.model, info.input_shape, info.class_names.len(), 0).map_err(|e| bad(e.to_string()))?;
+    let (model, _) = super::build_model(&info.model, info.input_shape, info.class_names.len(), 0).map_err(|e| bad(e.to_string()))?;
     checkpoint::apply(&*model, &ck.tensors, true).map_err(|m| bad(format!("weights do not fit model '{}': {m}", info.model)))?;
     Ok((model, info))
 }

@@ -16,6 +16,7 @@ use crate::data::{self, Augment, DataLoader, DataOptions, Dataset, LoaderConfig,
 use crate::nn::{Forward, Module};
 use crate::ops::loss::cross_entropy;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
+use crate::spec::resolve_model;
 use crate::{no_grad, CrossEntropyParams, Error, Tensor};
 
 /// How a run ended.
@@ -50,18 +51,21 @@ pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-/// A zoo model for images of `shape` and `classes` classes, checked by running one image
-/// through it. NOTE: model spec text will be accepted here once specs exist.
-pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<Box<dyn Module>, Error> {
-    let config = crate::models::ModelConfig { in_channels: shape[0], num_classes: classes };
-    let net = crate::models::build(name, &config, seed)?;
+/// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
+/// them) for images of `shape` and `classes` classes, checked by running one image through
+/// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
+/// rebuilds it).
+pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<(Box<dyn Module>, String), Error> {
+    let resolved = catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed))
+        .map_err(|e| Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}")))??;
+    let net = resolved.module;
     let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
     let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
         .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
     if dims != [1, classes] {
         return Err(Error::Invalid(format!("model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]")));
     }
-    Ok(net)
+    Ok((net, resolved.description))
 }
 
 /// The data options of a run.
@@ -119,8 +123,8 @@ impl Trainer {
         }
         let shape = train.image_shape();
         let classes: Vec<String> = train.classes().to_vec();
-        let model = build_model(&config.model, shape, classes.len(), config.seed)?;
-        let info = ModelInfo { model: config.model.clone(), input_shape: shape, class_names: classes, normalization: normalization.clone() };
+        let (model, description) = build_model(&config.model, shape, classes.len(), config.seed)?;
+        let info = ModelInfo { model: description, input_shape: shape, class_names: classes, normalization: normalization.clone() };
         let loader = |ds: Arc<dyn Dataset>, batch: usize, train: bool| {
             DataLoader::try_new(
                 ds,

@@ -4,6 +4,8 @@
 //! - `convlab conv2d`: the convolution calculator (the lecture's worked examples by hand).
 //! - `convlab pool2d`: the pooling calculator.
 //! - `convlab run`: inference with a zoo model on a tensor from a safetensors file.
+//! - `convlab train` / `eval` / `predict` / `filters` / `features` / `demo`: training and
+//!   looking at trained models (one file each).
 //! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
 //! - `convlab explain`: the explainer, a local web page showing how a trained model computes.
 //!
@@ -11,8 +13,15 @@
 //! print one line and exit with status 2; no panic reaches the user.
 
 mod calc;
+mod demo;
+mod eval;
 mod explain;
+mod features;
+mod filters;
+mod images;
+mod predict;
 mod run;
+mod train;
 mod summary;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +41,18 @@ enum Command {
     Pool2d(calc::pool::Pool2dArgs),
     /// Run a zoo model (eval mode) on the tensor `input` of a safetensors file; write `output`.
     Run(run::RunArgs),
+    /// Train a zoo model on a dataset (checkpoints, metrics, curves; Ctrl-C saves, --resume continues).
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint on a test split: accuracy, per-class accuracy, confusion matrix, mistakes.
+    Eval(eval::EvalArgs),
+    /// Classify image files with a checkpoint.
+    Predict(predict::PredictArgs),
+    /// Draw a convolution layer's kernels as an image grid.
+    Filters(filters::FiltersArgs),
+    /// Draw every layer's feature maps for one image.
+    Features(features::FeaturesArgs),
+    /// Train a small CNN on the built-in dataset for about a minute.
+    Demo(demo::DemoArgs),
     /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
     Summary(summary::SummaryArgs),
     /// Explain a trained model in the browser: every layer, neuron by neuron (a local web server).
@@ -61,6 +82,12 @@ fn main() {
         Command::Conv2d(args) => calc::conv::run(&args),
         Command::Pool2d(args) => calc::pool::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Filters(args) => filters::run(&args),
+        Command::Features(args) => features::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Explain(args) => explain::run(&args),
     });

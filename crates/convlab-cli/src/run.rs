@@ -1,4 +1,4 @@
-//! `convlab run`: inference with a zoo model on a raw input tensor.
+//! `convlab run`: inference with a zoo or spec model on a raw input tensor.
 //!
 //! ```text
 //! convlab run --model lenet5 --weights lenet5.safetensors --input x.safetensors --output y.safetensors
@@ -6,7 +6,8 @@
 //! reads the tensor `input` (N×C×H×W) from the input file, runs the model in evaluation mode
 //! without gradients, and writes the logits as tensor `output` (atomically). Weights come from
 //! a ConvLab checkpoint or a PyTorch `state_dict` saved with safetensors; without `--weights`
-//! the model keeps its seeded initialization. Every mistake (unknown model, missing key, a
+//! the model keeps its seeded initialization. `--model` may be a zoo name, a spec string or a
+//! spec file; it may be left out when the checkpoint records its model. Every mistake (unknown model, missing key, a
 //! shape the model cannot take, weights of another model) is one line naming the file, key or
 //! shape.
 
@@ -17,15 +18,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use convlab::checkpoint::{self, CheckpointMeta};
-use convlab::models::{self, ModelConfig};
-use convlab::nn::{Mode, Module};
+use convlab::nn::Mode;
+use convlab::spec::{resolve_model, ModelSource};
 use convlab::{no_grad, Tensor};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Zoo model name (lenet5, resnet18, ...).
+    /// Zoo model name (lenet5, resnet18, ...), a spec string, or a .json/.toml spec file;
+    /// default: the model the checkpoint records.
     #[arg(long)]
-    pub model: String,
+    pub model: Option<String>,
     /// Number of classes (default: the checkpoint's, else the model's default).
     #[arg(long)]
     pub classes: Option<usize>,
@@ -44,16 +46,6 @@ pub struct RunArgs {
     /// Safetensors file to write, with the tensor `output` (the logits).
     #[arg(long)]
     pub output: PathBuf,
-}
-
-/// The model's configuration: flags first, then the checkpoint's, then the zoo's defaults.
-fn config(args: &RunArgs, meta: Option<&CheckpointMeta>) -> Result<ModelConfig> {
-    let saved = meta.and_then(|m| m.model_config());
-    let default = ModelConfig::for_model(&args.model)?;
-    Ok(ModelConfig {
-        in_channels: args.in_channels.or(saved.as_ref().map(|c| c.in_channels)).unwrap_or(default.in_channels),
-        num_classes: args.classes.or(saved.as_ref().map(|c| c.num_classes)).unwrap_or(default.num_classes),
-    })
 }
 
 fn read_input(path: &Path) -> Result<Tensor> {
@@ -81,33 +73,50 @@ fn catch<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    if !models::names().contains(&args.model.as_str()) {
-        bail!("unknown model '{}'; available: {}", args.model, models::names().join(", "));
-    }
     let x = read_input(&args.input)?;
     let weights = args.weights.as_ref().map(|p| checkpoint::load(p).map(|ck| (p, ck))).transpose()?;
-    if let Some((path, ck)) = &weights {
-        if !ck.meta.model.is_empty() && ck.meta.model != args.model {
-            bail!("{}: weights are for model '{}', not '{}'", path.display(), ck.meta.model, args.model);
+    let meta: Option<&CheckpointMeta> = weights.as_ref().map(|(_, ck)| &ck.meta).filter(|m| !m.model.is_empty());
+    let model_arg = match (&args.model, meta) {
+        (Some(m), _) => m.clone(),
+        (None, Some(m)) => m.model.clone(),
+        (None, None) => bail!("--model is needed: name a zoo model or give a spec (the weights do not record their model)"),
+    };
+    // The configuration: flags first, then the checkpoint's, then the model's defaults. A spec
+    // takes its spatial size from the input tensor.
+    let saved = meta.and_then(|m| m.model_config());
+    let in_channels = args.in_channels.or(saved.as_ref().map(|c| c.in_channels));
+    let classes = args.classes.or(saved.as_ref().map(|c| c.num_classes));
+    if in_channels == Some(0) || classes == Some(0) {
+        bail!("--in-channels and --classes must be positive");
+    }
+    let is_zoo = convlab::models::names().iter().any(|n| n.eq_ignore_ascii_case(&model_arg));
+    let d = x.dims();
+    let spec_input = (!is_zoo).then(|| vec![in_channels.unwrap_or(d[1]), d[2], d[3]]);
+    let resolved = catch(|| resolve_model(&model_arg, in_channels, classes, spec_input.as_deref(), args.seed))
+        .map_err(|e| anyhow!("{model_arg}: cannot build: {e}"))??;
+    let name = resolved.description.clone();
+    if let (Some(given), Some(m)) = (&args.model, meta) {
+        let recorded = resolve_model(&m.model, None, None, None, 0).map(|r| r.description).unwrap_or_else(|_| m.model.clone());
+        if recorded != name && m.model != *given {
+            let path = weights.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_default();
+            bail!("{path}: weights are for model '{}', not '{given}'", m.model);
         }
     }
-    let config = config(args, weights.as_ref().map(|(_, ck)| &ck.meta))?;
-    if config.in_channels == 0 || config.num_classes == 0 {
-        bail!("--in-channels and --classes must be positive (got {} and {})", config.in_channels, config.num_classes);
-    }
-    let net: Box<dyn Module> = catch(|| models::build(&args.model, &config, args.seed))
-        .map_err(|e| anyhow!("{}: cannot build with {config:?}: {e}", args.model))??;
     if let Some((path, ck)) = &weights {
-        checkpoint::apply(&*net, &ck.tensors, true).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        checkpoint::apply(&*resolved.module, &ck.tensors, true).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
-    if x.dims()[1] != config.in_channels {
-        bail!("{}: tensor 'input' has shape {}, but {} takes {} input channel(s)", args.input.display(), x.shape(), args.model, config.in_channels);
+    let want_c = match &resolved.source {
+        ModelSource::Zoo { config, .. } => config.in_channels,
+        ModelSource::Spec(_) => resolved.input[0],
+    };
+    if d[1] != want_c {
+        bail!("{}: tensor 'input' has shape {}, but {name} takes {want_c} input channel(s)", args.input.display(), x.shape());
     }
-    let y = catch(|| no_grad(|| net.run(&x, Mode::Eval)))
-        .map_err(|e| anyhow!("{}: tensor 'input' of shape {} does not fit {}: {e}", args.input.display(), x.shape(), args.model))?;
-    let mut meta = BTreeMap::new();
-    meta.insert("model".to_string(), args.model.clone());
-    checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &meta)?;
-    println!("{}: input {} -> output {} written to {}", args.model, x.shape(), y.shape(), args.output.display());
+    let y = catch(|| no_grad(|| resolved.module.run(&x, Mode::Eval)))
+        .map_err(|e| anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape()))?;
+    let mut out_meta = BTreeMap::new();
+    out_meta.insert("model".to_string(), name.clone());
+    checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &out_meta)?;
+    println!("{name}: input {} -> output {} written to {}", x.shape(), y.shape(), args.output.display());
     Ok(())
 }

@@ -88,6 +88,28 @@ fn a_convlab_checkpoint_carries_its_configuration() {
 }
 
 #[test]
+fn a_spec_model_checkpoint_rebuilds_from_its_metadata() {
+    let dir = scratch("spec");
+    let spec = "conv(4,3,padding=1) relu maxpool(2) flatten linear(5)";
+    let m = convlab::spec::resolve_model(spec, Some(1), None, Some(&[1, 8, 8]), 7).unwrap();
+    let config = convlab::models::ModelConfig { in_channels: 1, num_classes: 5 };
+    let weights = dir.join("w.safetensors");
+    checkpoint::save(&weights, &*m.module, &CheckpointMeta::for_model(&m.description, &config)).unwrap();
+    let x = Tensor::randn([2, 1, 8, 8], 1);
+    let input = tensor_file(&dir, "x.safetensors", "input", x.clone());
+    let out = dir.join("y.safetensors");
+    // No --model: the checkpoint's spec rebuilds the network.
+    let o = convlab(&["run", "--weights", &s(&weights), "--input", &input, "--output", &s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = convlab::no_grad(|| m.module.run(&x, convlab::nn::Mode::Eval));
+    assert_eq!(checkpoint::load_tensors(&out).unwrap().0["output"].to_vec(), want.to_vec());
+    // The same spec given on the command line is accepted; another model is refused.
+    let o = convlab(&["run", "--model", spec, "--weights", &s(&weights), "--input", &input, "--output", &s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_user_error(&["run", "--model", "lenet5", "--weights", &s(&weights), "--input", &input, "--output", &s(&out)], &["weights are for model"]);
+}
+
+#[test]
 fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     let dir = scratch("errors");
     let out = s(&dir.join("y.safetensors"));

@@ -81,7 +81,10 @@ pub fn gradcheck(
             let err = (a - numeric).abs();
             report.max_abs_error = report.max_abs_error.max(err);
             report.elements_checked += 1;
-            if !(err <= opts.atol + opts.rtol * numeric.abs()) {
+            // Written as a negation so that a NaN error fails the check.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let failed = !(err <= opts.atol + opts.rtol * numeric.abs());
+            if failed {
                 return Err(format!(
                     "gradient of input {i} (shape {}) at element {j}: autograd {a:.6}, finite difference {numeric:.6}",
                     leaf.shape()

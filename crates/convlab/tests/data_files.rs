@@ -213,11 +213,11 @@ fn crafted_cifar_files() {
     record.extend(vec![128u8; 3072]);
     let path = dir.join("test_batch.bin");
     std::fs::write(&path, &record[..3000]).unwrap();
-    let err = cifar::load_binary(&[path.clone()]).unwrap_err().to_string();
+    let err = cifar::load_binary(std::slice::from_ref(&path)).unwrap_err().to_string();
     assert!(err.contains("test_batch.bin") && err.contains("3073-byte"), "{err}");
     record[0] = 12;
     std::fs::write(&path, &record).unwrap();
-    let err = cifar::load_binary(&[path.clone()]).unwrap_err().to_string();
+    let err = cifar::load_binary(std::slice::from_ref(&path)).unwrap_err().to_string();
     assert!(err.contains("test_batch.bin") && err.contains("label 12"), "{err}");
     std::fs::write(&path, b"").unwrap();
     assert!(cifar::load_binary(&[path]).is_err());
@@ -249,4 +249,29 @@ fn normalization_table() {
     assert_eq!(data::normalization("fashion-mnist").unwrap().std, vec![0.3530]);
     assert_eq!(data::normalization("MNIST").unwrap().mean, vec![0.1307]);
     assert!(data::normalization("/some/folder").is_none());
+}
+
+#[test]
+fn cifar10_archive_extraction() {
+    let dir = temp_dir("cifar-tar");
+    let mut record = vec![8u8];
+    record.extend((0..3072).map(|k| (k % 251) as u8));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(record.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "cifar-10-batches-bin/test_batch.bin", &record[..]).unwrap();
+    let archive = builder.into_inner().unwrap().finish().unwrap();
+    std::fs::write(dir.join("cifar-10-binary.tar.gz"), &archive).unwrap();
+    let cache = dir.join("cache");
+    cifar::extract(&dir.join("cifar-10-binary.tar.gz"), &cache).unwrap();
+    let ds = cifar::load_binary(&[cache.join("cifar-10-batches-bin/test_batch.bin")]).unwrap();
+    assert_eq!((ds.len(), ds.get(0).unwrap().label, ds.image_bytes(0)[1]), (1, 8, 1));
+    assert!(std::fs::read_dir(&cache).unwrap().count() == 1, "no temporary folder left behind");
+    // In a data folder the archive must be the published one.
+    let opts = DataOptions { cache_dir: Some(dir.join("cache2")), ..offline(&dir) };
+    let err = data::open("cifar10", Split::Test, &opts).err().unwrap().to_string();
+    assert!(err.contains("checksum mismatch") && err.contains(cifar::SHA256), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,8 +4,8 @@
 //!
 //! Where the data is looked for, in order:
 //! 1. `data_dir` when given (and nowhere else): the `.bin` files in it or in its
-//!    `cifar-10-batches-bin/` subfolder; or `cifar-10-binary.tar.gz` in it (extracted into
-//!    the cache folder); or an image-folder tree `train/<class>/*` and `test/<class>/*` (such
+//!    `cifar-10-batches-bin/` subfolder; or `cifar-10-binary.tar.gz` in it (checked against its
+//!    published SHA-256 and extracted into the cache folder); or an image-folder tree `train/<class>/*` and `test/<class>/*` (such
 //!    as the JPEG copy of CIFAR-10), read with the [folder loader](super::folder) under the
 //!    name `cifar10`;
 //! 2. the cache folder's `cifar10/cifar-10-batches-bin/`;
@@ -67,6 +67,9 @@ pub fn open(split: Split, opts: &DataOptions) -> Result<Arc<dyn Dataset>, Error>
             }
         }
         if dir.join(ARCHIVE).is_file() {
+            if !cache.join(BIN_DIR).is_dir() {
+                download::verify(&dir.join(ARCHIVE), &Check::Sha256(SHA256))?;
+            }
             extract(&dir.join(ARCHIVE), &cache)?;
             let files = all_in(&cache.join(BIN_DIR), &names).ok_or_else(|| missing(&names, dir))?;
             return Ok(Arc::new(load_binary(&files)?));

@@ -136,7 +136,7 @@ pub fn open(variant: Variant, split: Split, opts: &DataOptions) -> Result<Memory
                         })?;
                     }
                 }
-                find_pair(&[cache.clone()], names).ok_or_else(|| missing(variant, names, &cache, true))?
+                find_pair(std::slice::from_ref(&cache), names).ok_or_else(|| missing(variant, names, &cache, true))?
             }
             None => return Err(missing(variant, names, &cache, true)),
         }

@@ -107,7 +107,7 @@ pub(crate) fn check_normalization(norm: &Normalization, channels: usize) -> Resu
             norm.std.len()
         ));
     }
-    if norm.std.iter().any(|&s| !(s > 0.0) || !s.is_finite()) || norm.mean.iter().any(|m| !m.is_finite()) {
+    if norm.std.iter().any(|&s| s.is_nan() || s <= 0.0 || !s.is_finite()) || norm.mean.iter().any(|m| !m.is_finite()) {
         return Err(format!("normalization std must be positive and finite: {:?} / {:?}", norm.mean, norm.std));
     }
     Ok(())

@@ -210,13 +210,20 @@ impl Explainer {
             return Err(Error::Invalid(format!("{}: the checkpoint does not name its model (metadata 'model' is empty)", path.display())));
         }
         let cfg = meta.model_config();
-        let input = meta.config.get("input").and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok());
+        let input = ["input_shape", "input"].iter().find_map(|k| meta.config.get(*k).and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok()));
+        // `convlab train` records its settings (the dataset among them) as JSON text.
+        let train: Option<Value> = meta.extra.get("train_config").and_then(|t| serde_json::from_str(t).ok());
         let resolved = crate::spec::resolve_model(&meta.model, cfg.as_ref().map(|c| c.in_channels), cfg.as_ref().map(|c| c.num_classes), input.as_deref(), 0)
             .map_err(|e| Error::Invalid(format!("{}: cannot rebuild model '{}': {e}", path.display(), meta.model)))?;
         checkpoint::apply(&*resolved.module, &ck.tensors, true).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let name = dataset.map(str::to_string).or_else(|| meta.config.get("dataset").and_then(|v| v.as_str()).map(str::to_string));
+        let recorded = |k: &str| meta.config.get(k).or_else(|| train.as_ref().and_then(|t| t.get(k))).and_then(|v| v.as_str()).map(str::to_string);
+        let name = dataset.map(str::to_string).or_else(|| recorded("dataset"));
+        let mut opts = data_options.clone();
+        if opts.data_dir.is_none() && dataset.is_none() {
+            opts.data_dir = recorded("data_dir").map(PathBuf::from);
+        }
         let ds = match name {
-            Some(n) => Some(data::open(&n, Split::Test, data_options)?),
+            Some(n) => Some(data::open(&n, Split::Test, &opts).map_err(|e| Error::Invalid(format!("dataset '{n}' for the explainer: {e}")))?),
             None => None,
         };
         let mut ex = Explainer::new(resolved.module, &resolved.description, &resolved.input, meta, ds)?;

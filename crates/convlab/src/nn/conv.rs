@@ -34,7 +34,7 @@ pub struct Conv2d {
 impl Conv2d {
     pub fn new(config: Conv2dConfig, rng: &mut ParamRng) -> Conv2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "Conv2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();
@@ -142,7 +142,7 @@ pub struct Conv1d {
 impl Conv1d {
     pub fn new(config: Conv1dConfig, rng: &mut ParamRng) -> Conv1d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "Conv1d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size];
         let weight = default_weight(&shape, rng).requires_grad_();
@@ -213,7 +213,7 @@ pub struct ConvTranspose2d {
 impl ConvTranspose2d {
     pub fn new(config: ConvTranspose2dConfig, rng: &mut ParamRng) -> ConvTranspose2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels % c.conv.groups == 0 && c.out_channels % c.conv.groups == 0,
+        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
             "ConvTranspose2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
         let shape = [c.in_channels, c.out_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();

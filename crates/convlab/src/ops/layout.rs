@@ -46,7 +46,7 @@ impl Tensor {
                 if d >= 0 {
                     d as usize
                 } else {
-                    assert!(known > 0 && self.numel() % known == 0, "reshape: shape {} cannot be viewed as {dims:?}", self.shape());
+                    assert!(known > 0 && self.numel().is_multiple_of(known), "reshape: shape {} cannot be viewed as {dims:?}", self.shape());
                     self.numel() / known
                 }
             })

@@ -221,7 +221,7 @@ fn check_channels(op: &str, input: &[usize], weight: &[usize], spatial: usize, i
     }
     let batched = input.len() == spatial + 2;
     let c = input[input.len() - spatial - 1];
-    if c % groups != 0 {
+    if !c.is_multiple_of(groups) {
         return Err(Error::Shape(format!("{op}: groups {groups} must divide the {c} channels of input {is}")));
     }
     let want = in_ch(weight, groups);

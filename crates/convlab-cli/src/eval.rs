@@ -1,0 +1,107 @@
+//! `convlab eval`: a trained model on a dataset's test split: accuracy, per-class accuracy,
+//! the confusion matrix (printed and `confusion.png`) and the most confident mistakes
+//! (`mistakes.png`).
+//!
+//! ```text
+//! convlab eval --checkpoint runs/lenet/best.safetensors --dataset mnist
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use convlab::data::{self, DataLoader, DataOptions, LoaderConfig, Split};
+use convlab::train::grid::{draw_grid, Tile};
+use convlab::train::plot::draw_confusion;
+use convlab::train::state::load_model;
+use convlab::train::{evaluate, Prediction};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders.
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Images of the builtin dataset.
+    #[arg(long)]
+    pub builtin_size: Option<usize>,
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Evaluate at most this many images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// How many confident mistakes to show.
+    #[arg(long, default_value_t = 32)]
+    pub mistakes: usize,
+    /// Folder for confusion.png and mistakes.png (default: the checkpoint's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let (model, info) = load_model(&args.checkpoint)?;
+    let opts = DataOptions {
+        data_dir: args.data_dir.clone(),
+        download: false,
+        progress: false,
+        builtin_size: args.builtin_size,
+        image_size: Some([info.input_shape[1], info.input_shape[2]]),
+        grayscale: Some(info.input_shape[0] == 1),
+        ..DataOptions::default()
+    };
+    let ds = data::open(&args.dataset, Split::Test, &opts)?;
+    if ds.image_shape() != info.input_shape {
+        bail!("{}: images of shape {:?}, but the model in {} takes {:?}", args.dataset, ds.image_shape(), args.checkpoint.display(), info.input_shape);
+    }
+    if ds.classes().len() != info.class_names.len() {
+        bail!("{}: {} classes, but the model in {} has {}", args.dataset, ds.classes().len(), args.checkpoint.display(), info.class_names.len());
+    }
+    let loader = DataLoader::try_new(ds.clone(), LoaderConfig { batch_size: args.batch_size, normalize: info.normalization.clone(), workers: 1, ..LoaderConfig::default() })?;
+    let ev = evaluate(&*model, &loader, args.limit, true)?;
+    let classes = &info.class_names;
+    let k = classes.len();
+    println!("{}: {} on {} test images: accuracy {:.2}%, loss {:.4}", args.checkpoint.display(), info.model, ev.count, 100.0 * ev.accuracy, ev.loss);
+    let m = ev.confusion(k);
+    println!("per class:");
+    for (i, name) in classes.iter().enumerate() {
+        let total: usize = m[i].iter().sum();
+        let acc = if total > 0 { 100.0 * m[i][i] as f64 / total as f64 } else { f64::NAN };
+        println!("  {name:>12}: {acc:6.2}% of {total}");
+    }
+    println!("confusion matrix (rows: true class, columns: predicted):");
+    let width = m.iter().flatten().max().copied().unwrap_or(0).to_string().len().max(3);
+    println!("  {:>12} {}", "", (0..k).map(|j| format!("{j:>width$}")).collect::<Vec<_>>().join(" "));
+    for (i, row) in m.iter().enumerate() {
+        println!("  {:>12} {}", if classes[i] == i.to_string() { classes[i].clone() } else { format!("{i} {}", classes[i].chars().take(9).collect::<String>()) }, row.iter().map(|v| format!("{v:>width$}")).collect::<Vec<_>>().join(" "));
+    }
+    let out = args.out.clone().unwrap_or_else(|| args.checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default());
+    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    let cpath = out.join("confusion.png");
+    draw_confusion(&cpath, &m, classes)?;
+    println!("wrote {}", cpath.display());
+    let mut wrong: Vec<&Prediction> = ev.predictions.iter().filter(|p| p.predicted != p.label).collect();
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    wrong.truncate(args.mistakes);
+    if wrong.is_empty() {
+        println!("no mistakes to show");
+        return Ok(());
+    }
+    let short = |i: usize| classes[i].chars().take(6).collect::<String>();
+    let tiles = wrong
+        .iter()
+        .map(|p| {
+            let s = ds.get(p.index)?;
+            Ok(Tile { pixels: s.image, shape: info.input_shape, caption: format!("{}>{} {:.0}%", short(p.label), short(p.predicted), 100.0 * p.confidence) })
+        })
+        .collect::<Result<Vec<_>, convlab::Error>>()?;
+    let mpath = out.join("mistakes.png");
+    draw_grid(&mpath, "most confident mistakes (true>predicted confidence)", &tiles, 8, 96)?;
+    println!("wrote {} ({} mistakes, most confident first)", mpath.display(), tiles.len());
+    Ok(())
+}

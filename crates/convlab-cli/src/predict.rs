@@ -1,0 +1,57 @@
+//! `convlab predict`: classifies image files with a trained model. Each image is converted to
+//! what the model expects (its channels, its size, the normalization recorded in the
+//! checkpoint) and the top classes are printed with their probabilities.
+//!
+//! ```text
+//! convlab predict --checkpoint runs/lenet/best.safetensors digit.png --top-k 3 [--json]
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use convlab::nn::Forward;
+use convlab::no_grad;
+use convlab::train::state::load_model;
+
+use crate::images::load_input;
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Image files (PNG, JPEG, BMP).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// One JSON object per image instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    let (model, info) = load_model(&args.checkpoint)?;
+    // Read every image first, so that a bad one fails before any output.
+    let inputs = args.images.iter().map(|p| load_input(p, info.input_shape, info.normalization.as_ref())).collect::<Result<Vec<_>>>()?;
+    for (path, (x, _)) in args.images.iter().zip(inputs) {
+        let probs = no_grad(|| model.forward(&x, &mut Forward::eval()).softmax(-1).to_vec());
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        order.truncate(args.top_k);
+        if args.json {
+            let top: Vec<serde_json::Value> = order
+                .iter()
+                .map(|&i| serde_json::json!({ "class": i, "name": info.class_names[i], "probability": probs[i] }))
+                .collect();
+            println!("{}", serde_json::json!({ "image": path.display().to_string(), "top": top }));
+        } else {
+            let text: Vec<String> = order.iter().map(|&i| format!("{} {:.2}%", info.class_names[i], 100.0 * probs[i])).collect();
+            println!("{}: {}", path.display(), text.join(", "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! `convlab train`: trains a zoo model on a dataset, with a progress bar per epoch, and
+//! writes `config.json`, `metrics.jsonl`, `checkpoint.safetensors` (+ its optimizer state),
+//! `best.safetensors` and `curves.png` to `--out`. Ctrl-C stops at the next step boundary
+//! after saving; `--resume` continues exactly.
+//!
+//! ```text
+//! convlab train --model lenet5 --dataset mnist --epochs 3 --optimizer adam --out runs/lenet
+//! convlab train --resume runs/lenet/checkpoint.safetensors
+//! ```
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use convlab::train::metrics::{Observer, Progress, Record};
+use convlab::train::state::read_resumable;
+use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Zoo model name (lenet5, resnet18_cifar, ...).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// sgd, adam, adamw or rmsprop.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate (default 0.01 for SGD, 0.001 otherwise).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// none, step:E[:GAMMA], multistep:E1,E2[:GAMMA], cosine, onecycle, warmup+cosine[:E].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    #[arg(long)]
+    pub clip_grad_norm: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads for the computation (rayon pool size).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output folder (default runs/<model>-<dataset>, or the resumed checkpoint's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (its settings, unless given again).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Start from the weights of this checkpoint (same model).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Stop after this many steps in total.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Stop after about this many seconds.
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    #[arg(long)]
+    pub no_shuffle: bool,
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// Where the dataset's files are.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Download a missing dataset.
+    #[arg(long)]
+    pub download: bool,
+    /// Training images of the builtin dataset.
+    #[arg(long)]
+    pub builtin_size: Option<usize>,
+    /// Random-crop padding (augmentation).
+    #[arg(long)]
+    pub crop_padding: Option<usize>,
+    /// Random horizontal flips (augmentation).
+    #[arg(long)]
+    pub hflip: bool,
+    /// Evaluate on at most this many test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Data loader threads.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The run's settings: the resumed run's (or the defaults), then every flag given.
+pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig> {
+    let resuming = base.is_some();
+    let mut c = base.unwrap_or_default();
+    if !resuming {
+        c.model = args.model.clone().context("--model is required (or --resume)")?;
+        c.dataset = args.dataset.clone().context("--dataset is required (or --resume)")?;
+    } else {
+        if args.model.as_ref().is_some_and(|m| *m != c.model) {
+            bail!("--model {} differs from the resumed run's model {}", args.model.as_ref().unwrap(), c.model);
+        }
+        if let Some(d) = &args.dataset {
+            c.dataset = d.clone();
+        }
+    }
+    if let Some(o) = &args.optimizer {
+        c.optimizer = o.parse::<OptimizerKind>()?;
+        if args.lr.is_none() && !resuming {
+            c.lr = if c.optimizer == OptimizerKind::Sgd { 0.01 } else { 1e-3 };
+        }
+    }
+    c.epochs = args.epochs.unwrap_or(c.epochs);
+    c.batch_size = args.batch_size.unwrap_or(c.batch_size);
+    c.lr = args.lr.unwrap_or(c.lr);
+    c.momentum = args.momentum.unwrap_or(c.momentum);
+    c.weight_decay = args.weight_decay.unwrap_or(c.weight_decay);
+    c.schedule = args.schedule.clone().unwrap_or(c.schedule.clone());
+    c.seed = args.seed.unwrap_or(c.seed);
+    c.log_every = args.log_every.unwrap_or(c.log_every);
+    c.random_crop_padding = args.crop_padding.unwrap_or(c.random_crop_padding);
+    c.workers = args.workers.unwrap_or(c.workers);
+    if args.epochs.is_some() && args.steps.is_none() {
+        c.steps = None;
+    }
+    c.steps = args.steps.or(c.steps);
+    c.time_limit_s = args.time_limit.or(c.time_limit_s);
+    c.clip_grad_norm = args.clip_grad_norm.or(c.clip_grad_norm);
+    c.threads = args.threads.or(c.threads);
+    c.data_dir = args.data_dir.clone().or(c.data_dir);
+    c.builtin_size = args.builtin_size.or(c.builtin_size);
+    c.test_limit = args.test_limit.or(c.test_limit);
+    c.shuffle = c.shuffle && !args.no_shuffle;
+    c.download |= args.download;
+    c.horizontal_flip |= args.hflip;
+    c.check()?;
+    Ok(c)
+}
+
+/// A progress bar per epoch and a line per epoch record.
+pub struct Bars {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Bars {
+        Bars { bar: None, quiet }
+    }
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(b) if !b.is_hidden() => b.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn epoch_start(&mut self, epoch: usize, batches: usize) {
+        if self.quiet {
+            return;
+        }
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
+        bar.set_prefix((epoch + 1).to_string());
+        self.bar = Some(bar);
+    }
+    fn step(&mut self, p: &Progress) {
+        if let Some(b) = &self.bar {
+            b.set_position(p.step_in_epoch as u64);
+            b.set_message(format!("loss {:.4} acc {:.1}% {:.0} img/s", p.loss, 100.0 * p.train_acc, p.images_per_sec));
+        }
+    }
+    fn record(&mut self, r: &Record) {
+        if r.kind == "epoch" && !self.quiet {
+            let test = match (r.test_acc, r.test_loss) {
+                (Some(a), Some(l)) => format!(", test loss {l:.4} acc {:.2}%", 100.0 * a),
+                _ => String::new(),
+            };
+            self.println(format!(
+                "epoch {} step {}: train loss {:.4} acc {:.2}%{test}, lr {:.3e}, {:.0} img/s, {:.1} s",
+                r.epoch + 1,
+                r.step,
+                r.loss,
+                100.0 * r.train_acc,
+                r.lr,
+                r.images_per_sec,
+                r.wall_time
+            ));
+        }
+    }
+    fn message(&mut self, msg: &str) {
+        self.println(msg.to_string());
+    }
+}
+
+/// Trains with `config` into `out`, from `resume` or `init` when given; Ctrl-C stops cleanly.
+pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
+    let mut trainer = Trainer::from_config(config)?;
+    if let Some(p) = &resume {
+        trainer.resume_from(p)?;
+    } else if let Some(p) = &init {
+        trainer.init_from(p)?;
+    }
+    trainer.set_output(&out);
+    let flag = trainer.stop_flag();
+    // A second Ctrl-C exits at once. Only one handler per process: ignore a failure to
+    // install it again (the demo after a train in the same process).
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next step (Ctrl-C again to quit now)...");
+    });
+    if !quiet {
+        eprintln!(
+            "training {} ({} parameters) on {}: {} steps per epoch, {} steps in all",
+            trainer.info.model,
+            convlab::nn::Module::num_parameters(&*trainer.model),
+            trainer.config.dataset,
+            trainer.batches_per_epoch(),
+            trainer.total_steps()
+        );
+    }
+    let mut bars = Bars::new(quiet);
+    let summary = trainer.run(&mut bars)?;
+    if let Some(b) = bars.bar.take() {
+        b.finish_and_clear();
+    }
+    let ckpt = out.join("checkpoint.safetensors");
+    match summary.outcome {
+        Outcome::Stopped => println!("stopped at step {}; resume with: convlab train --resume {}", summary.state.step, ckpt.display()),
+        _ => {
+            let acc = summary.last_eval.as_ref().map(|e| format!(", test accuracy {:.2}%", 100.0 * e.accuracy)).unwrap_or_default();
+            println!("done: {} steps in {:.1} s{acc}; checkpoint {}", summary.state.step, summary.state.wall_time, ckpt.display());
+        }
+    }
+    Ok((summary.outcome, ckpt))
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    if args.resume.is_some() && args.init.is_some() {
+        bail!("--resume and --init exclude each other");
+    }
+    let base = args.resume.as_ref().map(|p| read_resumable(p)).transpose()?;
+    let config = config(args, base.map(|r| r.config))?;
+    let out = match (&args.out, &args.resume) {
+        (Some(o), _) => o.clone(),
+        (None, Some(r)) => r.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+        (None, None) => PathBuf::from("runs").join(format!("{}-{}", config.model, config.dataset.replace(['/', '\\'], "_"))),
+    };
+    train(config, out, args.resume.clone(), args.init.clone(), args.quiet).map(|_| ())
+}

@@ -1,0 +1,53 @@
+//! Training: the loop (forward in [`Mode::Train`](crate::nn::Mode) with a per-step dropout
+//! seed, cross-entropy, backward, optional gradient clipping, optimizer step, the learning
+//! rate from a [`Schedule`](crate::optim::Schedule) at every step), evaluation on the test
+//! split after every epoch, metrics, checkpoints and exact resuming.
+//!
+//! - [`TrainConfig`]: every setting, serializable (`config.json`).
+//! - [`Trainer`]: `Trainer::from_config(config)` (datasets by name) or `Trainer::new(config,
+//!   train, test, normalization)`; `set_output(dir)`, `resume_from(ckpt)`, `init_from(ckpt)`,
+//!   `stop_flag()` (raise it, e.g. from Ctrl-C, to stop at the next step boundary after
+//!   saving), `run(&mut observer)`.
+//! - [`Record`] lines in `metrics.jsonl`; an [`Observer`] sees every step and record.
+//! - [`state`]: the checkpoint files (`checkpoint.safetensors`, its
+//!   `checkpoint.optimizer.safetensors`, `best.safetensors`) and what they hold.
+//! - [`evaluate`]: loss, accuracy and predictions of a model over a loader.
+//! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids.
+//! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference.
+//!
+//! A run is a pure function of its configuration (with one thread): the data order comes from
+//! `(seed, epoch)`, dropout from `(seed, step)`, the learning rate from the step. Resuming
+//! from a checkpoint therefore gives the same parameters as an uninterrupted run.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use convlab::data::MemoryDataset;
+//! use convlab::train::{metrics::Collect, OptimizerKind, TrainConfig, Trainer};
+//!
+//! // 64 images 1×28×28 of two classes: dark or bright.
+//! let (n, hw) = (64, 28 * 28);
+//! let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+//! let pixels: Vec<u8> = labels.iter().flat_map(|&l| vec![if l == 0 { 30 } else { 220 }; hw]).collect();
+//! let ds = Arc::new(MemoryDataset::new("toy", [1, 28, 28], vec!["dark".into(), "bright".into()], pixels, labels));
+//! let config = TrainConfig { model: "lenet5".into(), epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam, lr: 1e-2, workers: 0, ..TrainConfig::default() };
+//! let mut trainer = Trainer::new(config, ds.clone(), Some(ds), None).unwrap();
+//! let mut seen = Collect::default();
+//! let summary = trainer.run(&mut seen).unwrap();
+//! assert_eq!(summary.state.step, 12);
+//! assert!(summary.last_eval.unwrap().accuracy >= 0.9);
+//! assert_eq!(seen.0.last().unwrap().kind, "epoch");
+//! ```
+
+pub mod config;
+pub mod eval;
+pub mod grid;
+pub mod metrics;
+pub mod plot;
+pub mod state;
+mod trainer;
+
+pub use config::{OptimizerKind, TrainConfig};
+pub use eval::{evaluate, Evaluation, Prediction};
+pub use metrics::{Observer, Progress, Record};
+pub use state::{ModelInfo, TrainState};
+pub use trainer::{build_model, data_options, Outcome, Summary, Trainer};

@@ -1,0 +1,378 @@
+//! [`Trainer`]: the training loop.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::eval::{argmax_rows, evaluate, Evaluation};
+use super::metrics::{JsonlWriter, Observer, Progress, Record};
+use super::plot::{draw_curves, Curves};
+use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, TrainState};
+use super::TrainConfig;
+use crate::checkpoint::{self, write_atomic};
+use crate::data::{self, Augment, DataLoader, DataOptions, Dataset, LoaderConfig, Split};
+use crate::nn::{Forward, Module};
+use crate::ops::loss::cross_entropy;
+use crate::optim::{clip_grad_norm, Optimizer, Schedule};
+use crate::spec::resolve_model;
+use crate::{no_grad, CrossEntropyParams, Error, Tensor};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All epochs (or `steps`) done.
+    Finished,
+    /// `time_limit_s` reached (evaluated and saved).
+    TimeLimit,
+    /// The stop flag was raised (Ctrl-C): saved at the step boundary, not evaluated.
+    Stopped,
+}
+
+/// The end of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub outcome: Outcome,
+    pub state: TrainState,
+    /// The last evaluation, if any.
+    pub last_eval: Option<Evaluation>,
+}
+
+/// Runs `f`, turning a panic into its first line (a model that cannot take the data's shape).
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    panic::set_hook(hook);
+    r.map_err(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        msg.lines().next().unwrap_or("").to_string()
+    })
+}
+
+/// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
+/// them) for images of `shape` and `classes` classes, checked by running one image through
+/// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
+/// rebuilds it).
+pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<(Box<dyn Module>, String), Error> {
+    let resolved = catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed))
+        .map_err(|e| Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}")))??;
+    let net = resolved.module;
+    let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
+    let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
+        .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
+    if dims != [1, classes] {
+        return Err(Error::Invalid(format!("model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]")));
+    }
+    Ok((net, resolved.description))
+}
+
+/// The data options of a run.
+pub fn data_options(config: &TrainConfig) -> DataOptions {
+    DataOptions {
+        data_dir: config.data_dir.clone(),
+        download: config.download,
+        progress: false,
+        seed: config.seed,
+        builtin_size: config.builtin_size,
+        image_size: crate::models::spec(&config.model).ok().map(|s| s.input_size),
+        ..DataOptions::default()
+    }
+}
+
+/// A seed for step `step`'s dropout masks (splitmix64 of the run seed and the step).
+fn step_seed(seed: u64, step: usize) -> u64 {
+    let mut z = seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A training run: model, optimizer, schedule, loaders and where it stands.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub model: Box<dyn Module>,
+    pub info: ModelInfo,
+    pub state: TrainState,
+    opt: Box<dyn Optimizer + Send>,
+    schedule: Schedule,
+    train: DataLoader,
+    test: Option<DataLoader>,
+    out: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    resumed: bool,
+}
+
+impl Trainer {
+    /// Opens the datasets named by `config` and builds the run.
+    pub fn from_config(config: TrainConfig) -> Result<Trainer, Error> {
+        config.check()?;
+        let opts = data_options(&config);
+        let train = data::open(&config.dataset, Split::Train, &opts)?;
+        let test = data::open(&config.dataset, Split::Test, &opts)?;
+        let norm = data::normalization(&config.dataset);
+        Trainer::new(config, train, Some(test), norm)
+    }
+
+    /// A run over the given datasets, normalizing inputs with `normalization`.
+    pub fn new(config: TrainConfig, train: Arc<dyn Dataset>, test: Option<Arc<dyn Dataset>>, normalization: Option<checkpoint::Normalization>) -> Result<Trainer, Error> {
+        config.check()?;
+        if train.len() == 0 {
+            return Err(Error::Invalid(format!("dataset '{}' has no training images", train.name())));
+        }
+        let shape = train.image_shape();
+        let classes: Vec<String> = train.classes().to_vec();
+        let (model, description) = build_model(&config.model, shape, classes.len(), config.seed)?;
+        let info = ModelInfo { model: description, input_shape: shape, class_names: classes, normalization: normalization.clone() };
+        let loader = |ds: Arc<dyn Dataset>, batch: usize, train: bool| {
+            DataLoader::try_new(
+                ds,
+                LoaderConfig {
+                    batch_size: batch,
+                    shuffle: train && config.shuffle,
+                    drop_last: false,
+                    seed: config.seed,
+                    normalize: normalization.clone(),
+                    augment: if train { Augment { random_crop_padding: config.random_crop_padding, horizontal_flip: config.horizontal_flip } } else { Augment::default() },
+                    workers: config.workers,
+                    prefetch: 2 * config.workers.max(1),
+                },
+            )
+        };
+        let train = loader(train, config.batch_size, true)?;
+        let test = test.map(|t| loader(t, config.eval_batch_size, false)).transpose()?;
+        let total = config.total_steps(train.batches_per_epoch());
+        let schedule = config.schedule(train.batches_per_epoch(), total)?;
+        let opt = config.optimizer(model.named_parameters())?;
+        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false })
+    }
+
+    /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
+    pub fn set_output(&mut self, dir: impl Into<PathBuf>) {
+        self.out = Some(dir.into());
+    }
+
+    /// The flag that stops the run at the next step boundary (after saving a checkpoint).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.batches_per_epoch()
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.config.total_steps(self.batches_per_epoch())
+    }
+
+    /// Starts from the weights of a checkpoint (strict; the model's architecture must match).
+    pub fn init_from(&mut self, path: &Path) -> Result<(), Error> {
+        checkpoint::load_into(path, &*self.model).map(|_| ())
+    }
+
+    /// Continues the run saved in training checkpoint `path`: model, optimizer state, step
+    /// counters (the data order follows from the seed and the epoch).
+    pub fn resume_from(&mut self, path: &Path) -> Result<(), Error> {
+        let r = read_resumable(path)?;
+        if r.info.model != self.info.model {
+            return Err(Error::Format { path: path.display().to_string(), msg: format!("checkpoint is for model '{}', not '{}'", r.info.model, self.info.model) });
+        }
+        checkpoint::apply(&*self.model, &r.checkpoint.tensors, true).map_err(|msg| Error::Format { path: path.display().to_string(), msg })?;
+        load_optimizer(path, &mut *self.opt, &kind_name(&self.config), r.state.step)?;
+        self.state = r.state;
+        self.resumed = true;
+        Ok(())
+    }
+
+    fn path(&self, name: &str) -> Option<PathBuf> {
+        self.out.as_ref().map(|d| d.join(name))
+    }
+
+    fn save(&self, name: &str) -> Result<(), Error> {
+        if let Some(p) = self.path(name) {
+            let meta = self.info.meta(&self.config, &self.state);
+            save_training(&p, &*self.model, &*self.opt, &kind_name(&self.config), &meta, self.state.step)?;
+        }
+        Ok(())
+    }
+
+    /// Runs until the epochs (or `steps`, or the time limit) are done or the stop flag is
+    /// raised; reports to `observer`. With `threads` set, runs on a pool of that size.
+    pub fn run(&mut self, observer: &mut (dyn Observer + Send)) -> Result<Summary, Error> {
+        match self.config.threads {
+            Some(n) => {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?;
+                pool.install(|| self.run_inner(observer))
+            }
+            None => self.run_inner(observer),
+        }
+    }
+
+    fn run_inner(&mut self, observer: &mut (dyn Observer + Send)) -> Result<Summary, Error> {
+        let bpe = self.train.batches_per_epoch();
+        let total = self.total_steps();
+        let epochs = total.div_ceil(bpe.max(1));
+        let mut metrics = None;
+        let mut curves = Curves::default();
+        if let Some(dir) = &self.out {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+            let text = serde_json::to_string_pretty(&self.config).expect("config serializes");
+            write_atomic(dir.join("config.json"), |w| w.write_all(text.as_bytes()))?;
+            let (w, kept) = JsonlWriter::open(&dir.join("metrics.jsonl"), self.resumed.then_some(self.state.step))?;
+            for r in &kept {
+                add_point(&mut curves, r);
+            }
+            metrics = Some(w);
+        }
+        let mut emit = |r: Record, curves: &mut Curves, observer: &mut dyn Observer| -> Result<(), Error> {
+            add_point(curves, &r);
+            observer.record(&r);
+            match metrics.as_mut() {
+                Some(m) => m.write(&r),
+                None => Ok(()),
+            }
+        };
+        let started = Instant::now();
+        let wall0 = self.state.wall_time;
+        let wall = || wall0 + started.elapsed().as_secs_f64();
+        let ce = CrossEntropyParams { label_smoothing: self.config.label_smoothing, ..Default::default() };
+        let params: Vec<Tensor> = self.model.parameters();
+        let mut last_eval = None;
+        while self.state.epoch < epochs && self.state.step < total {
+            let epoch = self.state.epoch;
+            observer.epoch_start(epoch, bpe);
+            // Window (log) and epoch accumulators: loss sum, correct, images, seconds.
+            let (mut w_loss, mut w_correct, mut w_n, mut w_t) = (0.0f64, 0usize, 0usize, Instant::now());
+            let (mut e_loss, mut e_correct, mut e_n, e_t) = (0.0f64, 0usize, 0usize, Instant::now());
+            let mut end = None;
+            let skip = self.state.step_in_epoch;
+            if skip < bpe {
+                for batch in self.train.epoch(epoch).skip(skip) {
+                    let batch = batch?;
+                    let lr = self.schedule.lr(self.config.lr, self.state.step);
+                    self.opt.set_lr(lr);
+                    let mut fwd = Forward::train(step_seed(self.config.seed, self.state.step));
+                    let logits = self.model.forward(&batch.images, &mut fwd);
+                    let loss = cross_entropy(&logits, &batch.labels, &ce);
+                    let mut grads = loss.backward();
+                    if let Some(c) = self.config.clip_grad_norm {
+                        clip_grad_norm(&mut grads, &params, c, 2.0);
+                    }
+                    self.opt.step(&grads);
+                    drop(grads);
+                    let n = batch.labels.len();
+                    let l = loss.item() as f64 * n as f64;
+                    let classes = logits.dims()[1];
+                    let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
+                    (w_loss, w_correct, w_n) = (w_loss + l, w_correct + correct, w_n + n);
+                    (e_loss, e_correct, e_n) = (e_loss + l, e_correct + correct, e_n + n);
+                    self.state.step += 1;
+                    self.state.step_in_epoch += 1;
+                    self.state.wall_time = wall();
+                    let secs = e_t.elapsed().as_secs_f64().max(1e-9);
+                    observer.step(&Progress {
+                        epoch,
+                        step_in_epoch: self.state.step_in_epoch,
+                        batches_per_epoch: bpe,
+                        step: self.state.step,
+                        total_steps: total,
+                        loss: e_loss / e_n as f64,
+                        train_acc: e_correct as f64 / e_n as f64,
+                        images_per_sec: e_n as f64 / secs,
+                    });
+                    if self.state.step % self.config.log_every == 0 {
+                        let secs = w_t.elapsed().as_secs_f64().max(1e-9);
+                        let r = Record {
+                            kind: "step".into(),
+                            step: self.state.step,
+                            epoch,
+                            loss: w_loss / w_n as f64,
+                            lr: lr as f64,
+                            train_acc: w_correct as f64 / w_n as f64,
+                            test_acc: None,
+                            test_loss: None,
+                            images_per_sec: w_n as f64 / secs,
+                            wall_time: self.state.wall_time,
+                        };
+                        emit(r, &mut curves, observer)?;
+                        (w_loss, w_correct, w_n, w_t) = (0.0, 0, 0, Instant::now());
+                    }
+                    if self.stop.load(Ordering::SeqCst) {
+                        self.save("checkpoint.safetensors")?;
+                        observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
+                        return Ok(Summary { outcome: Outcome::Stopped, state: self.state.clone(), last_eval });
+                    }
+                    if self.state.step >= total {
+                        end = Some(Outcome::Finished);
+                        break;
+                    }
+                    if self.config.time_limit_s.is_some_and(|t| self.state.wall_time >= t) {
+                        end = Some(Outcome::TimeLimit);
+                        break;
+                    }
+                }
+            }
+            // End of the epoch (or of the run): evaluate, record, save.
+            let ev = match &self.test {
+                Some(t) => Some(evaluate(&*self.model, t, self.config.test_limit, false)?),
+                None => None,
+            };
+            let epoch_done = self.state.step_in_epoch >= bpe;
+            if epoch_done {
+                self.state.epoch += 1;
+                self.state.step_in_epoch = 0;
+            }
+            if let Some(acc) = ev.as_ref().map(|e| e.accuracy) {
+                if self.state.best_test_acc.is_none_or(|b| acc > b) {
+                    self.state.best_test_acc = Some(acc);
+                    self.state.best_step = Some(self.state.step);
+                    if let Some(p) = self.path("best.safetensors") {
+                        checkpoint::save(&p, &*self.model, &self.info.meta(&self.config, &self.state))?;
+                    }
+                }
+            }
+            self.state.wall_time = wall();
+            let secs = e_t.elapsed().as_secs_f64().max(1e-9);
+            let r = Record {
+                kind: "epoch".into(),
+                step: self.state.step,
+                epoch,
+                loss: if e_n > 0 { e_loss / e_n as f64 } else { f64::NAN },
+                lr: self.opt.lr() as f64,
+                train_acc: if e_n > 0 { e_correct as f64 / e_n as f64 } else { f64::NAN },
+                test_acc: ev.as_ref().map(|e| e.accuracy),
+                test_loss: ev.as_ref().map(|e| e.loss),
+                images_per_sec: e_n as f64 / secs,
+                wall_time: self.state.wall_time,
+            };
+            emit(r, &mut curves, observer)?;
+            last_eval = ev;
+            self.save("checkpoint.safetensors")?;
+            if let Some(p) = self.path("curves.png") {
+                draw_curves(&p, &curves)?;
+            }
+            if let Some(outcome) = end {
+                return Ok(Summary { outcome, state: self.state.clone(), last_eval });
+            }
+        }
+        Ok(Summary { outcome: Outcome::Finished, state: self.state.clone(), last_eval })
+    }
+}
+
+fn kind_name(config: &TrainConfig) -> String {
+    serde_json::to_value(config.optimizer).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+fn add_point(curves: &mut Curves, r: &Record) {
+    let x = r.step as f64;
+    if r.kind == "step" {
+        curves.train_loss.push((x, r.loss));
+    } else {
+        curves.train_acc.push((x, r.train_acc));
+        if let (Some(a), Some(l)) = (r.test_acc, r.test_loss) {
+            curves.test_acc.push((x, a));
+            curves.test_loss.push((x, l));
+        }
+    }
+}

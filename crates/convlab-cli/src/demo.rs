@@ -51,7 +51,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     println!("curves:     {}", args.out.join("curves.png").display());
     println!("next: convlab eval --checkpoint {} --dataset builtin", best.display());
     println!("      convlab filters --checkpoint {} --layer conv1 --out conv1.png", best.display());
-    println!("      convlab explain --checkpoint {}", best.display());
+    println!("      convlab explain --checkpoint {}   # the explainer, in the browser", best.display());
     use std::io::IsTerminal;
     if args.no_explain || !std::io::stdout().is_terminal() {
         return Ok(());

@@ -86,16 +86,26 @@ impl Driver {
         format!("{}/session/{}{p}", self.base, self.session)
     }
     /// Navigates. Chromium sometimes never reports the first navigation as finished although
-    /// the page is there: so the load timeout is short, and the page itself is polled after.
+    /// the page is there, and on a loaded machine its renderer can miss the load timeout: so
+    /// the load timeout is short, and the page itself is polled after, reloading it (up to
+    /// three times) until the explainer's status line exists.
     fn go(&self, url: &str) {
         call("POST", &self.url("/timeouts"), Some(json!({ "pageLoad": 10000, "script": 30000 })));
-        let nav = ureq::post(&self.url("/url")).timeout(Duration::from_secs(30)).send_json(json!({ "url": url }));
-        if let Err(e) = nav {
-            eprintln!("navigation did not report completion ({e}); checking the page itself");
-            if self.js("return location.href") != json!(url) {
-                self.js(&format!("window.location.href = {url:?}"));
+        for attempt in 0..3 {
+            let nav = ureq::post(&self.url("/url")).timeout(Duration::from_secs(30)).send_json(json!({ "url": url }));
+            if let Err(e) = &nav {
+                eprintln!("navigation did not report completion ({e}); checking the page itself");
             }
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(20) {
+                if self.js("return document.readyState === 'complete' && !!document.getElementById('status')") == json!(true) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            eprintln!("page not ready after attempt {}; loading it again", attempt + 1);
         }
+        panic!("the explainer page at {url} did not load in headless Chromium");
     }
     fn js(&self, script: &str) -> Value {
         call("POST", &self.url("/execute/sync"), Some(json!({ "script": script, "args": [] })))

@@ -68,7 +68,7 @@ impl Driver {
         }
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "pageLoadStrategy": "eager", "goog:chromeOptions": {
             "binary": chromium.to_string_lossy(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage", "--window-size=1400,1300"],
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions", "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows", "--window-size=1400,1300"],
         } } } });
         let mut d = Driver { child, base: base.clone(), session: String::new() };
         // The first start of a browser on a fresh machine can be slow: allow one retry.
@@ -110,6 +110,18 @@ impl Driver {
     fn js(&self, script: &str) -> Value {
         call("POST", &self.url("/execute/sync"), Some(json!({ "script": script, "args": [] })))
     }
+    /// Whether `script` returns something truthy within `limit`.
+    fn poll(&self, script: &str, limit: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            let v = self.js(script);
+            if !v.is_null() && v != json!(false) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
     fn wait(&self, what: &str, script: &str) -> Value {
         let t0 = Instant::now();
         loop {
@@ -118,7 +130,7 @@ impl Driver {
                 return v;
             }
             let errors = self.js("return document.getElementById('status') ? document.getElementById('status').textContent : ''");
-            assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what} (status: {errors})");
+            assert!(t0.elapsed() < Duration::from_secs(90), "timed out waiting for {what} (status: {errors})");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -195,7 +207,18 @@ fn the_page_in_headless_chromium() {
 
     // One overview column per layer.
     let layers = ex.structure()["layers"].as_array().unwrap().len();
-    let cols = d.wait("the overview", &format!("const n = document.querySelectorAll('#network .column[data-layer]').length; return n === {layers} ? n : null"));
+    // NOTE: about one page load in three in headless Chromium here stalls with "Timed out
+    // receiving message from renderer" and the page's first API call never completes; a reload
+    // recovers. The test reloads (at most twice) rather than fail on that browser hiccup.
+    let overview = format!("const n = document.querySelectorAll('#network .column[data-layer]').length; return n === {layers} ? n : null");
+    for attempt in 0..2 {
+        if d.poll(&overview, Duration::from_secs(20)) {
+            break;
+        }
+        eprintln!("overview not drawn after load {}; reloading", attempt + 1);
+        d.go(&format!("{}/", server.url));
+    }
+    let cols = d.wait("the overview", &overview);
     assert_eq!(cols, json!(layers));
     d.wait("the first run", "return document.querySelectorAll('#network canvas.map').length > 20 && document.getElementById('status').textContent.includes('test image 0')");
     std::thread::sleep(Duration::from_millis(300));

@@ -7,10 +7,12 @@
 //! - `convlab train` / `eval` / `predict` / `filters` / `features` / `demo`: training and
 //!   looking at trained models (one file each).
 //! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
+//! - `convlab bench`: timed workloads (GFLOP/s, fraction of the FMA peak), `--compare` with PyTorch.
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
 
+mod bench;
 mod calc;
 mod demo;
 mod eval;
@@ -53,6 +55,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
     Summary(summary::SummaryArgs),
+    /// Benchmark convolutions and models (median ms, GFLOP/s, FMA-peak fraction); --compare runs PyTorch/ONNX Runtime too.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -85,6 +89,7 @@ fn main() {
         Command::Features(args) => features::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Summary(args) => summary::run(&args),
+        Command::Bench(args) => bench::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

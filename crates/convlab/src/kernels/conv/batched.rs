@@ -19,19 +19,19 @@ use super::im2col::{col2im_strided, im2col_strided};
 use super::{Conv2dGeometry, COL_BUDGET};
 use crate::kernels::gemm::{sgemm, MatRef};
 
-/// Largest unfolded block, in floats (4 MiB).
-const BLOCK_BUDGET: usize = 4 * COL_BUDGET;
+/// Largest unfolded block, in floats (1 MiB; the col matrix and the GEMM's panels stay in L2).
+const BLOCK_BUDGET: usize = COL_BUDGET;
 
 /// Samples per block, or 1 when the per-sample path suits the shape better: the batched path
-/// runs when one sample's GEMM is small (under 2²¹ multiply-adds or `Ho·Wo` < 256 columns),
-/// at least two samples' unfolded matrices fit [`BLOCK_BUDGET`], and there are at least as many
+/// runs when one sample's GEMM is narrow (`Ho·Wo` < 256 columns; with LeNet conv1's 784
+/// columns, blocks measured slower than one sample at a time), at least two samples'
+/// unfolded matrices fit [`BLOCK_BUDGET`], and there are at least as many
 /// samples as threads. Blocks are sized so their count is a multiple of the thread count.
 pub(super) fn block_size(g: &Conv2dGeometry) -> usize {
     let t = rayon::current_num_threads().max(1);
     let (p, k) = (g.ho * g.wo, g.k());
     let kp = k * p;
-    let macs = g.c_out / g.groups * kp;
-    if g.n < 2 || g.n < t || kp == 0 || (macs >= 1 << 21 && p >= 256) {
+    if g.n < 2 || g.n < t || kp == 0 || p >= 256 {
         return 1;
     }
     let max_b = (BLOCK_BUDGET / kp).min(g.n);

@@ -8,10 +8,12 @@
 //!   looking at trained models (one file each).
 //! - `convlab summary`: a model's layers, parameters, multiply-adds and receptive fields.
 //! - `convlab explain`: the explainer, a local web page showing how a trained model computes.
+//! - `convlab bench`: timed workloads (GFLOP/s, fraction of the FMA peak), `--compare` with PyTorch.
 //!
 //! Errors in what the user gave (bad JSON, ragged lists, impossible shapes, unknown options)
 //! print one line and exit with status 2; no panic reaches the user.
 
+mod bench;
 mod calc;
 mod demo;
 mod eval;
@@ -57,6 +59,8 @@ enum Command {
     Summary(summary::SummaryArgs),
     /// Explain a trained model in the browser: every layer, neuron by neuron (a local web server).
     Explain(explain::ExplainArgs),
+    /// Benchmark convolutions and models (median ms, GFLOP/s, FMA-peak fraction); --compare runs PyTorch/ONNX Runtime too.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -90,6 +94,7 @@ fn main() {
         Command::Demo(args) => demo::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Bench(args) => bench::run(&args),
     });
     match result {
         Ok(Ok(())) => {}

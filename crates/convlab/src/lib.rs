@@ -22,6 +22,7 @@
 //! [`checkpoint`] (safetensors weights under PyTorch's names).
 
 pub mod autograd;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -29,18 +29,24 @@ fn valid_cols(g: &Conv2dGeometry, kj: usize) -> (usize, usize, isize) {
 ///
 /// `x_g`: [Cg, H, W]; `col`: [Cg·kH·kW, rows·Wo] (fully overwritten).
 pub fn im2col(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32]) {
+    im2col_strided(g, x_g, oy0, rows, col, rows * g.wo);
+}
+
+/// [`im2col`] into a matrix whose rows are `ld` floats apart: `col`: [Cg·kH·kW, ld], of which
+/// the first `rows·Wo` columns are written (several samples side by side share one matrix).
+pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32], ld: usize) {
     let (h, w, wo) = (g.h, g.w, g.wo);
     let cg = g.c_in / g.groups;
     let len = rows * wo;
     let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
-    debug_assert!(col.len() >= cg * g.kh * g.kw * len);
+    assert!(ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len, "im2col: {} floats with row stride {ld} do not hold {} rows of {len}", col.len(), cg * g.kh * g.kw);
     let mut r = 0;
     for c in 0..cg {
         let xc = &x_g[c * h * w..(c + 1) * h * w]; // [H, W]
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let (lo, hi, base) = valid_cols(g, kj);
-                let dst_row = &mut col[r * len..(r + 1) * len]; // [rows·Wo]
+                let dst_row = &mut col[r * ld..r * ld + len]; // [rows·Wo]
                 for (i, dst) in dst_row.chunks_exact_mut(wo).enumerate() {
                     let iy = ((oy0 + i) * sh + ki * dh) as isize - pt;
                     if iy < 0 || iy >= h as isize {
@@ -71,9 +77,15 @@ pub fn im2col(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mu
 ///
 /// `col`: [Cg·kH·kW, rows·Wo]; `dx_g`: [Cg, H, W] (accumulated into).
 pub fn col2im(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32]) {
+    col2im_strided(g, col, oy0, rows, dx_g, rows * g.wo);
+}
+
+/// [`col2im`] from a matrix whose rows are `ld` floats apart (`col`: [Cg·kH·kW, ld]).
+pub fn col2im_strided(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32], ld: usize) {
     let (h, w, wo) = (g.h, g.w, g.wo);
     let cg = g.c_in / g.groups;
     let len = rows * wo;
+    assert!(ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len, "col2im: {} floats with row stride {ld} do not hold {} rows of {len}", col.len(), cg * g.kh * g.kw);
     let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
     let mut r = 0;
     for c in 0..cg {
@@ -81,7 +93,7 @@ pub fn col2im(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &m
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let (lo, hi, base) = valid_cols(g, kj);
-                let src_row = &col[r * len..(r + 1) * len]; // [rows·Wo]
+                let src_row = &col[r * ld..r * ld + len]; // [rows·Wo]
                 r += 1;
                 if lo >= hi {
                     continue;

@@ -11,7 +11,8 @@
 //!
 //! The unfolded matrix is built a band of output rows at a time (at most [`COL_BUDGET`]
 //! floats), so memory stays bounded for large images and the band stays in cache for the
-//! GEMM. Threads: with at least as many samples as rayon threads, samples run in parallel,
+//! GEMM. Small convolutions (one sample's GEMM tiny) lower a block of samples side by side
+//! into one GEMM instead (see `batched.rs`). Threads: with at least as many samples as rayon threads, samples run in parallel,
 //! each with single-threaded GEMMs and its own scratch buffer; otherwise samples run one after
 //! another with multi-threaded GEMMs. A 1×1 convolution with stride 1 and no padding needs
 //! no unfolding at all: the input already is the column matrix.
@@ -27,9 +28,10 @@
 //! assert_eq!(out, vec![12.0, 16.0, 24.0, 28.0]);
 //! ```
 
+mod batched;
 mod im2col;
 
-pub use im2col::{col2im, im2col};
+pub use im2col::{col2im, col2im_strided, im2col, im2col_strided};
 use rayon::prelude::*;
 
 use crate::kernels::gemm::{sgemm, MatRef};
@@ -124,7 +126,10 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
         out.fill(0.0);
         return;
     }
-    if sample_parallel(g.n) {
+    let b = batched::block_size(g);
+    if b > 1 {
+        batched::forward(g, x, weight, out, b);
+    } else if sample_parallel(g.n) {
         out.par_chunks_mut(os).enumerate().for_each_init(Vec::new, |ws, (n, o)| forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, ws, false));
     } else {
         let mut ws = Vec::new();
@@ -181,7 +186,10 @@ pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
         dx.fill(0.0);
         return;
     }
-    if sample_parallel(g.n) {
+    let b = batched::block_size(g);
+    if b > 1 {
+        batched::backward_input(g, dout, weight, dx, b);
+    } else if sample_parallel(g.n) {
         dx.par_chunks_mut(xs).enumerate().for_each_init(Vec::new, |ws, (n, d)| backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, ws, false));
     } else {
         let mut ws = Vec::new();
@@ -225,7 +233,10 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
     if xs == 0 || os == 0 || dweight.is_empty() {
         return;
     }
-    if sample_parallel(g.n) {
+    let b = batched::block_size(g);
+    if b > 1 {
+        batched::backward_weight(g, x, dout, dweight, b);
+    } else if sample_parallel(g.n) {
         // Contiguous ranges of samples, one partial weight gradient each, summed at the end.
         let t = rayon::current_num_threads();
         let per = g.n.div_ceil(t);
@@ -347,5 +358,29 @@ mod tests {
         let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| (a * b) as f64).sum();
         assert!((lhs - via_x).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_x}");
         assert!((lhs - via_w).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_w}");
+    }
+
+    #[test]
+    fn batched_small_convolutions_match_the_definition() {
+        // Tiny per-sample GEMMs: samples are lowered in blocks; 7 samples leave a short last block.
+        for (input, weight, stride, pad, groups) in [([7, 4, 9, 8], [6, 2, 3, 3], [1, 2], [1, 0, 2, 1], 2), ([7, 3, 10, 10], [5, 3, 5, 5], [1, 1], [2, 2, 2, 2], 1)] {
+            let g = Conv2dGeometry::new(input, weight, stride, pad, [1, 1], groups);
+            assert!(batched::block_size(&g) > 1 || rayon::current_num_threads() > g.n);
+            let (x, w) = (data(input.iter().product(), 5), data(weight.iter().product(), 6));
+            let mut out = vec![0.0; g.n * g.c_out * g.ho * g.wo];
+            conv2d_forward(&g, &x, &w, None, &mut out);
+            for (a, b) in out.iter().zip(&naive(&g, &x, &w)) {
+                assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+            }
+            let r = data(out.len(), 7);
+            let lhs: f64 = out.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
+            let (mut dx, mut dw) = (vec![1.0; x.len()], vec![1.0; w.len()]);
+            conv2d_backward_input(&g, &r, &w, &mut dx);
+            conv2d_backward_weight(&g, &x, &r, &mut dw);
+            let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
+            let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| (a * b) as f64).sum();
+            assert!((lhs - via_x).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {via_x}");
+            assert!((lhs - via_w).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {via_w}");
+        }
     }
 }

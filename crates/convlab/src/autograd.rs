@@ -169,11 +169,18 @@ fn accumulate(map: &mut HashMap<TensorId, Tensor>, id: TensorId, g: Tensor) {
             map.insert(id, g);
         }
         Some(prev) => {
-            let mut sum = prev.to_vec();
-            for (s, v) in sum.iter_mut().zip(g.storage().iter()) {
-                *s += v;
+            let add = |sum: &mut [f32], g: &[f32]| sum.iter_mut().zip(g).for_each(|(s, v)| *s += v);
+            let g_data = g.storage();
+            if std::sync::Arc::strong_count(&prev.0) == 1 {
+                // Nobody else holds this gradient tensor: add into it (`update_data` still
+                // copies first if its data is shared with another tensor).
+                prev.update_data(|sum| add(sum, &g_data));
+                map.insert(id, prev);
+            } else {
+                let mut sum = prev.to_vec();
+                add(&mut sum, &g_data);
+                map.insert(id, Tensor::from_vec(sum, g.shape().clone()));
             }
-            map.insert(id, Tensor::from_vec(sum, g.shape().clone()));
         }
     }
 }

@@ -210,6 +210,18 @@ impl Tensor {
         inputs: &[&Tensor],
         backward: impl Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
     ) -> Tensor {
+        Tensor::from_op_shared(Arc::new(data), shape, op, inputs, backward)
+    }
+
+    /// Like [`Tensor::from_op`] for a result that shares its input's data (reshape): no copy.
+    /// Sharing is safe because data is only replaced whole or copied before mutation.
+    pub(crate) fn from_op_shared(
+        data: Arc<Vec<f32>>,
+        shape: impl Into<Shape>,
+        op: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&Tensor, &Tensor) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    ) -> Tensor {
         let shape = shape.into();
         assert_eq!(data.len(), shape.numel(), "{op}: produced {} values for shape {shape}", data.len());
         let track = is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
@@ -221,7 +233,7 @@ impl Tensor {
         Tensor(Arc::new(Inner {
             id: TensorId::next(),
             shape,
-            data: RwLock::new(Arc::new(data)),
+            data: RwLock::new(data),
             requires_grad: track,
             node,
         }))

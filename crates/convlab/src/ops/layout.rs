@@ -10,7 +10,6 @@
 //! assert_eq!(x.flatten(0, -1).dims(), &[6]);
 //! ```
 
-use std::sync::Arc;
 
 use crate::ops::reduce::{broadcast_to_shape, sum_to_shape};
 use crate::{Shape, Tensor};
@@ -30,9 +29,8 @@ impl Tensor {
             shape.numel()
         );
         let in_shape = self.shape().clone();
-        let data = self.storage();
-        let data = Arc::try_unwrap(data).unwrap_or_else(|a| a.as_ref().clone());
-        Tensor::from_op(data, shape, "reshape", &[self], move |g, _| vec![Some(g.reshape(in_shape.clone()))])
+        // The result shares the input's data: a reshape copies nothing.
+        Tensor::from_op_shared(self.storage(), shape, "reshape", &[self], move |g, _| vec![Some(g.reshape(in_shape.clone()))])
     }
 
     /// Reshape where one entry of `dims` may be -1 (inferred), as in PyTorch's `view`.

@@ -3,28 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use convlab::checkpoint::{self, CheckpointMeta};
 use convlab::Tensor;
 
-fn convlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convlab")).args(args).output().expect("the convlab binary runs")
-}
+mod common;
+use common::{assert_user_error, convlab, s, scratch};
+
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../convlab/tests/fixtures").join(format!("{name}.safetensors"));
-    p.to_string_lossy().into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-tests").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -35,20 +23,10 @@ fn tensor_file(dir: &Path, name: &str, key: &str, t: Tensor) -> String {
     s(&p)
 }
 
-fn assert_user_error(args: &[&str], needles: &[&str]) {
-    let o = convlab(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "args {args:?}: expected '{needle}' in {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-}
 
 #[test]
 fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
-    let dir = scratch("lenet5");
+    let dir = scratch("run-tests", "lenet5");
     let out = dir.join("y.safetensors");
     let o = convlab(&["run", "--model", "lenet5", "--weights", &fixture("interop_lenet5"), "--input", &fixture("interop_lenet5.io"), "--output", &s(&out)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -67,7 +45,7 @@ fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
 #[test]
 fn a_convlab_checkpoint_carries_its_configuration() {
     // Saved with 3 classes and 2 input channels: `run` needs neither flag.
-    let dir = scratch("config");
+    let dir = scratch("run-tests", "config");
     let config = convlab::models::ModelConfig { in_channels: 2, num_classes: 3 };
     let net = convlab::models::build("lenet5", &config, 4).unwrap();
     let weights = dir.join("w.safetensors");
@@ -89,7 +67,7 @@ fn a_convlab_checkpoint_carries_its_configuration() {
 
 #[test]
 fn a_spec_model_checkpoint_rebuilds_from_its_metadata() {
-    let dir = scratch("spec");
+    let dir = scratch("run-tests", "spec");
     let spec = "conv(4,3,padding=1) relu maxpool(2) flatten linear(5)";
     let m = convlab::spec::resolve_model(spec, Some(1), None, Some(&[1, 8, 8]), 7).unwrap();
     let config = convlab::models::ModelConfig { in_channels: 1, num_classes: 5 };
@@ -111,7 +89,7 @@ fn a_spec_model_checkpoint_rebuilds_from_its_metadata() {
 
 #[test]
 fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
-    let dir = scratch("errors");
+    let dir = scratch("run-tests", "errors");
     let out = s(&dir.join("y.safetensors"));
     let good = fixture("interop_lenet5.io");
     let weights = fixture("interop_lenet5");
@@ -139,7 +117,7 @@ fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
 
 #[test]
 fn an_unknown_model_is_a_one_line_error() {
-    let dir = scratch("unknown");
+    let dir = scratch("run-tests", "unknown");
     let out = s(&dir.join("y.safetensors"));
     assert_user_error(&["run", "--model", "lenet6", "--input", &fixture("interop_lenet5.io"), "--output", &out], &["unknown model 'lenet6'", "available"]);
     assert!(!dir.join("y.safetensors").exists());

@@ -3,43 +3,14 @@
 //! for bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use convlab::checkpoint::{self, CheckpointMeta};
 
-fn convlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convlab")).args(args).output().expect("the convlab binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("train-cli").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = convlab(args);
-    assert!(o.status.success(), "args {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_user_error(args: &[&str], needles: &[&str]) {
-    let o = convlab(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "args {args:?}: expected '{needle}' in {err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-}
+mod common;
+use common::{assert_user_error, ok, s, scratch};
 
 const TINY: [&str; 14] = ["--dataset", "builtin", "--builtin-size", "256", "--batch-size", "32", "--optimizer", "adam", "--log-every", "4", "--test-limit", "200", "--threads", "1"];
 
@@ -47,7 +18,7 @@ const TINY: [&str; 14] = ["--dataset", "builtin", "--builtin-size", "256", "--ba
 fn trained() -> &'static PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
     RUN.get_or_init(|| {
-        let dir = scratch("shared");
+        let dir = scratch("train-cli", "shared");
         let mut args = vec!["train", "--model", "lenet5", "--steps", "12", "--quiet", "--out"];
         let out = s(&dir);
         args.push(&out);
@@ -82,7 +53,7 @@ fn train_writes_its_files_and_resumes() {
     assert_eq!(records.iter().filter(|r| r["kind"] == "step").count(), 3);
     assert_eq!(records.iter().filter(|r| r["kind"] == "epoch").count(), 2);
     // Resuming with more steps continues from step 12 in the same folder.
-    let copy = scratch("resume");
+    let copy = scratch("train-cli", "resume");
     for f in ["checkpoint.safetensors", "checkpoint.optimizer.safetensors", "metrics.jsonl"] {
         std::fs::copy(dir.join(f), copy.join(f)).unwrap();
     }
@@ -97,12 +68,12 @@ fn train_writes_its_files_and_resumes() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_stops() {
-    let dir = scratch("ctrlc");
+    let dir = scratch("train-cli", "ctrlc");
     let mut args = vec!["train", "--model", "lenet5", "--steps", "100000", "--out"];
     let out = s(&dir);
     args.push(&out);
     args.extend(TINY);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_convlab")).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_convlab")).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     // Wait for the first logged step, then interrupt.
     while !std::fs::read_to_string(dir.join("metrics.jsonl")).is_ok_and(|t| !t.is_empty()) {
@@ -122,7 +93,7 @@ fn ctrl_c_saves_a_checkpoint_and_stops() {
 #[test]
 fn eval_predict_filters_features() {
     let dir = trained();
-    let work = scratch("inspect");
+    let work = scratch("train-cli", "inspect");
     let best = s(&dir.join("best.safetensors"));
     let out = ok(&["eval", "--checkpoint", &best, "--dataset", "builtin", "--limit", "100", "--mistakes", "8", "--out", &s(&work)]);
     assert!(out.contains("accuracy") && out.contains("confusion matrix") && out.contains("per class"), "{out}");
@@ -151,7 +122,7 @@ fn eval_predict_filters_features() {
 
 #[test]
 fn demo_trains_and_says_where_the_checkpoint_is() {
-    let dir = scratch("demo");
+    let dir = scratch("train-cli", "demo");
     let out = ok(&["demo", "--seconds", "1", "--builtin-size", "256", "--threads", "1", "--quiet", "--out", &s(&dir)]);
     assert!(out.contains("checkpoint:") && out.contains("explainer"), "{out}");
     assert!(dir.join("checkpoint.safetensors").exists());
@@ -160,7 +131,7 @@ fn demo_trains_and_says_where_the_checkpoint_is() {
 #[test]
 fn bad_input_is_one_line_and_status_2() {
     let dir = trained();
-    let work = scratch("errors");
+    let work = scratch("train-cli", "errors");
     let best = s(&dir.join("best.safetensors"));
     let o = s(&work.join("x"));
     assert_user_error(&["train", "--model", "lenet6", "--dataset", "builtin", "--out", &o], &["unknown model 'lenet6'"]);
@@ -205,7 +176,7 @@ fn bad_input_is_one_line_and_status_2() {
 
 #[test]
 fn a_spec_model_trains_and_reloads() {
-    let dir = scratch("spec");
+    let dir = scratch("train-cli", "spec");
     let mut args = vec!["train", "--model", "conv(4,5,padding=2) relu maxpool(2) flatten linear(10)", "--steps", "4", "--quiet", "--out"];
     let out = s(&dir);
     args.push(&out);

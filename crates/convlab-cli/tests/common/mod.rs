@@ -1,10 +1,12 @@
-//! Shared by the explainer's tests: a small model trained for a few steps on the built-in
-//! digits, saved as a checkpoint beside a `metrics.jsonl`, and a running `convlab explain`.
+//! Shared by the CLI tests: running the binary and checking its one-line errors, scratch
+//! folders, and for the explainer's tests a small model trained for a few steps on the
+//! built-in digits, saved as a checkpoint beside a `metrics.jsonl`, and a running
+//! `convlab explain`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use convlab::checkpoint::{self, CheckpointMeta};
 use convlab::data::{self, DataOptions, Split};
@@ -13,6 +15,43 @@ use convlab::ops::loss::cross_entropy;
 use convlab::optim::{Optimizer, Sgd, SgdParams};
 use convlab::spec::resolve_model;
 use convlab::{CrossEntropyParams, Tensor};
+
+/// Runs the `convlab` binary.
+pub fn convlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convlab")).args(args).output().expect("the convlab binary runs")
+}
+
+/// Runs `convlab`, asserts success and returns its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let o = convlab(args);
+    assert!(o.status.success(), "args {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts a one-line error on stderr with exit status 2 that contains every needle.
+pub fn assert_user_error(args: &[&str], needles: &[&str]) {
+    let o = convlab(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "args {args:?}: expected '{needle}' in {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+/// A fresh, empty folder `group/name` under cargo's test scratch directory.
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(group).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
 
 pub const SPEC: &str = "input(1,28,28) conv(4,3,padding=1) relu maxpool(2) conv(6,3) relu maxpool(2) flatten linear(10)";
 

@@ -43,8 +43,8 @@ pub struct BenchArgs {
 }
 
 /// The same malloc settings the peers get (GLIBC_TUNABLES below): large freed buffers are kept
-/// and reused instead of unmapped and faulted in again.
-fn tune_malloc() -> &'static str {
+/// and reused instead of unmapped and faulted in again. Every command runs with them.
+pub fn tune_malloc() -> &'static str {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only changes glibc's allocation thresholds; called before the workloads allocate.

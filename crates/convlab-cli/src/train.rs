@@ -38,8 +38,14 @@ pub struct TrainArgs {
     pub lr: Option<f32>,
     #[arg(long)]
     pub momentum: Option<f32>,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    pub nesterov: bool,
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// Label smoothing of the cross-entropy loss (0 to 1).
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
     /// none, step:E[:GAMMA], multistep:E1,E2[:GAMMA], cosine, onecycle, warmup+cosine[:E].
     #[arg(long)]
     pub schedule: Option<String>,
@@ -139,6 +145,8 @@ pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig
     c.shuffle = c.shuffle && !args.no_shuffle;
     c.download |= args.download;
     c.horizontal_flip |= args.hflip;
+    c.nesterov |= args.nesterov;
+    c.label_smoothing = args.label_smoothing.unwrap_or(c.label_smoothing);
     c.check()?;
     Ok(c)
 }

@@ -39,6 +39,7 @@ pub mod densenet;
 pub mod layers;
 pub mod lenet;
 pub mod resnet;
+pub mod resnet9;
 pub mod tinyvgg;
 pub mod vgg;
 
@@ -119,6 +120,8 @@ pub static SPECS: &[ModelSpec] = &[
     cifar("resnet18_cifar", |c, r| Box::new(resnet::resnet(18, true, c, r))),
     cifar("resnet34_cifar", |c, r| Box::new(resnet::resnet(34, true, c, r))),
     cifar("resnet50_cifar", |c, r| Box::new(resnet::resnet(50, true, c, r))),
+    cifar("resnet9_cifar", |c, r| Box::new(resnet9::resnet9(64, c.in_channels, c.num_classes, r))),
+    cifar("resnet9_slim_cifar", |c, r| Box::new(resnet9::resnet9(32, c.in_channels, c.num_classes, r))),
     cifar("densenet121_cifar", |c, r| Box::new(densenet::densenet(&densenet::DenseNetConfig::densenet121(), true, c, r))),
     cifar("allcnn_c", |c, r| Box::new(allcnn::allcnn_c(c, r))),
     entry("tinyvgg", 3, 10, 64, |c, r| Box::new(tinyvgg::tinyvgg(c, r))),

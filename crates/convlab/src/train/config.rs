@@ -59,6 +59,8 @@ pub struct TrainConfig {
     pub lr: f32,
     /// SGD/RMSprop momentum (Adam's first beta stays 0.9).
     pub momentum: f32,
+    /// Nesterov momentum (SGD only).
+    pub nesterov: bool,
     pub weight_decay: f32,
     /// `none`, `step:E[:GAMMA]` (every E epochs), `multistep:E1,E2,..[:GAMMA]`, `cosine`,
     /// `onecycle`, `warmup+cosine[:E]` (linear warm-up over E epochs, default 1, at most a
@@ -101,6 +103,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Sgd,
             lr: 0.01,
             momentum: 0.9,
+            nesterov: false,
             weight_decay: 0.0,
             schedule: "none".into(),
             clip_grad_norm: None,
@@ -145,6 +148,12 @@ impl TrainConfig {
             if !(c > 0.0) {
                 return bad(format!("clip_grad_norm must be positive, got {c}"));
             }
+        }
+        if !(0.0..=1.0).contains(&self.label_smoothing) {
+            return bad(format!("label_smoothing must be between 0 and 1, got {}", self.label_smoothing));
+        }
+        if self.nesterov && (self.optimizer != OptimizerKind::Sgd || self.momentum <= 0.0) {
+            return bad("nesterov needs the sgd optimizer and a positive momentum".into());
         }
         self.schedule(100, 1000)?;
         Ok(())
@@ -208,7 +217,7 @@ impl TrainConfig {
     pub fn optimizer(&self, params: Vec<(String, Tensor)>) -> Result<Box<dyn Optimizer + Send>, Error> {
         let (lr, wd) = (self.lr, self.weight_decay);
         Ok(match self.optimizer {
-            OptimizerKind::Sgd => Box::new(Sgd::try_new(params, SgdParams { lr, momentum: self.momentum, weight_decay: wd, ..Default::default() })?),
+            OptimizerKind::Sgd => Box::new(Sgd::try_new(params, SgdParams { lr, momentum: self.momentum, weight_decay: wd, nesterov: self.nesterov, ..Default::default() })?),
             OptimizerKind::Adam => Box::new(Adam::try_new(params, AdamParams { lr, weight_decay: wd, ..Default::default() })?),
             OptimizerKind::AdamW => Box::new(AdamW::try_new(params, AdamWParams { lr, weight_decay: wd, ..Default::default() })?),
             OptimizerKind::RMSprop => Box::new(RMSprop::try_new(params, RMSpropParams { lr, momentum: self.momentum, weight_decay: wd, ..Default::default() })?),

@@ -76,9 +76,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     println!("confusion matrix (rows: true class, columns: predicted):");
     let width = m.iter().flatten().max().copied().unwrap_or(0).to_string().len().max(3);
-    println!("  {:>12} {}", "", (0..k).map(|j| format!("{j:>width$}")).collect::<Vec<_>>().join(" "));
-    for (i, row) in m.iter().enumerate() {
-        println!("  {:>12} {}", if classes[i] == i.to_string() { classes[i].clone() } else { format!("{i} {}", classes[i].chars().take(9).collect::<String>()) }, row.iter().map(|v| format!("{v:>width$}")).collect::<Vec<_>>().join(" "));
+    // Row labels: "index name", names cut at 16 characters.
+    let labels: Vec<String> =
+        classes.iter().enumerate().map(|(i, c)| if *c == i.to_string() { c.clone() } else { format!("{i} {}", c.chars().take(16).collect::<String>()) }).collect();
+    let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    println!("  {:>lw$} {}", "", (0..k).map(|j| format!("{j:>width$}")).collect::<Vec<_>>().join(" "));
+    for (label, row) in labels.iter().zip(&m) {
+        println!("  {label:>lw$} {}", row.iter().map(|v| format!("{v:>width$}")).collect::<Vec<_>>().join(" "));
     }
     let out = args.out.clone().unwrap_or_else(|| args.checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default());
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;

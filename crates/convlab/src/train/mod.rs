@@ -41,7 +41,9 @@
 pub mod config;
 pub mod eval;
 pub mod grid;
+pub mod guard;
 pub mod metrics;
+mod model;
 pub mod plot;
 pub mod state;
 mod trainer;
@@ -49,5 +51,6 @@ mod trainer;
 pub use config::{OptimizerKind, TrainConfig};
 pub use eval::{evaluate, Evaluation, Prediction};
 pub use metrics::{Observer, Progress, Record};
-pub use state::{ModelInfo, TrainState};
-pub use trainer::{build_model, data_options, Outcome, Summary, Trainer};
+pub use state::{ModelInfo, Sums, TrainState};
+pub use model::{build_model, data_options};
+pub use trainer::{Outcome, Summary, Trainer};

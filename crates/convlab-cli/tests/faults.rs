@@ -106,7 +106,7 @@ impl Lcg {
 
 #[test]
 fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
-    let kills: usize = std::env::var("CONVLAB_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let kills: usize = std::env::var("CONVLAB_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let seed: u64 = std::env::var("CONVLAB_KILL_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
     });

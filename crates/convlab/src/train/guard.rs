@@ -1,5 +1,19 @@
 //! Checks that protect a run: the output folder is writable before training starts, and a
 //! step whose loss or gradients are not finite is caught before it reaches the weights.
+//!
+//! ```
+//! use convlab::train::guard::probe_writable;
+//!
+//! let dir = std::env::temp_dir().join(format!("convlab-guard-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! probe_writable(&dir).unwrap();
+//! assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the probe file is removed");
+//! // A "folder" below a file cannot be written: the error names it.
+//! std::fs::write(dir.join("file"), "x").unwrap();
+//! let e = probe_writable(&dir.join("file")).unwrap_err().to_string();
+//! assert!(e.contains("not writable"), "{e}");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -169,3 +169,46 @@ impl JsonlWriter {
         self.file.sync_data().map_err(|e| io(&self.path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(step: usize) -> Record {
+        Record { kind: "step".into(), step, epoch: 0, loss: 0.5, lr: 0.1, train_acc: 0.25, test_acc: None, test_loss: None, images_per_sec: 1.0, wall_time: 2.0, skipped_steps: 0 }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_dropped_on_resuming() {
+        let dir = std::env::temp_dir().join(format!("convlab-metrics-torn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metrics.jsonl");
+        let (mut w, _) = JsonlWriter::open(&path, None).unwrap();
+        for step in 1..=3 {
+            w.write(&record(step)).unwrap();
+        }
+        drop(w);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let whole = serde_json::to_string(&record(4)).unwrap();
+        text.push_str(&whole[..whole.len() / 2]);
+        std::fs::write(&path, &text).unwrap();
+        let (records, torn) = read_records(&path).unwrap();
+        assert_eq!((records.iter().map(|r| r.step).collect::<Vec<_>>(), torn), (vec![1, 2, 3], true));
+        // Resuming from step 2 keeps steps 1 and 2, drops the rest and the torn line.
+        let (mut w, kept) = JsonlWriter::open(&path, Some(2)).unwrap();
+        assert_eq!(kept.len(), 2);
+        w.write(&record(3)).unwrap();
+        let (records, torn) = read_records(&path).unwrap();
+        assert_eq!((records.iter().map(|r| r.step).collect::<Vec<_>>(), torn), (vec![1, 2, 3], false));
+        // A broken line in the middle is an error naming the file and the line.
+        std::fs::write(&path, format!("{whole}\n{{oops\n{whole}\n")).unwrap();
+        let e = read_records(&path).unwrap_err().to_string();
+        assert!(e.contains("metrics.jsonl") && e.contains("line 2"), "{e}");
+        // NaN losses (every step skipped) are written as null and read back as NaN.
+        let mut r = record(5);
+        r.loss = f64::NAN;
+        std::fs::write(&path, format!("{}\n", serde_json::to_string(&r).unwrap())).unwrap();
+        assert!(read_records(&path).unwrap().0[0].loss.is_nan());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

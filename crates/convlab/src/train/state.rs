@@ -296,3 +296,21 @@ pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, ModelInfo), Error> {
     checkpoint::apply(&*model, &ck.tensors, true).map_err(|m| bad(format!("weights do not fit model '{}': {m}", info.model)))?;
     Ok((model, info))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_sums_survive_json_exactly() {
+        let mut state = TrainState::default();
+        state.epoch_sums.add(0.1f32 as f64 * 16.0 + 1e-17, 3, 16);
+        state.epoch_sums.add(2.302585092994046, 1, 16);
+        let back: TrainState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(back.epoch_sums.loss.to_bits(), state.epoch_sums.loss.to_bits());
+        assert_eq!(back, state);
+        // Checkpoints written before the sums existed still read.
+        let old: TrainState = serde_json::from_str(r#"{"epoch":1,"step_in_epoch":0,"step":8,"best_test_acc":0.5,"best_step":8,"wall_time":1.0}"#).unwrap();
+        assert_eq!((old.step, old.epoch_sums), (8, Sums::default()));
+    }
+}

@@ -3,17 +3,27 @@
 //! `best.safetensors` and `curves.png` to `--out`. Ctrl-C stops at the next step boundary
 //! after saving; `--resume` continues exactly.
 //!
+//! Faults: every file is replaced atomically, so a run killed at any moment (even `kill -9`
+//! in the middle of a checkpoint) leaves the last complete checkpoint, its optimizer state
+//! and `metrics.jsonl` up to its last whole line; `--checkpoint-every N` bounds the steps a
+//! crash loses. An output folder that cannot be written, or lacks the space for the
+//! checkpoints, is reported before training starts. A loss (or gradient) that turns NaN or
+//! infinite stops the run with an error naming the step and the last good checkpoint, or
+//! with `--skip-nonfinite` skips that step (counted as `skipped_steps` in the metrics).
+//!
 //! ```text
 //! convlab train --model lenet5 --dataset mnist --epochs 3 --optimizer adam --out runs/lenet
 //! convlab train --resume runs/lenet/checkpoint.safetensors
+//! convlab train --model lenet5 --dataset mnist --checkpoint-every 100 --skip-nonfinite --out runs/lenet
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use convlab::train::metrics::{Observer, Progress, Record};
+use convlab::train::guard::probe_writable;
 use convlab::train::state::read_resumable;
 use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -75,6 +85,12 @@ pub struct TrainArgs {
     pub no_shuffle: bool,
     #[arg(long)]
     pub log_every: Option<usize>,
+    /// Also save the checkpoint every N steps (besides every epoch end).
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// Skip a step whose loss or gradient is NaN or infinite (no update) instead of stopping.
+    #[arg(long)]
+    pub skip_nonfinite: bool,
     /// Where the dataset's files are.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -130,6 +146,8 @@ pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig
     c.schedule = args.schedule.clone().unwrap_or(c.schedule.clone());
     c.seed = args.seed.unwrap_or(c.seed);
     c.log_every = args.log_every.unwrap_or(c.log_every);
+    c.checkpoint_every = args.checkpoint_every.or(c.checkpoint_every);
+    c.skip_nonfinite |= args.skip_nonfinite;
     c.random_crop_padding = args.crop_padding.unwrap_or(c.random_crop_padding);
     c.workers = args.workers.unwrap_or(c.workers);
     if args.epochs.is_some() && args.steps.is_none() {
@@ -213,12 +231,16 @@ impl Observer for Bars {
 
 /// Trains with `config` into `out`, from `resume` or `init` when given; Ctrl-C stops cleanly.
 pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
+    // Before the data is read: can the output folder be written at all?
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
+    probe_writable(&out)?;
     let mut trainer = Trainer::from_config(config)?;
     if let Some(p) = &resume {
         trainer.resume_from(p)?;
     } else if let Some(p) = &init {
         trainer.init_from(p)?;
     }
+    check_free_space(&out, &trainer)?;
     trainer.set_output(&out);
     let flag = trainer.stop_flag();
     // A second Ctrl-C exits at once. Only one handler per process: ignore a failure to
@@ -240,7 +262,16 @@ pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: O
         );
     }
     let mut bars = Bars::new(quiet);
-    let summary = trainer.run(&mut bars)?;
+    let summary = match trainer.run(&mut bars) {
+        Ok(s) => s,
+        Err(e @ convlab::Error::Training(_)) => {
+            if let Some(b) = bars.bar.take() {
+                b.finish_and_clear();
+            }
+            bail!("{e}; lower --lr (or --clip-grad-norm), or pass --skip-nonfinite to skip such steps");
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(b) = bars.bar.take() {
         b.finish_and_clear();
     }
@@ -253,6 +284,38 @@ pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: O
         }
     }
     Ok((summary.outcome, ckpt))
+}
+
+/// Bytes free for an unprivileged user in the file system of `dir` (None where unknown).
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a plain struct statvfs fills in.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
+
+/// Refuses to start when the output folder's file system lacks the room for the run's
+/// checkpoints: the model file, `best`, the optimizer state (up to twice the parameters) and
+/// the previous optimizer state kept during a save, each also as a temporary copy.
+fn check_free_space(dir: &Path, trainer: &Trainer) -> Result<()> {
+    let Some(free) = free_bytes(dir) else { return Ok(()) };
+    let model: u64 = trainer.model.named_tensors().iter().map(|(_, t, _)| t.numel() as u64 * 4).sum();
+    let need = 10 * model + (1 << 20);
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    if free < need {
+        bail!("{}: only {:.1} MiB free, the checkpoints of this run need about {:.1} MiB", dir.display(), mib(free), mib(need));
+    }
+    Ok(())
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {

@@ -14,6 +14,10 @@ pub enum Error {
     /// A file that could be read but not understood.
     #[error("{path}: {msg}")]
     Format { path: String, msg: String },
+    /// A training run that cannot go on (its loss turned NaN or infinite); the message names
+    /// the step and the last good checkpoint.
+    #[error("{0}")]
+    Training(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

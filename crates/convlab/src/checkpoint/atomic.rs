@@ -68,3 +68,35 @@ pub fn write_atomic(path: impl AsRef<Path>, write: impl FnOnce(&mut dyn Write) -
     }
     Ok(())
 }
+
+/// Whether a process with this id still runs (Linux: `/proc/<pid>`; elsewhere assumed).
+fn alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the temporary files that [`write_atomic`] calls of processes that no longer run
+/// left in `dir` (a process killed in the middle of a write leaves its `.<name>.tmp-<pid>-<n>`
+/// behind; the target file itself is intact). Returns how many were removed. Files of
+/// running processes and every other file are kept.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.') else { continue };
+        let Some((_, tail)) = rest.rsplit_once(".tmp-") else { continue };
+        let Some((pid, n)) = tail.split_once('-') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        if !alive(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}

@@ -36,7 +36,7 @@ use std::path::Path;
 use crate::nn::Module;
 use crate::{Error, Tensor};
 
-pub use atomic::write_atomic;
+pub use atomic::{remove_stale_temp_files, write_atomic};
 use format::Stored;
 pub use meta::{CheckpointMeta, Normalization};
 

@@ -80,6 +80,11 @@ pub struct TrainConfig {
     pub shuffle: bool,
     /// Write a `metrics.jsonl` line every this many steps.
     pub log_every: usize,
+    /// Also save `checkpoint.safetensors` every this many steps (besides every epoch end).
+    pub checkpoint_every: Option<usize>,
+    /// Skip a step whose loss or gradient is NaN or infinite (no optimizer update; counted in
+    /// the metrics) instead of stopping the run with an error.
+    pub skip_nonfinite: bool,
     /// Zero padding of the random crop (0: no crop).
     pub random_crop_padding: usize,
     pub horizontal_flip: bool,
@@ -114,6 +119,8 @@ impl Default for TrainConfig {
             time_limit_s: None,
             shuffle: true,
             log_every: 50,
+            checkpoint_every: None,
+            skip_nonfinite: false,
             random_crop_padding: 0,
             horizontal_flip: false,
             test_limit: None,
@@ -140,6 +147,9 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             return bad(format!("invalid learning rate {}", self.lr));
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every must be at least 1".into());
         }
         if self.threads == Some(0) {
             return bad("threads must be at least 1".into());

@@ -14,6 +14,14 @@
 //! - [`evaluate`]: loss, accuracy and predictions of a model over a loader.
 //! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids.
 //! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference.
+//! - [`guard`]: the output-folder probe and the non-finite step check. A NaN or infinite
+//!   loss (or gradient) stops the run with [`Error::Training`](crate::Error::Training)
+//!   naming the step and the last good checkpoint, or with `skip_nonfinite` skips the step.
+//!
+//! Faults: files are replaced atomically and the model/optimizer pair carries a shared id
+//! ([`state::save_training`]), so a process killed at any moment leaves the last complete
+//! checkpoint resumable; `checkpoint_every` saves inside epochs too, and the state holds the
+//! epoch's running sums, so a run resumed mid-epoch writes the same records and weights.
 //!
 //! A run is a pure function of its configuration (with one thread): the data order comes from
 //! `(seed, epoch)`, dropout from `(seed, step)`, the learning rate from the step. Resuming
@@ -41,7 +49,9 @@
 pub mod config;
 pub mod eval;
 pub mod grid;
+pub mod guard;
 pub mod metrics;
+mod model;
 pub mod plot;
 pub mod state;
 mod trainer;
@@ -49,5 +59,6 @@ mod trainer;
 pub use config::{OptimizerKind, TrainConfig};
 pub use eval::{evaluate, Evaluation, Prediction};
 pub use metrics::{Observer, Progress, Record};
-pub use state::{ModelInfo, TrainState};
-pub use trainer::{build_model, data_options, Outcome, Summary, Trainer};
+pub use state::{ModelInfo, Sums, TrainState};
+pub use model::{build_model, data_options};
+pub use trainer::{Outcome, Summary, Trainer};

@@ -8,9 +8,16 @@
 //!   global step, best test accuracy, wall time).
 //! - `checkpoint.optimizer.safetensors` (for `X.safetensors`, `X.optimizer.safetensors`): the
 //!   optimizer's state dict (`"<param>.<state>"` keys, e.g. `fc1.weight.exp_avg`) with
-//!   metadata `optimizer` and `step`. It is written before the model file; on resuming, its
-//!   `step` must equal the checkpoint's.
+//!   metadata `optimizer`, `step` and `id`; the model file's metadata names the same `id`
+//!   (`optimizer_id`), so weights are never paired with another save's optimizer state.
 //! - `best.safetensors`: the model (same metadata) at the best test accuracy so far.
+//!
+//! Every file is replaced atomically (temporary file, fsync, rename, fsync of the folder).
+//! The pair is replaced in an order that a crash at any moment cannot break
+//! ([`save_training`]): the previous optimizer state moves to `X.optimizer.prev.safetensors`,
+//! the new one is written, then the model file, then the previous state is removed. A
+//! reader ([`load_optimizer`]) takes whichever of the two optimizer files carries the model
+//! file's `id`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +44,54 @@ pub struct TrainState {
     pub best_step: Option<usize>,
     /// Seconds of training so far (over all parts of a resumed run).
     pub wall_time: f64,
+    /// Steps skipped because their loss or gradient was not finite (`skip_nonfinite`).
+    pub skipped_steps: usize,
+    /// Running sums of the current epoch, so that a run resumed inside an epoch reports the
+    /// same epoch record as an uninterrupted one.
+    pub epoch_sums: Sums,
+    /// Running sums since the last `step` record.
+    pub window_sums: Sums,
+}
+
+/// Running sums over training steps: loss × images, correct predictions, images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sums {
+    /// Written as a decimal string: JSON readers may round a number's last bit.
+    #[serde(with = "exact_f64")]
+    pub loss: f64,
+    pub correct: usize,
+    pub images: usize,
+}
+
+impl Sums {
+    pub fn add(&mut self, loss: f64, correct: usize, images: usize) {
+        self.loss += loss;
+        self.correct += correct;
+        self.images += images;
+    }
+}
+
+/// An f64 as its shortest round-tripping decimal string (`"NaN"`, `"inf"` included).
+mod exact_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(f64),
+        }
+        match Either::deserialize(d)? {
+            Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Either::Number(n) => Ok(n),
+        }
+    }
 }
 
 /// What describes the model in a checkpoint.
@@ -90,18 +145,75 @@ impl ModelInfo {
 
 /// The optimizer file next to checkpoint `path`: `X.safetensors` → `X.optimizer.safetensors`.
 pub fn optimizer_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());
-    path.with_file_name(format!("{stem}.optimizer.safetensors"))
+    sibling(path, "optimizer")
 }
 
-/// Writes the optimizer state and then the model checkpoint (both atomically).
+/// The previous optimizer state, kept while a new pair is being written:
+/// `X.optimizer.prev.safetensors`.
+pub fn previous_optimizer_path(path: &Path) -> PathBuf {
+    sibling(path, "optimizer.prev")
+}
+
+fn sibling(path: &Path, what: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());
+    path.with_file_name(format!("{stem}.{what}.safetensors"))
+}
+
+/// The metadata key of the model file naming its optimizer state.
+pub const OPTIMIZER_ID: &str = "optimizer_id";
+
+/// A fresh id for one save of a model/optimizer pair: the step and a nonce.
+fn pair_id(step: usize) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut z = nanos ^ ((std::process::id() as u64) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    format!("{step}-{:016x}", z ^ (z >> 29))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io { path: path.display().to_string(), source }
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Writes the optimizer state and the model checkpoint as one consistent pair.
+///
+/// Order: (1) the current optimizer file (which matches the current model file) is renamed
+/// to [`previous_optimizer_path`]; (2) the new optimizer state is written atomically; (3) the
+/// model file is written atomically, naming the new state's id; (4) the previous state is
+/// removed. Killed at any moment, the folder holds a model file and, in one of the two
+/// optimizer files, the state with its id. A failed write leaves the previous pair loadable;
+/// the error names the file.
 pub fn save_training(path: &Path, model: &dyn Module, opt: &dyn Optimizer, kind: &str, meta: &CheckpointMeta, step: usize) -> Result<(), Error> {
+    let id = pair_id(step);
     let tensors: BTreeMap<String, Tensor> = opt.state_dict().into_iter().collect();
     let mut m = BTreeMap::new();
     m.insert("optimizer".to_string(), kind.to_string());
     m.insert("step".to_string(), step.to_string());
-    checkpoint::save_tensors(optimizer_path(path), &tensors, &m)?;
-    checkpoint::save(path, model, meta)
+    m.insert("id".to_string(), id.clone());
+    let (current, previous) = (optimizer_path(path), previous_optimizer_path(path));
+    if current.exists() {
+        std::fs::rename(&current, &previous).map_err(|e| io_error(&previous, e))?;
+        sync_dir(path);
+    }
+    checkpoint::save_tensors(&current, &tensors, &m)?;
+    let mut meta = meta.clone();
+    meta.extra.insert(OPTIMIZER_ID.into(), id);
+    checkpoint::save(path, model, &meta)?;
+    if previous.exists() {
+        std::fs::remove_file(&previous).map_err(|e| io_error(&previous, e))?;
+        sync_dir(path);
+    }
+    Ok(())
 }
 
 /// A training checkpoint read back: model tensors, metadata, and the run's config and state.
@@ -124,22 +236,53 @@ pub fn read_resumable(path: &Path) -> Result<Resumable, Error> {
     Ok(Resumable { checkpoint: ck, info, config, state })
 }
 
-/// Loads the optimizer state saved next to checkpoint `path`, checking its step.
-pub fn load_optimizer(path: &Path, opt: &mut dyn Optimizer, kind: &str, step: usize) -> Result<(), Error> {
+/// Loads the optimizer state saved next to checkpoint `path`: from whichever of
+/// [`optimizer_path`] and [`previous_optimizer_path`] carries the checkpoint's
+/// `optimizer_id` (`id`: its metadata; `None` for files written before ids existed, which
+/// are matched by `step`). When that is the previous file (a save was cut short), it is
+/// moved back in place of the other, so the next save keeps it.
+pub fn load_optimizer(path: &Path, opt: &mut dyn Optimizer, kind: &str, step: usize, id: Option<&str>) -> Result<(), Error> {
     let opath = optimizer_path(path);
-    let bad = |m: String| Error::Format { path: opath.display().to_string(), msg: m };
-    if !opath.exists() {
-        return Err(bad(format!("missing: resuming needs the optimizer state saved with {} (use --init to start from its weights only)", path.display())));
+    let prev = previous_optimizer_path(path);
+    let bad = |p: &Path, m: String| Error::Format { path: p.display().to_string(), msg: m };
+    if !opath.exists() && !prev.exists() {
+        return Err(bad(&opath, format!("missing: resuming needs the optimizer state saved with {} (use --init to start from its weights only)", path.display())));
     }
-    let (tensors, meta) = checkpoint::load_tensors(&opath)?;
-    if meta.get("optimizer").map(String::as_str) != Some(kind) {
-        return Err(bad(format!("holds {} state, this run uses {kind}", meta.get("optimizer").map(String::as_str).unwrap_or("unknown"))));
+    let matches = |meta: &BTreeMap<String, String>| match id {
+        Some(id) => meta.get("id").map(String::as_str) == Some(id),
+        None => meta.get("step").and_then(|s| s.parse::<usize>().ok()) == Some(step),
+    };
+    // The current file first; its error is the one reported when neither file fits.
+    let mut first_error = None;
+    for (i, p) in [&opath, &prev].into_iter().enumerate() {
+        if !p.exists() {
+            continue;
+        }
+        let (tensors, meta) = match checkpoint::load_tensors(p) {
+            Ok(x) => x,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        if !matches(&meta) {
+            first_error.get_or_insert_with(|| {
+                bad(p, format!("is from step {}, the checkpoint from step {step} (not saved together)", meta.get("step").map(String::as_str).unwrap_or("?")))
+            });
+            continue;
+        }
+        if meta.get("optimizer").map(String::as_str) != Some(kind) {
+            return Err(bad(p, format!("holds {} state, this run uses {kind}", meta.get("optimizer").map(String::as_str).unwrap_or("unknown"))));
+        }
+        let state: Vec<(String, Tensor)> = tensors.into_iter().collect();
+        opt.load_state_dict(&state).map_err(|e| bad(p, e.to_string()))?;
+        if i == 1 && std::fs::rename(&prev, &opath).is_ok() {
+            // Best effort: a read-only folder can still be resumed from (elsewhere).
+            sync_dir(path);
+        }
+        return Ok(());
     }
-    if meta.get("step").and_then(|s| s.parse::<usize>().ok()) != Some(step) {
-        return Err(bad(format!("is from step {}, the checkpoint from step {step}", meta.get("step").map(String::as_str).unwrap_or("?"))));
-    }
-    let state: Vec<(String, Tensor)> = tensors.into_iter().collect();
-    opt.load_state_dict(&state).map_err(|e| bad(e.to_string()))
+    Err(first_error.expect("one of the files exists"))
 }
 
 /// The model saved in checkpoint `path`, rebuilt from its metadata (zoo name, input shape,
@@ -152,4 +295,22 @@ pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, ModelInfo), Error> {
     let (model, _) = super::build_model(&info.model, info.input_shape, info.class_names.len(), 0).map_err(|e| bad(e.to_string()))?;
     checkpoint::apply(&*model, &ck.tensors, true).map_err(|m| bad(format!("weights do not fit model '{}': {m}", info.model)))?;
     Ok((model, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_sums_survive_json_exactly() {
+        let mut state = TrainState::default();
+        state.epoch_sums.add(0.1f32 as f64 * 16.0 + 1e-17, 3, 16);
+        state.epoch_sums.add(2.302585092994046, 1, 16);
+        let back: TrainState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(back.epoch_sums.loss.to_bits(), state.epoch_sums.loss.to_bits());
+        assert_eq!(back, state);
+        // Checkpoints written before the sums existed still read.
+        let old: TrainState = serde_json::from_str(r#"{"epoch":1,"step_in_epoch":0,"step":8,"best_test_acc":0.5,"best_step":8,"wall_time":1.0}"#).unwrap();
+        assert_eq!((old.step, old.epoch_sums), (8, Sums::default()));
+    }
 }

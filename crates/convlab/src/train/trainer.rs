@@ -1,23 +1,23 @@
 //! [`Trainer`]: the training loop.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::eval::{argmax_rows, evaluate, Evaluation};
+use super::guard::{nonfinite, probe_writable};
 use super::metrics::{JsonlWriter, Observer, Progress, Record};
+use super::model::build_model;
 use super::plot::{draw_curves, Curves};
-use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, TrainState};
+use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sums, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
-use crate::checkpoint::{self, write_atomic};
-use crate::data::{self, Augment, DataLoader, DataOptions, Dataset, LoaderConfig, Split};
+use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
+use crate::data::{self, Augment, DataLoader, Dataset, LoaderConfig, Split};
 use crate::nn::{Forward, Module};
 use crate::ops::loss::cross_entropy;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
-use crate::spec::resolve_model;
-use crate::{no_grad, CrossEntropyParams, Error, Tensor};
+use crate::{CrossEntropyParams, Error, Tensor};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,48 +37,6 @@ pub struct Summary {
     pub state: TrainState,
     /// The last evaluation, if any.
     pub last_eval: Option<Evaluation>,
-}
-
-/// Runs `f`, turning a panic into its first line (a model that cannot take the data's shape).
-pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let r = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    r.map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        msg.lines().next().unwrap_or("").to_string()
-    })
-}
-
-/// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
-/// them) for images of `shape` and `classes` classes, checked by running one image through
-/// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
-/// rebuilds it).
-pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<(Box<dyn Module>, String), Error> {
-    let resolved = catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed))
-        .map_err(|e| Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}")))??;
-    let net = resolved.module;
-    let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
-    let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
-        .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
-    if dims != [1, classes] {
-        return Err(Error::Invalid(format!("model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]")));
-    }
-    Ok((net, resolved.description))
-}
-
-/// The data options of a run.
-pub fn data_options(config: &TrainConfig) -> DataOptions {
-    DataOptions {
-        data_dir: config.data_dir.clone(),
-        download: config.download,
-        progress: false,
-        seed: config.seed,
-        builtin_size: config.builtin_size,
-        image_size: crate::models::spec(&config.model).ok().map(|s| s.input_size),
-        ..DataOptions::default()
-    }
 }
 
 /// A seed for step `step`'s dropout masks (splitmix64 of the run seed and the step).
@@ -102,13 +60,15 @@ pub struct Trainer {
     out: Option<PathBuf>,
     stop: Arc<AtomicBool>,
     resumed: bool,
+    /// The last checkpoint written or resumed from, and its step.
+    last_saved: Option<(PathBuf, usize)>,
 }
 
 impl Trainer {
     /// Opens the datasets named by `config` and builds the run.
     pub fn from_config(config: TrainConfig) -> Result<Trainer, Error> {
         config.check()?;
-        let opts = data_options(&config);
+        let opts = super::data_options(&config);
         let train = data::open(&config.dataset, Split::Train, &opts)?;
         let test = data::open(&config.dataset, Split::Test, &opts)?;
         let norm = data::normalization(&config.dataset);
@@ -145,7 +105,7 @@ impl Trainer {
         let total = config.total_steps(train.batches_per_epoch());
         let schedule = config.schedule(train.batches_per_epoch(), total)?;
         let opt = config.optimizer(model.named_parameters())?;
-        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false })
+        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false, last_saved: None })
     }
 
     /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
@@ -179,7 +139,9 @@ impl Trainer {
             return Err(Error::Format { path: path.display().to_string(), msg: format!("checkpoint is for model '{}', not '{}'", r.info.model, self.info.model) });
         }
         checkpoint::apply(&*self.model, &r.checkpoint.tensors, true).map_err(|msg| Error::Format { path: path.display().to_string(), msg })?;
-        load_optimizer(path, &mut *self.opt, &kind_name(&self.config), r.state.step)?;
+        let id = r.checkpoint.meta.extra.get(OPTIMIZER_ID).map(String::as_str);
+        load_optimizer(path, &mut *self.opt, &kind_name(&self.config), r.state.step, id)?;
+        self.last_saved = Some((path.to_path_buf(), r.state.step));
         self.state = r.state;
         self.resumed = true;
         Ok(())
@@ -189,12 +151,25 @@ impl Trainer {
         self.out.as_ref().map(|d| d.join(name))
     }
 
-    fn save(&self, name: &str) -> Result<(), Error> {
+    /// Saves the model/optimizer pair (after flushing the metrics lines up to this step).
+    fn save(&mut self, name: &str, sink: &mut Sink) -> Result<(), Error> {
         if let Some(p) = self.path(name) {
+            sink.sync()?;
             let meta = self.info.meta(&self.config, &self.state);
             save_training(&p, &*self.model, &*self.opt, &kind_name(&self.config), &meta, self.state.step)?;
+            self.last_saved = Some((p, self.state.step));
         }
         Ok(())
+    }
+
+    /// The error that stops a run at a non-finite step.
+    fn diverged(&self, what: &str, lr: f32) -> Error {
+        let last = match (&self.last_saved, &self.out) {
+            (Some((p, step)), _) => format!("the last good checkpoint is {} (step {step})", p.display()),
+            (None, Some(_)) => "no checkpoint was saved yet".into(),
+            (None, None) => "no checkpoints are written (no output folder)".into(),
+        };
+        Error::Training(format!("training diverged at step {}: {what} (learning rate {lr}); {last}", self.state.step + 1))
     }
 
     /// Runs until the epochs (or `steps`, or the time limit) are done or the stop flag is
@@ -213,38 +188,33 @@ impl Trainer {
         let bpe = self.train.batches_per_epoch();
         let total = self.total_steps();
         let epochs = total.div_ceil(bpe.max(1));
-        let mut metrics = None;
-        let mut curves = Curves::default();
+        let mut sink = Sink { metrics: None, curves: Curves::default() };
         if let Some(dir) = &self.out {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+            probe_writable(dir)?;
+            remove_stale_temp_files(dir);
             let text = serde_json::to_string_pretty(&self.config).expect("config serializes");
             write_atomic(dir.join("config.json"), |w| w.write_all(text.as_bytes()))?;
             let (w, kept) = JsonlWriter::open(&dir.join("metrics.jsonl"), self.resumed.then_some(self.state.step))?;
             for r in &kept {
-                add_point(&mut curves, r);
+                add_point(&mut sink.curves, r);
             }
-            metrics = Some(w);
+            sink.metrics = Some(w);
         }
-        let mut emit = |r: Record, curves: &mut Curves, observer: &mut dyn Observer| -> Result<(), Error> {
-            add_point(curves, &r);
-            observer.record(&r);
-            match metrics.as_mut() {
-                Some(m) => m.write(&r),
-                None => Ok(()),
-            }
-        };
         let started = Instant::now();
         let wall0 = self.state.wall_time;
         let wall = || wall0 + started.elapsed().as_secs_f64();
         let ce = CrossEntropyParams { label_smoothing: self.config.label_smoothing, ..Default::default() };
-        let params: Vec<Tensor> = self.model.parameters();
+        let named: Vec<(String, Tensor)> = self.model.named_parameters();
+        let params: Vec<Tensor> = named.iter().map(|(_, p)| p.clone()).collect();
         let mut last_eval = None;
         while self.state.epoch < epochs && self.state.step < total {
             let epoch = self.state.epoch;
             observer.epoch_start(epoch, bpe);
-            // Window (log) and epoch accumulators: loss sum, correct, images, seconds.
-            let (mut w_loss, mut w_correct, mut w_n, mut w_t) = (0.0f64, 0usize, 0usize, Instant::now());
-            let (mut e_loss, mut e_correct, mut e_n, e_t) = (0.0f64, 0usize, 0usize, Instant::now());
+            // Throughput counters of this process (the sums of the records live in the state,
+            // so that a resumed run reports what an uninterrupted one does).
+            let (mut w_images, mut w_t) = (0usize, Instant::now());
+            let (mut e_images, e_t) = (0usize, Instant::now());
             let mut end = None;
             let skip = self.state.step_in_epoch;
             if skip < bpe {
@@ -256,50 +226,69 @@ impl Trainer {
                     let logits = self.model.forward(&batch.images, &mut fwd);
                     let loss = cross_entropy(&logits, &batch.labels, &ce);
                     let mut grads = loss.backward();
-                    if let Some(c) = self.config.clip_grad_norm {
-                        clip_grad_norm(&mut grads, &params, c, 2.0);
-                    }
-                    self.opt.step(&grads);
-                    drop(grads);
+                    let loss_value = loss.item();
                     let n = batch.labels.len();
-                    let l = loss.item() as f64 * n as f64;
-                    let classes = logits.dims()[1];
-                    let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
-                    (w_loss, w_correct, w_n) = (w_loss + l, w_correct + correct, w_n + n);
-                    (e_loss, e_correct, e_n) = (e_loss + l, e_correct + correct, e_n + n);
+                    match nonfinite(loss_value, &grads, &named) {
+                        Some(what) if self.config.skip_nonfinite => {
+                            // No update: the weights and the optimizer state stay as they were.
+                            self.state.skipped_steps += 1;
+                            match self.state.skipped_steps {
+                                ..=10 => observer.message(&format!("step {}: {what}; skipped (no update)", self.state.step + 1)),
+                                11 => observer.message("more steps skipped: see skipped_steps in metrics.jsonl"),
+                                _ => {}
+                            }
+                        }
+                        Some(what) => return Err(self.diverged(&what, lr)),
+                        None => {
+                            if let Some(c) = self.config.clip_grad_norm {
+                                clip_grad_norm(&mut grads, &params, c, 2.0);
+                            }
+                            self.opt.step(&grads);
+                            let l = loss_value as f64 * n as f64;
+                            let classes = logits.dims()[1];
+                            let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
+                            self.state.window_sums.add(l, correct, n);
+                            self.state.epoch_sums.add(l, correct, n);
+                        }
+                    }
+                    drop(grads);
+                    (w_images, e_images) = (w_images + n, e_images + n);
                     self.state.step += 1;
                     self.state.step_in_epoch += 1;
                     self.state.wall_time = wall();
                     let secs = e_t.elapsed().as_secs_f64().max(1e-9);
+                    let es = self.state.epoch_sums;
                     observer.step(&Progress {
                         epoch,
                         step_in_epoch: self.state.step_in_epoch,
                         batches_per_epoch: bpe,
                         step: self.state.step,
                         total_steps: total,
-                        loss: e_loss / e_n as f64,
-                        train_acc: e_correct as f64 / e_n as f64,
-                        images_per_sec: e_n as f64 / secs,
+                        loss: es.loss / es.images as f64,
+                        train_acc: es.correct as f64 / es.images as f64,
+                        images_per_sec: e_images as f64 / secs,
                     });
                     if self.state.step % self.config.log_every == 0 {
                         let secs = w_t.elapsed().as_secs_f64().max(1e-9);
+                        let ws = std::mem::take(&mut self.state.window_sums);
                         let r = Record {
                             kind: "step".into(),
                             step: self.state.step,
                             epoch,
-                            loss: w_loss / w_n as f64,
+                            loss: ws.loss / ws.images as f64,
                             lr: lr as f64,
-                            train_acc: w_correct as f64 / w_n as f64,
+                            train_acc: ws.correct as f64 / ws.images as f64,
                             test_acc: None,
                             test_loss: None,
-                            images_per_sec: w_n as f64 / secs,
+                            images_per_sec: w_images as f64 / secs,
                             wall_time: self.state.wall_time,
+                            skipped_steps: self.state.skipped_steps,
                         };
-                        emit(r, &mut curves, observer)?;
-                        (w_loss, w_correct, w_n, w_t) = (0.0, 0, 0, Instant::now());
+                        sink.emit(r, observer)?;
+                        (w_images, w_t) = (0, Instant::now());
                     }
                     if self.stop.load(Ordering::SeqCst) {
-                        self.save("checkpoint.safetensors")?;
+                        self.save("checkpoint.safetensors", &mut sink)?;
                         observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
                         return Ok(Summary { outcome: Outcome::Stopped, state: self.state.clone(), last_eval });
                     }
@@ -310,6 +299,10 @@ impl Trainer {
                     if self.config.time_limit_s.is_some_and(|t| self.state.wall_time >= t) {
                         end = Some(Outcome::TimeLimit);
                         break;
+                    }
+                    // Periodic checkpoints inside the epoch (its end saves one anyway).
+                    if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0) && self.state.step_in_epoch < bpe {
+                        self.save("checkpoint.safetensors", &mut sink)?;
                     }
                 }
             }
@@ -322,6 +315,8 @@ impl Trainer {
             if epoch_done {
                 self.state.epoch += 1;
                 self.state.step_in_epoch = 0;
+                // A log window does not reach over an epoch end.
+                self.state.window_sums = Sums::default();
             }
             if let Some(acc) = ev.as_ref().map(|e| e.accuracy) {
                 if self.state.best_test_acc.is_none_or(|b| acc > b) {
@@ -334,23 +329,29 @@ impl Trainer {
             }
             self.state.wall_time = wall();
             let secs = e_t.elapsed().as_secs_f64().max(1e-9);
+            let es = std::mem::take(&mut self.state.epoch_sums);
             let r = Record {
                 kind: "epoch".into(),
                 step: self.state.step,
                 epoch,
-                loss: if e_n > 0 { e_loss / e_n as f64 } else { f64::NAN },
+                loss: es.loss / es.images as f64,
                 lr: self.opt.lr() as f64,
-                train_acc: if e_n > 0 { e_correct as f64 / e_n as f64 } else { f64::NAN },
+                train_acc: es.correct as f64 / es.images as f64,
                 test_acc: ev.as_ref().map(|e| e.accuracy),
                 test_loss: ev.as_ref().map(|e| e.loss),
-                images_per_sec: e_n as f64 / secs,
+                images_per_sec: e_images as f64 / secs,
                 wall_time: self.state.wall_time,
+                skipped_steps: self.state.skipped_steps,
             };
-            emit(r, &mut curves, observer)?;
+            if !epoch_done {
+                // A run that ends inside an epoch: a resumed one goes on from these sums.
+                self.state.epoch_sums = es;
+            }
+            sink.emit(r, observer)?;
             last_eval = ev;
-            self.save("checkpoint.safetensors")?;
+            self.save("checkpoint.safetensors", &mut sink)?;
             if let Some(p) = self.path("curves.png") {
-                draw_curves(&p, &curves)?;
+                draw_curves(&p, &sink.curves)?;
             }
             if let Some(outcome) = end {
                 return Ok(Summary { outcome, state: self.state.clone(), last_eval });
@@ -358,10 +359,32 @@ impl Trainer {
         }
         Ok(Summary { outcome: Outcome::Finished, state: self.state.clone(), last_eval })
     }
+
 }
 
 fn kind_name(config: &TrainConfig) -> String {
     serde_json::to_value(config.optimizer).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// Where records go besides the observer: `metrics.jsonl` and the curves.
+struct Sink {
+    metrics: Option<JsonlWriter>,
+    curves: Curves,
+}
+
+impl Sink {
+    fn emit(&mut self, r: Record, observer: &mut dyn Observer) -> Result<(), Error> {
+        add_point(&mut self.curves, &r);
+        observer.record(&r);
+        match self.metrics.as_mut() {
+            Some(m) => m.write(&r),
+            None => Ok(()),
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        self.metrics.as_mut().map_or(Ok(()), |m| m.sync())
+    }
 }
 
 fn add_point(curves: &mut Curves, r: &Record) {

@@ -1,0 +1,52 @@
+//! The model and data options of a run: [`build_model`] (a zoo name, spec string or spec
+//! file, checked by running one image through it) and [`data_options`].
+
+use std::panic::{self, AssertUnwindSafe};
+
+use super::TrainConfig;
+use crate::data::DataOptions;
+use crate::nn::{Forward, Module};
+use crate::spec::resolve_model;
+use crate::{no_grad, Error, Tensor};
+
+/// Runs `f`, turning a panic into its first line (a model that cannot take the data's shape).
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    panic::set_hook(hook);
+    r.map_err(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        msg.lines().next().unwrap_or("").to_string()
+    })
+}
+
+/// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
+/// them) for images of `shape` and `classes` classes, checked by running one image through
+/// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
+/// rebuilds it).
+pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<(Box<dyn Module>, String), Error> {
+    let resolved = catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed))
+        .map_err(|e| Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}")))??;
+    let net = resolved.module;
+    let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
+    let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
+        .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
+    if dims != [1, classes] {
+        return Err(Error::Invalid(format!("model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]")));
+    }
+    Ok((net, resolved.description))
+}
+
+/// The data options of a run.
+pub fn data_options(config: &TrainConfig) -> DataOptions {
+    DataOptions {
+        data_dir: config.data_dir.clone(),
+        download: config.download,
+        progress: false,
+        seed: config.seed,
+        builtin_size: config.builtin_size,
+        image_size: crate::models::spec(&config.model).ok().map(|s| s.input_size),
+        ..DataOptions::default()
+    }
+}

@@ -58,5 +58,5 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let ex = convlab::explain::Explainer::from_checkpoint(&best, Some("builtin"), &convlab::data::DataOptions::default())?;
     println!("starting the explainer (Ctrl-C ends it)");
-    crate::explain::serve(ex, "127.0.0.1", args.port, 8)
+    crate::explain::serve(ex, &crate::explain::ServeOptions::local(args.port))
 }

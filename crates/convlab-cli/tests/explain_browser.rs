@@ -2,7 +2,8 @@
 //! (W3C WebDriver), against a real `convlab explain` server. Loads the page for a small trained
 //! model, checks one overview column per layer, opens the convolution detail and compares the
 //! number it shows with the engine's activation, switches inputs by clicking a sample and by
-//! uploading a file, and saves screenshots under `target/explain-tests/browser/`.
+//! uploading a file, draws the blocks of a ResNet (resnet9_slim_cifar, untrained) as groups
+//! that open on click, and saves screenshots under `target/explain-tests/browser/`.
 //!
 //! Skips (with a message) when `chromedriver` or `chromium` cannot be found; `.ci/run`
 //! installs both. `CHROMEDRIVER` and `CHROMIUM` name other binaries.
@@ -15,7 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{make_checkpoint, target_dir, Server};
+use convlab::checkpoint::{self, CheckpointMeta};
 use convlab::explain::{Explainer, InputSource};
+use convlab::spec::resolve_model;
 use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -28,6 +31,34 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
     names.iter().flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n))).find(|p| p.is_file())
 }
 
+/// This process's nice value (0 where /proc is missing).
+fn own_nice() -> i32 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok()).unwrap_or(0)
+}
+
+/// A launcher for `chromium` that keeps it at the test's `nice` level. Started as root,
+/// chromedriver resets the nice value of the browser it starts to 0, and Chromium then raises
+/// the priority of its own processes (browser and GPU process to nice -8): a test run under
+/// `nice -n 19` would still have its browser compete at full priority with whatever else runs
+/// on a busy machine (CI on 2 cores, or a long job beside the tests). The launcher sets the
+/// test's nice value again and drops CAP_SYS_NICE with `setpriv` where it can, so that
+/// Chromium cannot raise priorities; elsewhere it starts Chromium unchanged.
+fn niced_launcher(chromium: &Path, dir: &Path) -> PathBuf {
+    let path = dir.join("chromium-niced.sh");
+    let (c, n) = (chromium.display(), own_nice().max(0));
+    let script = format!(
+        "#!/bin/sh\nif command -v setpriv >/dev/null 2>&1 && setpriv --bounding-set=-sys_nice true 2>/dev/null; then\n  exec nice -n {n} setpriv --bounding-set=-sys_nice -- '{c}' \"$@\"\nfi\nexec nice -n {n} '{c}' \"$@\"\n"
+    );
+    std::fs::write(&path, script).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
 struct Driver {
     child: Child,
     base: String,
@@ -36,7 +67,7 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).timeout(Duration::from_secs(10)).call();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -61,6 +92,7 @@ impl Driver {
         let log = target_dir("browser").join("chromedriver.log");
         let child = Command::new(driver).arg(format!("--port={port}")).arg(format!("--log-path={}", log.display())).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        let chromium = niced_launcher(chromium, &target_dir("browser"));
         let t0 = Instant::now();
         while ureq::get(&format!("{base}/status")).call().is_err() {
             assert!(t0.elapsed() < Duration::from_secs(20), "chromedriver did not start");
@@ -85,27 +117,16 @@ impl Driver {
     fn url(&self, p: &str) -> String {
         format!("{}/session/{}{p}", self.base, self.session)
     }
-    /// Navigates. Chromium sometimes never reports the first navigation as finished although
-    /// the page is there, and on a loaded machine its renderer can miss the load timeout: so
-    /// the load timeout is short, and the page itself is polled after, reloading it (up to
-    /// three times) until the explainer's status line exists.
+    /// Navigates and waits until the explainer's page is there. No reload: the first load of a
+    /// fresh browser must work (it once stalled on the server's connection handling, see
+    /// `src/explain/http.rs`).
     fn go(&self, url: &str) {
-        call("POST", &self.url("/timeouts"), Some(json!({ "pageLoad": 10000, "script": 30000 })));
-        for attempt in 0..3 {
-            let nav = ureq::post(&self.url("/url")).timeout(Duration::from_secs(30)).send_json(json!({ "url": url }));
-            if let Err(e) = &nav {
-                eprintln!("navigation did not report completion ({e}); checking the page itself");
-            }
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(20) {
-                if self.js("return document.readyState === 'complete' && !!document.getElementById('status')") == json!(true) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            eprintln!("page not ready after attempt {}; loading it again", attempt + 1);
-        }
-        panic!("the explainer page at {url} did not load in headless Chromium");
+        call("POST", &self.url("/timeouts"), Some(json!({ "pageLoad": 30000, "script": 30000 })));
+        call("POST", &self.url("/url"), Some(json!({ "url": url })));
+        assert!(
+            self.poll("return document.readyState === 'complete' && !!document.getElementById('status')", Duration::from_secs(30)),
+            "the explainer page at {url} did not load in headless Chromium"
+        );
     }
     fn js(&self, script: &str) -> Value {
         call("POST", &self.url("/execute/sync"), Some(json!({ "script": script, "args": [] })))
@@ -207,17 +228,7 @@ fn the_page_in_headless_chromium() {
 
     // One overview column per layer.
     let layers = ex.structure()["layers"].as_array().unwrap().len();
-    // NOTE: about one page load in three in headless Chromium here stalls with "Timed out
-    // receiving message from renderer" and the page's first API call never completes; a reload
-    // recovers. The test reloads (at most twice) rather than fail on that browser hiccup.
     let overview = format!("const n = document.querySelectorAll('#network .column[data-layer]').length; return n === {layers} ? n : null");
-    for attempt in 0..2 {
-        if d.poll(&overview, Duration::from_secs(20)) {
-            break;
-        }
-        eprintln!("overview not drawn after load {}; reloading", attempt + 1);
-        d.go(&format!("{}/", server.url));
-    }
     let cols = d.wait("the overview", &overview);
     assert_eq!(cols, json!(layers));
     d.wait("the first run", "return document.querySelectorAll('#network canvas.map').length > 20 && document.getElementById('status').textContent.includes('test image 0')");
@@ -271,4 +282,62 @@ fn the_page_in_headless_chromium() {
     d.screenshot(Some("#beyond"), &dir.join("beyond.png"));
     let status = d.js("return document.getElementById('status').className");
     assert_ne!(status, json!("error"));
+
+    check_blocks(&d, &dir);
+}
+
+/// An untrained resnet9_slim_cifar saved as a checkpoint (no dataset: the page runs a blank image).
+fn resnet_checkpoint(dir: &Path) -> PathBuf {
+    let m = resolve_model("resnet9_slim_cifar", Some(3), Some(10), None, 3).unwrap();
+    let meta = CheckpointMeta {
+        class_names: (0..10).map(|i| format!("class {i}")).collect(),
+        ..CheckpointMeta::new(&m.description, json!({ "in_channels": 3, "num_classes": 10 }))
+    };
+    let path = dir.join("resnet9_slim.safetensors");
+    checkpoint::save(&path, &*m.module, &meta).unwrap();
+    path
+}
+
+/// ResNet blocks are drawn as one column each, open on a click (nested blocks too), and close
+/// again.
+fn check_blocks(d: &Driver, dir: &Path) {
+    let ck = resnet_checkpoint(dir);
+    let ex = Explainer::from_checkpoint(&ck, None, &convlab::data::DataOptions::default()).unwrap();
+    let top: Vec<String> = ex.structure()["layers"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(top, ["conv1", "conv2", "res1", "conv3", "conv4", "res2", "classifier"]);
+    let server = Server::start(&ck);
+    d.go(&format!("{}/", server.url));
+    let columns = "return [...document.querySelectorAll('#network .column[data-layer]')].map(c => c.dataset.layer).join(' ')";
+    // Every block is one group column, except the classifier, which is drawn as the output.
+    let groups = format!("return document.querySelectorAll('#network .col-head.group').length === {} && document.querySelectorAll('#network canvas.map').length > 10", top.len() - 1);
+    d.wait("the ResNet overview with one group per block", &groups);
+    assert_eq!(d.js(columns), json!(top.join(" ")));
+    d.click("#network .column[data-layer='res1'] .col-head");
+    d.wait("res1 open", "return !!document.querySelector(\"#network .column[data-layer='res1.1']\")");
+    assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"));
+    d.click("#network .column[data-layer='res1.0'] .col-head");
+    d.wait("res1.0 open", "return document.querySelectorAll(\"#network .column[data-layer^='res1.0.'] canvas.map\").length >= 3");
+    assert_eq!(d.js(columns), json!("conv1 conv2 res1.0.0 res1.0.1 res1.0.2 res1.1 conv3 conv4 res2 classifier"));
+    let heads = d.js("return [...document.querySelectorAll(\"#network .column[data-layer^='res1.0.'] .col-head\")].map(h => h.firstChild.textContent.trim()).join(',')");
+    assert_eq!(heads, json!("conv,batch norm,relu"));
+    std::thread::sleep(Duration::from_millis(300));
+    d.screenshot(Some("#overview"), &dir.join("blocks.png"));
+    d.click("#network .column[data-layer='res1.0.0'] canvas.map");
+    d.wait("the detail of a convolution inside a block", "return document.getElementById('detail-title').textContent.includes('res1.0.0')");
+    // An open block is bracketed and named above its columns; its name closes it (with the
+    // blocks inside it).
+    let tags = d.js("return [...document.querySelectorAll('#network .block-tag')].map(t => t.dataset.block).join(' ')");
+    assert_eq!(tags, json!("res1 res1.0"));
+    d.click("#network .block-tag[data-block='res1.0']");
+    d.wait("res1.0 closed", "return !!document.querySelector(\"#network .column[data-layer='res1.0'] .col-head.group\")");
+    assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"));
+    d.click("#network .column[data-layer='res1.1'] .col-head");
+    d.wait("res1.1 open", "return !!document.querySelector(\"#network .column[data-layer='res1.1.2']\")");
+    d.click("#network .block-tag[data-block='res1']");
+    d.wait("res1 closed", "return !document.querySelector('#network .block-tag')");
+    assert_eq!(d.js(columns), json!(top.join(" ")));
+    d.click("#network .column[data-layer='res1'] .col-head");
+    assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"), "inner blocks stay closed after reopening");
+    let status = d.js("return document.getElementById('status').className");
+    assert_ne!(status, json!("error"), "{}", d.js("return document.getElementById('status').textContent"));
 }

@@ -5,15 +5,47 @@ CL.ALL_TO_ALL = ['Conv2d', 'Conv1d', 'ConvTranspose2d', 'Linear'];
 CL.SHORT = { Conv2d: 'conv', ReLU: 'relu', MaxPool2d: 'max pool', AvgPool2d: 'avg pool', AdaptiveAvgPool2d: 'avg pool', Flatten: 'flatten', Linear: 'dense', BatchNorm2d: 'batch norm', BatchNorm1d: 'batch norm', Dropout: 'dropout', Softmax: 'softmax' };
 
 // The columns shown: top-level layers, with expanded blocks replaced by their children.
+// CL.colBlocks[i]: the open blocks around column i, outermost first.
 CL.columns = function () {
   const out = [];
-  (function walk(list) {
+  CL.colBlocks = [];
+  (function walk(list, blocks) {
     for (const n of list) {
-      if (n.children && n.children.length && CL.expanded[n.id]) walk(n.children);
-      else out.push(n);
+      if (n.children && n.children.length && CL.expanded[n.id]) walk(n.children, blocks.concat([n]));
+      else { out.push(n); CL.colBlocks.push(blocks); }
     }
-  })(CL.model.layers);
+  })(CL.model.layers, []);
   return out;
+};
+
+// Closes block `b` and the blocks inside it.
+CL.collapse = function (b) {
+  (function walk(n) { CL.expanded[n.id] = false; for (const c of n.children || []) walk(c); })(b);
+};
+
+// The bracket rows above column i (-1: the input): a line over the columns of each open block,
+// its name on its first column; a click on the name closes the block.
+CL.blockBar = function (i, depth) {
+  const bar = CL.el('div', 'block-bar');
+  const blocks = i >= 0 ? CL.colBlocks[i] : [];
+  for (let k = 0; k < depth; k++) {
+    const lvl = CL.el('div', 'block-lvl');
+    const b = blocks[k];
+    if (b) {
+      lvl.classList.add('on');
+      const next = CL.colBlocks[i + 1];
+      if (next && next[k] === b) lvl.classList.add('cont');
+      if (i === 0 || CL.colBlocks[i - 1][k] !== b) {
+        const tag = CL.el('span', 'block-tag', `▾ ${b.path}`);
+        tag.dataset.block = b.id;
+        tag.title = `${b.path} · ${b.kind}: click to close the block`;
+        tag.onclick = () => { CL.collapse(b); CL.renderOverview(); };
+        lvl.appendChild(tag);
+      }
+    }
+    bar.appendChild(lvl);
+  }
+  return bar;
 };
 
 CL.setupOverview = function () {
@@ -55,6 +87,7 @@ CL.renderOverview = function () {
   const net = document.getElementById('network');
   net.innerHTML = '';
   const cols = CL.columns();
+  const depth = Math.max(0, ...CL.colBlocks.map(b => b.length));
   const R = CL.ranges(cols);
   CL.colRange = {};
   cols.forEach((n, i) => { CL.colRange[n.id] = R[i]; });
@@ -62,6 +95,7 @@ CL.renderOverview = function () {
   const [c, h, w] = CL.model.input_shape;
   const inCol = CL.el('div', 'column input');
   inCol.dataset.id = '__input';
+  inCol.appendChild(CL.blockBar(-1, depth));
   const head = CL.el('div', 'col-head');
   head.innerHTML = `input<span class="shape">${CL.shapeText(CL.model.input_shape)}</span>`;
   inCol.appendChild(head);
@@ -77,7 +111,11 @@ CL.renderOverview = function () {
     inCol.appendChild(cv);
   }
   net.appendChild(inCol);
-  cols.forEach((n, i) => net.appendChild(i === cols.length - 1 ? CL.outputColumn(n, R[i]) : CL.layerColumn(n, i, R[i])));
+  cols.forEach((n, i) => {
+    const col = i === cols.length - 1 ? CL.outputColumn(n, R[i]) : CL.layerColumn(n, i, R[i]);
+    col.prepend(CL.blockBar(i, depth));
+    net.appendChild(col);
+  });
   const first = cols.find(n => n.kind === 'Conv2d') || cols[0];
   document.getElementById('legend').innerHTML = CL.legend(CL.colRange[first.id]);
   const top = CL.run.predicted;
@@ -94,7 +132,7 @@ CL.layerColumn = function (n, idx, R) {
   head.innerHTML = `${name}<span class="full">${n.path} · ${n.kind}${n.describe ? `(${n.describe})` : ''}</span><span class="shape">${CL.shapeText(n.output_shape)}</span>`;
   if (n.children) {
     head.title = 'a block: click to open it layer by layer';
-    head.onclick = () => { CL.expanded[n.id] = !CL.expanded[n.id]; CL.renderOverview(); };
+    head.onclick = () => { CL.expanded[n.id] = true; CL.renderOverview(); };
   }
   col.appendChild(head);
   col.appendChild(CL.el('div', 'col-legend', `±${CL.fmt(R, 2)}`));

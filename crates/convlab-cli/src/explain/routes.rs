@@ -14,16 +14,21 @@
 //! | `GET /api/hyper?input=&kernel=&padding=&stride=&dilation=&mode=` | the playground's arithmetic |
 //!
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (unknown route), 405, 413 (too
-//! large) or 500 (a failure inside the engine, caught).
-
-use std::io::Read;
+//! large) or 500 (a failure inside the engine, caught); the HTTP layer ([`super::http`]) adds
+//! 403, 408, 411, 431 and 503.
+//!
+//! Only embedded files are served: a path is looked up in a fixed table, never joined to a
+//! folder, so `..`, `%2e%2e` or absolute paths name nothing. No route takes a file name and
+//! no route writes a file: the model is the checkpoint given on the command line, uploads
+//! are decoded in memory.
 
 use convlab::explain::{hyper, Explainer, HyperQuery, InputSource, MAX_IMAGE_BYTES};
-use serde_json::{json, Value};
-use tiny_http::{Header, Method, Request, Response};
+use serde_json::Value;
+
+use super::http::{Request, Response};
 
 /// The largest request body: an image, or the JSON pixels of a drawing.
-const MAX_BODY: usize = MAX_IMAGE_BYTES + (1 << 20);
+pub const MAX_BODY: usize = MAX_IMAGE_BYTES + (1 << 20);
 
 const INDEX: &str = include_str!("../../web/index.html");
 const STYLE: &str = include_str!("../../web/style.css");
@@ -36,18 +41,14 @@ const SCRIPTS: [(&str, &str); 6] = [
     ("/beyond.js", include_str!("../../web/beyond.js")),
 ];
 
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
+type Reply = Response;
 
 fn json_reply(status: u16, v: &Value) -> Reply {
     Reply { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap_or_default() }
 }
 
 fn error(status: u16, msg: impl std::fmt::Display) -> Reply {
-    json_reply(status, &json!({ "error": msg.to_string() }))
+    Response::error(status, msg)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -109,29 +110,17 @@ fn engine(r: Result<Value, convlab::Error>) -> Reply {
     }
 }
 
-fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(error(413, format!("request body over the limit of {MAX_BODY} bytes")));
-    }
-    let mut body = Vec::new();
-    req.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body).map_err(|e| error(400, format!("cannot read the request body: {e}")))?;
-    if body.len() > MAX_BODY {
-        return Err(error(413, format!("request body over the limit of {MAX_BODY} bytes")));
-    }
-    Ok(body)
-}
-
 /// The input of `POST /api/run`.
-fn run_source(req: &mut Request) -> Result<InputSource, Reply> {
-    let ctype = req.headers().iter().find(|h| h.field.equiv("Content-Type")).map(|h| h.value.as_str().to_ascii_lowercase()).unwrap_or_default();
-    let body = read_body(req)?;
+fn run_source(req: &Request) -> Result<InputSource, Reply> {
+    let ctype = req.header("Content-Type").unwrap_or_default().to_ascii_lowercase();
+    let body = &req.body;
     if body.is_empty() {
         return Err(error(400, "empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file"));
     }
     if !ctype.starts_with("application/json") {
-        return Ok(InputSource::Image(body));
+        return Ok(InputSource::Image(body.clone()));
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| error(400, format!("not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| error(400, format!("not valid JSON: {e}")))?;
     if let Some(i) = v.get("sample") {
         let i = i.as_u64().ok_or_else(|| error(400, "'sample' must be a non-negative integer"))?;
         return Ok(InputSource::Sample(i as usize));
@@ -144,17 +133,16 @@ fn run_source(req: &mut Request) -> Result<InputSource, Reply> {
     Err(error(400, "the JSON body needs 'sample' or 'pixels' and 'shape'"))
 }
 
-fn route(ex: &Explainer, req: &mut Request) -> Reply {
-    let url = req.url().to_string();
-    let (path, q) = url.split_once('?').unwrap_or((&url, ""));
+fn route(ex: &Explainer, req: &Request) -> Reply {
+    let (path, q) = req.target.split_once('?').unwrap_or((&req.target, ""));
     let q = Query::parse(q);
-    let method = req.method().clone();
+    let method = req.method.as_str();
     let r = (|| -> Result<Reply, Reply> {
-        if method == Method::Post && path == "/api/run" {
+        if method == "POST" && path == "/api/run" {
             let src = run_source(req)?;
             return Ok(engine(ex.run(&src, q.num("maps", 16)?)));
         }
-        if method != Method::Get && method != Method::Head {
+        if method != "GET" && method != "HEAD" {
             return Err(error(405, format!("{method} is not supported here")));
         }
         Ok(match path {
@@ -193,14 +181,14 @@ fn route(ex: &Explainer, req: &mut Request) -> Reply {
 }
 
 /// Answers one request; a panic inside becomes a 500 with its message.
-pub fn handle(ex: &Explainer, mut req: Request) {
-    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ex, &mut req)))
-        .unwrap_or_else(|p| {
-            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-            error(500, format!("internal error: {msg}"))
-        });
-    let header = Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes()).expect("static header");
-    let nocache = Header::from_bytes(&b"Cache-Control"[..], &b"no-store"[..]).expect("static header");
-    let resp = Response::from_data(reply.body).with_status_code(reply.status).with_header(header).with_header(nocache);
-    let _ = req.respond(resp);
+pub fn handle(ex: &Explainer, req: &Request) -> Response {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ex, req))).unwrap_or_else(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        error(500, format!("internal error: {msg}"))
+    })
+}
+
+/// Whether answering `req` computes with the model (and so waits for a free worker).
+pub fn computes(req: &Request) -> bool {
+    req.target.starts_with("/api/") && !req.target.starts_with("/api/hyper")
 }

@@ -98,10 +98,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(checkpoint: &Path) -> Server {
+        Server::start_with(checkpoint, &["--threads", "16"])
+    }
+
+    /// A server with more `convlab explain` options.
+    pub fn start_with(checkpoint: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convlab"))
             .args(["explain", "--checkpoint"])
             .arg(checkpoint)
-            .args(["--port", "0", "--threads", "16"])
+            .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -110,6 +116,17 @@ impl Server {
         let url = line.split_whitespace().last().unwrap_or_default().trim_end_matches('/').to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
         Server { child, url }
+    }
+
+    /// `host:port` of the server.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// The server's peak resident memory in KiB (`VmHWM` of /proc/<pid>/status; Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
     }
 }
 

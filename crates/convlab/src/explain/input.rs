@@ -27,6 +27,41 @@ pub enum InputSource {
     Pixels { data: Vec<f32>, shape: Vec<usize> },
 }
 
+fn check_side(iw: u32, ih: u32) -> Result<(), Error> {
+    if iw == 0 || ih == 0 || iw > MAX_IMAGE_SIDE || ih > MAX_IMAGE_SIDE {
+        return Err(Error::Invalid(format!("image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}")));
+    }
+    Ok(())
+}
+
+/// Width and height as a PNG's IHDR chunk or a JPEG's first SOF segment declares them
+/// (None when the bytes do not start like either).
+fn header_dimensions(b: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |i: usize| Some(u16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?) as u32);
+    let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return (b.get(12..16)? == b"IHDR").then_some((be32(16)?, be32(20)?));
+    }
+    if !b.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xff {
+            return None;
+        }
+        let marker = b[i + 1];
+        match marker {
+            0xff => i += 1, // fill byte
+            0x01 | 0xd0..=0xd7 => i += 2,
+            0xd9 | 0xda => return None, // end of image or start of scan before any frame header
+            0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => return Some((be16(i + 7)?, be16(i + 5)?)),
+            _ => i += 2 + be16(i + 2)? as usize,
+        }
+    }
+    None
+}
+
 /// Decodes a PNG or JPEG into `C×H×W` values in `[0, 1]` at `[c, h, w]`: RGB or gray as the
 /// model wants, the shorter side scaled to fit, then centre-cropped (as CNN Explainer does).
 /// Errors (never panics) for anything that is not such an image, an image larger than
@@ -43,6 +78,11 @@ pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Err
     if c != 1 && c != 3 {
         return Err(Error::Invalid(format!("images can be given to models with 1 or 3 input channels, this one has {c}")));
     }
+    // The size the file declares, read from its header by hand: a huge declared size is
+    // refused before the decoder sees the file (or its missing data) at all.
+    if let Some((iw, ih)) = header_dimensions(bytes) {
+        check_side(iw, ih)?;
+    }
     let reader = || -> Result<ImageReader<Cursor<&[u8]>>, Error> {
         let r = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Invalid(format!("cannot read the image: {e}")))?;
         match r.format() {
@@ -51,9 +91,7 @@ pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Err
         }
     };
     let (iw, ih) = reader()?.into_dimensions().map_err(|e| Error::Invalid(format!("not a valid image: {e}")))?;
-    if iw == 0 || ih == 0 || iw > MAX_IMAGE_SIDE || ih > MAX_IMAGE_SIDE {
-        return Err(Error::Invalid(format!("image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}")));
-    }
+    check_side(iw, ih)?;
     let mut r = reader()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);

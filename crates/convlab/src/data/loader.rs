@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::transforms::{augment, check_normalization, mix, normalize, Augment};
 use super::{Dataset, Normalization};
+use crate::train::collective::{shard_range, Shard};
 use crate::{Error, Tensor};
 
 /// How a [`DataLoader`] batches. `Default`: batch 64, no shuffling, last partial batch
@@ -38,6 +39,9 @@ pub struct LoaderConfig {
     pub workers: usize,
     /// Batches built ahead of the consumer (at least one per worker).
     pub prefetch: usize,
+    /// Serve only this rank's part of every batch (data-parallel training); the batches and
+    /// their order stay those of the whole run.
+    pub shard: Option<Shard>,
 }
 
 impl Default for LoaderConfig {
@@ -51,6 +55,7 @@ impl Default for LoaderConfig {
             augment: Augment::default(),
             workers: 2,
             prefetch: 4,
+            shard: None,
         }
     }
 }
@@ -121,7 +126,11 @@ impl DataLoader {
     pub fn epoch(&self, epoch: usize) -> EpochIter {
         let order = self.order(epoch);
         let b = self.config.batch_size;
-        let batches: Vec<Vec<usize>> = order.chunks(b).take(self.batches_per_epoch()).map(|c| c.to_vec()).collect();
+        let part = |c: &[usize]| match self.config.shard {
+            Some(s) => c[shard_range(c.len(), s.rank, s.size)].to_vec(),
+            None => c.to_vec(),
+        };
+        let batches: Vec<Vec<usize>> = order.chunks(b).take(self.batches_per_epoch()).map(part).collect();
         let job = Arc::new(Job { dataset: self.dataset.clone(), config: self.config.clone(), epoch_seed: mix(self.config.seed, epoch as u64), batches });
         let workers = self.config.workers.min(job.batches.len());
         let mut receivers = Vec::new();

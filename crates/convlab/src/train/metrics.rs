@@ -45,6 +45,10 @@ pub struct Record {
     /// (`skip_nonfinite`).
     #[serde(default)]
     pub skipped_steps: usize,
+    /// Data-parallel runs: milliseconds per step spent in all-reduces since the previous
+    /// record of the same kind (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allreduce_ms: Option<f64>,
 }
 
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
@@ -175,7 +179,7 @@ mod tests {
     use super::*;
 
     fn record(step: usize) -> Record {
-        Record { kind: "step".into(), step, epoch: 0, loss: 0.5, lr: 0.1, train_acc: 0.25, test_acc: None, test_loss: None, images_per_sec: 1.0, wall_time: 2.0, skipped_steps: 0 }
+        Record { kind: "step".into(), step, epoch: 0, loss: 0.5, lr: 0.1, train_acc: 0.25, test_acc: None, test_loss: None, images_per_sec: 1.0, wall_time: 2.0, skipped_steps: 0, allreduce_ms: None }
     }
 
     #[test]

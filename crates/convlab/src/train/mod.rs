@@ -46,6 +46,7 @@
 //! assert_eq!(seen.0.last().unwrap().kind, "epoch");
 //! ```
 
+pub mod collective;
 pub mod config;
 pub mod eval;
 pub mod grid;

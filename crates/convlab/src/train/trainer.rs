@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::collective::{average_buffers, reduce_step, Collective, Shard};
 use super::eval::{argmax_rows, evaluate, Evaluation};
 use super::guard::{nonfinite, probe_writable};
 use super::metrics::{JsonlWriter, Observer, Progress, Record};
@@ -14,6 +15,7 @@ use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sum
 use super::TrainConfig;
 use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
 use crate::data::{self, Augment, DataLoader, Dataset, LoaderConfig, Split};
+use crate::autograd::Gradients;
 use crate::nn::{Forward, Module};
 use crate::ops::loss::cross_entropy;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
@@ -37,6 +39,8 @@ pub struct Summary {
     pub state: TrainState,
     /// The last evaluation, if any.
     pub last_eval: Option<Evaluation>,
+    /// Time this process spent in gradient all-reduces (0 without ranks).
+    pub allreduce_seconds: f64,
 }
 
 /// A seed for step `step`'s dropout masks (splitmix64 of the run seed and the step).
@@ -62,6 +66,10 @@ pub struct Trainer {
     resumed: bool,
     /// The last checkpoint written or resumed from, and its step.
     last_saved: Option<(PathBuf, usize)>,
+    /// The ranks of a data-parallel run (see [`super::collective`]).
+    collective: Option<Box<dyn Collective>>,
+    /// Time spent in all-reduces so far.
+    comm_time: Duration,
 }
 
 impl Trainer {
@@ -97,6 +105,7 @@ impl Trainer {
                     augment: if train { Augment { random_crop_padding: config.random_crop_padding, horizontal_flip: config.horizontal_flip } } else { Augment::default() },
                     workers: config.workers,
                     prefetch: 2 * config.workers.max(1),
+                    shard: None,
                 },
             )
         };
@@ -105,12 +114,43 @@ impl Trainer {
         let total = config.total_steps(train.batches_per_epoch());
         let schedule = config.schedule(train.batches_per_epoch(), total)?;
         let opt = config.optimizer(model.named_parameters())?;
-        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false, last_saved: None })
+        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false, last_saved: None, collective: None, comm_time: Duration::ZERO })
     }
 
     /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
     pub fn set_output(&mut self, dir: impl Into<PathBuf>) {
         self.out = Some(dir.into());
+    }
+
+    /// Makes this process one rank of a data-parallel run (see [`super::collective`]): it
+    /// trains on its shard of every batch, and only rank 0 evaluates. Give only rank 0 an
+    /// output folder.
+    pub fn set_collective(&mut self, c: Box<dyn Collective>) -> Result<(), Error> {
+        let (rank, size) = (c.rank(), c.size());
+        if rank >= size {
+            return Err(Error::Invalid(format!("rank {rank} of {size}")));
+        }
+        let config = LoaderConfig { shard: Some(Shard { rank, size }), ..self.train.config().clone() };
+        self.train = DataLoader::try_new(self.train.dataset().clone(), config)?;
+        if rank != 0 {
+            self.test = None;
+        }
+        self.collective = Some(c);
+        Ok(())
+    }
+
+    /// Averages the batch-norm running statistics over the ranks (see [`average_buffers`]).
+    fn sync_buffers(&mut self) -> Result<(), Error> {
+        match self.collective.as_mut() {
+            Some(c) => average_buffers(&mut **c, &*self.model),
+            None => Ok(()),
+        }
+    }
+
+    /// Milliseconds per step in all-reduces since `(time, step)` (None without ranks).
+    fn comm_ms_since(&self, (t0, s0): (Duration, usize)) -> Option<f64> {
+        self.collective.as_ref()?;
+        Some((self.comm_time - t0).as_secs_f64() * 1e3 / (self.state.step - s0).max(1) as f64)
     }
 
     /// The flag that stops the run at the next step boundary (after saving a checkpoint).
@@ -215,6 +255,8 @@ impl Trainer {
             // so that a resumed run reports what an uninterrupted one does).
             let (mut w_images, mut w_t) = (0usize, Instant::now());
             let (mut e_images, e_t) = (0usize, Instant::now());
+            // All-reduce time and steps at the start of the log window and of the epoch.
+            let (mut w_comm, e_comm) = ((self.comm_time, self.state.step), (self.comm_time, self.state.step));
             let mut end = None;
             let skip = self.state.step_in_epoch;
             if skip < bpe {
@@ -222,12 +264,29 @@ impl Trainer {
                     let batch = batch?;
                     let lr = self.schedule.lr(self.config.lr, self.state.step);
                     self.opt.set_lr(lr);
-                    let mut fwd = Forward::train(step_seed(self.config.seed, self.state.step));
-                    let logits = self.model.forward(&batch.images, &mut fwd);
-                    let loss = cross_entropy(&logits, &batch.labels, &ce);
-                    let mut grads = loss.backward();
-                    let loss_value = loss.item();
-                    let n = batch.labels.len();
+                    let n_local = batch.labels.len();
+                    // A rank's shard of a short last batch may be empty: it adds nothing.
+                    let (mut grads, loss_local, correct_local) = if n_local == 0 {
+                        (Gradients::default(), 0.0, 0)
+                    } else {
+                        let mut fwd = Forward::train(step_seed(self.config.seed, self.state.step));
+                        let logits = self.model.forward(&batch.images, &mut fwd);
+                        let loss = cross_entropy(&logits, &batch.labels, &ce);
+                        let classes = logits.dims()[1];
+                        let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
+                        (loss.backward(), loss.item() as f64 * n_local as f64, correct)
+                    };
+                    let flags = (self.stop.load(Ordering::SeqCst), self.config.time_limit_s.is_some_and(|t| wall() >= t));
+                    // With ranks: the global batch's sums, flags and mean gradient.
+                    let (n, loss_sum, correct, (stop_now, time_up)) = match self.collective.as_mut() {
+                        Some(c) => {
+                            let (sums, comm) = reduce_step(&mut **c, &mut grads, &params, n_local, loss_local, correct_local, flags)?;
+                            self.comm_time += comm;
+                            sums
+                        }
+                        None => (n_local, loss_local, correct_local, flags),
+                    };
+                    let loss_value = (loss_sum / n.max(1) as f64) as f32;
                     match nonfinite(loss_value, &grads, &named) {
                         Some(what) if self.config.skip_nonfinite => {
                             // No update: the weights and the optimizer state stay as they were.
@@ -244,11 +303,8 @@ impl Trainer {
                                 clip_grad_norm(&mut grads, &params, c, 2.0);
                             }
                             self.opt.step(&grads);
-                            let l = loss_value as f64 * n as f64;
-                            let classes = logits.dims()[1];
-                            let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
-                            self.state.window_sums.add(l, correct, n);
-                            self.state.epoch_sums.add(l, correct, n);
+                            self.state.window_sums.add(loss_sum, correct, n);
+                            self.state.epoch_sums.add(loss_sum, correct, n);
                         }
                     }
                     drop(grads);
@@ -283,30 +339,34 @@ impl Trainer {
                             images_per_sec: w_images as f64 / secs,
                             wall_time: self.state.wall_time,
                             skipped_steps: self.state.skipped_steps,
+                            allreduce_ms: self.comm_ms_since(w_comm),
                         };
                         sink.emit(r, observer)?;
-                        (w_images, w_t) = (0, Instant::now());
+                        (w_images, w_t, w_comm) = (0, Instant::now(), (self.comm_time, self.state.step));
                     }
-                    if self.stop.load(Ordering::SeqCst) {
+                    if stop_now {
+                        self.sync_buffers()?;
                         self.save("checkpoint.safetensors", &mut sink)?;
                         observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
-                        return Ok(Summary { outcome: Outcome::Stopped, state: self.state.clone(), last_eval });
+                        return Ok(Summary { outcome: Outcome::Stopped, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() });
                     }
                     if self.state.step >= total {
                         end = Some(Outcome::Finished);
                         break;
                     }
-                    if self.config.time_limit_s.is_some_and(|t| self.state.wall_time >= t) {
+                    if time_up {
                         end = Some(Outcome::TimeLimit);
                         break;
                     }
                     // Periodic checkpoints inside the epoch (its end saves one anyway).
                     if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0) && self.state.step_in_epoch < bpe {
+                        self.sync_buffers()?;
                         self.save("checkpoint.safetensors", &mut sink)?;
                     }
                 }
             }
             // End of the epoch (or of the run): evaluate, record, save.
+            self.sync_buffers()?;
             let ev = match &self.test {
                 Some(t) => Some(evaluate(&*self.model, t, self.config.test_limit, false)?),
                 None => None,
@@ -342,6 +402,7 @@ impl Trainer {
                 images_per_sec: e_images as f64 / secs,
                 wall_time: self.state.wall_time,
                 skipped_steps: self.state.skipped_steps,
+                allreduce_ms: self.comm_ms_since(e_comm),
             };
             if !epoch_done {
                 // A run that ends inside an epoch: a resumed one goes on from these sums.
@@ -354,10 +415,10 @@ impl Trainer {
                 draw_curves(&p, &sink.curves)?;
             }
             if let Some(outcome) = end {
-                return Ok(Summary { outcome, state: self.state.clone(), last_eval });
+                return Ok(Summary { outcome, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() });
             }
         }
-        Ok(Summary { outcome: Outcome::Finished, state: self.state.clone(), last_eval })
+        Ok(Summary { outcome: Outcome::Finished, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() })
     }
 
 }

@@ -16,6 +16,7 @@
 mod bench;
 mod calc;
 mod demo;
+mod distributed;
 mod eval;
 mod explain;
 mod features;

@@ -230,18 +230,47 @@ impl Observer for Bars {
 }
 
 /// Trains with `config` into `out`, from `resume` or `init` when given; Ctrl-C stops cleanly.
+/// Started by `mpirun` with several ranks, trains data-parallel (see [`crate::distributed`]).
 pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
-    // Before the data is read: can the output folder be written at all?
-    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
-    probe_writable(&out)?;
+    // Declared first, so that MPI is finalized last (after the trainer is gone).
+    let ranks = crate::distributed::start()?;
+    let Some(r) = &ranks else { return train_on(None, config, out, resume, init, quiet) };
+    match train_on(Some(r), config, out, resume, init, quiet) {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            // The other ranks wait in an all-reduce: end the whole job.
+            eprintln!("error (rank {} of {}): {e:#}", r.rank(), r.size());
+            r.abort(2)
+        }
+    }
+}
+
+fn train_on(ranks: Option<&crate::distributed::Ranks>, mut config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
+    let lead = ranks.is_none_or(|r| r.rank() == 0);
+    let quiet = quiet || !lead;
+    if ranks.is_some() && config.threads.is_none() {
+        // The cores of this machine, shared by the ranks on it.
+        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].iter().find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok()).unwrap_or(1);
+        config.threads = Some((std::thread::available_parallelism().map_or(1, |n| n.get()) / local.max(1)).max(1));
+    }
+    if lead {
+        // Before the data is read: can the output folder be written at all?
+        std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the output folder", out.display()))?;
+        probe_writable(&out)?;
+    }
     let mut trainer = Trainer::from_config(config)?;
+    if let Some(r) = ranks {
+        trainer.set_collective(r.collective())?;
+    }
     if let Some(p) = &resume {
         trainer.resume_from(p)?;
     } else if let Some(p) = &init {
         trainer.init_from(p)?;
     }
-    check_free_space(&out, &trainer)?;
-    trainer.set_output(&out);
+    if lead {
+        check_free_space(&out, &trainer)?;
+        trainer.set_output(&out);
+    }
     let flag = trainer.stop_flag();
     // A second Ctrl-C exits at once. Only one handler per process: ignore a failure to
     // install it again (the demo after a train in the same process).
@@ -253,12 +282,13 @@ pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: O
     });
     if !quiet {
         eprintln!(
-            "training {} ({} parameters) on {}: {} steps per epoch, {} steps in all",
+            "training {} ({} parameters) on {}: {} steps per epoch, {} steps in all{}",
             trainer.info.model,
             convlab::nn::Module::num_parameters(&*trainer.model),
             trainer.config.dataset,
             trainer.batches_per_epoch(),
-            trainer.total_steps()
+            trainer.total_steps(),
+            ranks.map(|r| format!(", on {} ranks", r.size())).unwrap_or_default()
         );
     }
     let mut bars = Bars::new(quiet);
@@ -277,10 +307,14 @@ pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: O
     }
     let ckpt = out.join("checkpoint.safetensors");
     match summary.outcome {
+        Outcome::Stopped if !lead => {}
         Outcome::Stopped => println!("stopped at step {}; resume with: convlab train --resume {}", summary.state.step, ckpt.display()),
         _ => {
             let acc = summary.last_eval.as_ref().map(|e| format!(", test accuracy {:.2}%", 100.0 * e.accuracy)).unwrap_or_default();
-            println!("done: {} steps in {:.1} s{acc}; checkpoint {}", summary.state.step, summary.state.wall_time, ckpt.display());
+            if lead {
+                let comm = if ranks.is_some() { format!(" ({:.1} s in all-reduces)", summary.allreduce_seconds) } else { String::new() };
+                println!("done: {} steps in {:.1} s{comm}{acc}; checkpoint {}", summary.state.step, summary.state.wall_time, ckpt.display());
+            }
         }
     }
     Ok((summary.outcome, ckpt))

@@ -289,7 +289,7 @@ fn peak_memory_of_hostile_inputs() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().find_map(|l| l.strip_prefix("HWM ")).unwrap_or_else(|| panic!("{case}: {stdout}"));
+        let line = stdout.lines().find_map(|l| l.split_once("HWM ").map(|(_, rest)| rest)).unwrap_or_else(|| panic!("{case}: {stdout}"));
         let mut parts = line.splitn(3, ' ');
         let (start, peak, msg) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap_or(""));
         println!("{case:<38} {start:>12} {peak:>12}  {msg}");

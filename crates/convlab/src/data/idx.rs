@@ -127,9 +127,10 @@ pub fn parse_header(bytes: &[u8], path: &str) -> Result<IdxHeader, Error> {
 ///
 /// ```
 /// use convlab::data::idx;
-/// // A header announcing 2^32 - 1 labels in a 30-byte gzip file.
+/// // A header announcing 10^9 labels in a 30-byte gzip file.
 /// let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-/// std::io::Write::write_all(&mut enc, &[0, 0, 8, 1, 255, 255, 255, 255]).unwrap();
+/// let billion = 1_000_000_000u32.to_be_bytes();
+/// std::io::Write::write_all(&mut enc, &[0, 0, 8, 1, billion[0], billion[1], billion[2], billion[3]]).unwrap();
 /// let err = idx::decode(&enc.finish().unwrap(), "labels.gz").unwrap_err().to_string();
 /// assert!(err.starts_with("labels.gz: ") && err.contains("cannot hold"), "{err}");
 /// ```

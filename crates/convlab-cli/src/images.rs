@@ -11,12 +11,8 @@ use image::imageops::FilterType;
 /// The image at `path` as `C×H×W` values in `[0, 1]` (not normalized).
 pub fn load_pixels(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
     let [c, h, w] = shape;
-    let img = image::ImageReader::open(path)
-        .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-        .decode()
-        .map_err(|e| anyhow!("{}: not a readable image: {e}", path.display()))?;
+    // Bounded: the header's size is checked before any pixel buffer is allocated.
+    let img = convlab::data::folder::decode_file(path)?;
     let img = img.resize_exact(w as u32, h as u32, FilterType::Triangle);
     let mut out = vec![0.0f32; c * h * w];
     match c {

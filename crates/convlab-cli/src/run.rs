@@ -57,6 +57,7 @@ fn read_input(path: &Path) -> Result<Tensor> {
     if x.rank() != 4 || x.numel() == 0 {
         bail!("{}: tensor 'input' has shape {}, expected a non-empty N×C×H×W", path.display(), x.shape());
     }
+    checkpoint::check_finite(path, "input", &x)?;
     Ok(x)
 }
 

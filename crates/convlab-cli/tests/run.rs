@@ -101,6 +101,10 @@ fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     assert_user_error(&["run", "--model", "lenet5", "--weights", &weights, "--input", &rgb, "--output", &out], &["rgb.safetensors", "[1, 3, 28, 28]", "1 input channel"]);
     let big = tensor_file(&dir, "big.safetensors", "input", Tensor::zeros([1, 1, 32, 32]));
     assert_user_error(&["run", "--model", "lenet5", "--weights", &weights, "--input", &big, "--output", &out], &["big.safetensors", "[1, 1, 32, 32]", "does not fit lenet5"]);
+    let mut values = vec![0.0f32; 784];
+    values[30] = f32::NAN;
+    let nan = tensor_file(&dir, "nan.safetensors", "input", Tensor::from_vec(values, [1, 1, 28, 28]));
+    assert_user_error(&["run", "--model", "lenet5", "--input", &nan, "--output", &out], &["nan.safetensors", "tensor 'input' holds NaN at index [0, 0, 1, 2]"]);
     // Weights of another network: named by the metadata, or found by the keys.
     assert_user_error(&["run", "--model", "lenet5", "--weights", &fixture("interop_seq"), "--input", &good, "--output", &out], &["interop_seq.safetensors", "does not fit LeNet", "missing keys: conv1.weight"]);
     let other = dir.join("resnet.safetensors");

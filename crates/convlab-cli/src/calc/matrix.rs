@@ -10,17 +10,39 @@ use anyhow::{bail, Context, Result};
 use convlab::Tensor;
 use serde_json::Value;
 
+/// The largest `@file` the calculators read (64 MiB: millions of numbers).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Parses `arg` (JSON text, or `@file` holding JSON) named `what` in messages into a tensor
 /// of rank `min_rank..=max_rank`.
 pub fn parse_tensor_arg(what: &str, arg: &str, min_rank: usize, max_rank: usize) -> Result<Tensor> {
-    let (text, source) = match arg.strip_prefix('@') {
-        Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("--{what}: cannot read {path}"))?,
-            path.to_string(),
-        ),
-        None => (arg.to_string(), format!("--{what}")),
-    };
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{source}: not valid JSON"))?;
+    match arg.strip_prefix('@') {
+        Some(path) => {
+            let text = read_capped(path).with_context(|| format!("--{what}: cannot read {path}"))?;
+            parse_tensor_text(path, &text, min_rank, max_rank)
+        }
+        None => parse_tensor_text(&format!("--{what}"), arg, min_rank, max_rank),
+    }
+}
+
+/// Reads a text file of at most [`MAX_FILE_BYTES`] (checked while reading, so `/dev/zero`
+/// or a fifo cannot exhaust memory).
+fn read_capped(path: &str) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!("larger than the calculator's limit of {MAX_FILE_BYTES} bytes");
+    }
+    Ok(String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("not UTF-8 text ({e})"))?)
+}
+
+/// Parses JSON `text` (a nested list of numbers) into a tensor of rank
+/// `min_rank..=max_rank`; `source` names it in messages. Numbers must be finite f32 values
+/// (JSON has no NaN or infinity; `1e39` is refused as out of range), lists rectangular and
+/// non-empty. Never panics, whatever the text.
+pub fn parse_tensor_text(source: &str, text: &str, min_rank: usize, max_rank: usize) -> Result<Tensor> {
+    let value: Value = serde_json::from_str(text).with_context(|| format!("{source}: not valid JSON"))?;
     let (dims, data) = nested_to_flat(&value).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     if dims.len() < min_rank || dims.len() > max_rank {
         bail!(
@@ -145,6 +167,34 @@ mod tests {
         assert!(e.contains("[0][1]") && e.contains("f32"), "{e}");
         let e = parse_tensor_arg("input", "[[1,\"a\"]]", 2, 3).unwrap_err().to_string();
         assert!(e.contains("expected a number"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_and_out_of_range_numbers_are_refused() {
+        for (text, needle) in [
+            ("[[1, NaN]]", "not valid JSON"),
+            ("[[1, Infinity]]", "not valid JSON"),
+            ("[[1, -inf]]", "not valid JSON"),
+            ("[[1, 1e999]]", "not valid JSON"),
+            ("[[1, -3.5e38]]", "[0][1]: -350000000000000000000000000000000000000 is outside the range of f32 values"),
+            ("[[1, null]]", "[0][1]: expected a number, got null"),
+            ("[]", "empty list in shape [0]"),
+            ("[[[[[[1]]]]]]", "expected a 1- to 4-D nested list, got 6-D"),
+        ] {
+            let e = format!("{:#}", parse_tensor_text("--input", text, 1, 4).unwrap_err());
+            assert!(e.starts_with("--input: ") && e.contains(needle), "{text}: {e}");
+        }
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        let e = format!("{:#}", parse_tensor_text("--input", &deep, 1, 4).unwrap_err());
+        assert!(e.contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn file_arguments_are_read_up_to_a_limit() {
+        let e = format!("{:#}", parse_tensor_arg("input", "@/dev/zero", 1, 4).unwrap_err());
+        assert!(e.contains("--input: cannot read /dev/zero") && e.contains("limit of 67108864 bytes"), "{e}");
+        let e = format!("{:#}", parse_tensor_arg("input", "@/no/such/file.json", 1, 4).unwrap_err());
+        assert!(e.contains("cannot read /no/such/file.json"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,26 @@ pub struct Normalization {
     pub std: Vec<f32>,
 }
 
+impl Normalization {
+    /// Checks that the means are finite and the standard deviations finite and positive
+    /// (a zero or NaN std would turn every input into NaN or infinity).
+    ///
+    /// ```
+    /// use convlab::checkpoint::Normalization;
+    /// let n = Normalization { mean: vec![0.5], std: vec![0.0] };
+    /// assert_eq!(n.check().unwrap_err(), "std[0] = 0 must be a positive finite number");
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        if let Some((i, v)) = self.mean.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(format!("mean[{i}] = {v} must be a finite number"));
+        }
+        if let Some((i, v)) = self.std.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+            return Err(format!("std[{i}] = {v} must be a positive finite number"));
+        }
+        Ok(())
+    }
+}
+
 /// Metadata of a checkpoint. Every field may be empty: a plain PyTorch `state_dict` file
 /// has none of them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -95,6 +115,9 @@ impl CheckpointMeta {
         let mut meta: CheckpointMeta =
             serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| format!("metadata: {e}"))?;
         meta.extra = extra;
+        if let Some(n) = &meta.normalization {
+            n.check().map_err(|e| format!("metadata 'normalization': {e}"))?;
+        }
         Ok(meta)
     }
 }

@@ -168,6 +168,52 @@ pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, Error> {
     Ok(Checkpoint { tensors, meta })
 }
 
+/// Parses the bytes of a checkpoint file as [`load`] does (`name` names it in errors). The
+/// header's length, offsets and shapes are checked against the bytes before any tensor is
+/// built: a header longer than the file, offsets past its end, overlapping or gapped ranges
+/// and shapes that do not match their byte ranges are errors.
+///
+/// ```
+/// use convlab::checkpoint;
+/// let mut bytes = 1000u64.to_le_bytes().to_vec(); // a header length past the end
+/// bytes.extend(b"{}");
+/// let err = checkpoint::from_bytes(&bytes, "x.safetensors").unwrap_err().to_string();
+/// assert!(err.starts_with("x.safetensors: not a safetensors file"), "{err}");
+/// ```
+pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Checkpoint, Error> {
+    let path = Path::new(name);
+    let (tensors, raw) = format::decode(path, bytes)?;
+    let meta = CheckpointMeta::from_metadata(&raw).map_err(|msg| format_error(path, msg))?;
+    Ok(Checkpoint { tensors, meta })
+}
+
+/// Errors when `t` (the tensor `name` of the file `path`) holds a NaN or an infinity, naming
+/// the first such element by its index: for inputs, where such values would silently
+/// poison every output.
+///
+/// ```
+/// use convlab::{checkpoint, Tensor};
+/// let x = Tensor::from_vec(vec![0.5, f32::NAN, 1.0, 2.0], [1, 1, 2, 2]);
+/// let err = checkpoint::check_finite("x.safetensors", "input", &x).unwrap_err().to_string();
+/// assert_eq!(err, "x.safetensors: tensor 'input' holds NaN at index [0, 0, 0, 1] (1 non-finite value in all); inputs must be finite numbers");
+/// ```
+pub fn check_finite(path: impl AsRef<Path>, name: &str, t: &Tensor) -> Result<(), Error> {
+    let data = t.storage();
+    let Some(first) = data.iter().position(|v| !v.is_finite()) else { return Ok(()) };
+    let count = data.iter().filter(|v| !v.is_finite()).count();
+    let mut index = vec![0usize; t.rank()];
+    let mut rest = first;
+    for (slot, &d) in index.iter_mut().zip(t.dims()).rev() {
+        *slot = rest % d;
+        rest /= d;
+    }
+    let plural = if count == 1 { "value" } else { "values" };
+    Err(format_error(
+        path.as_ref(),
+        format!("tensor '{name}' holds {} at index {index:?} ({count} non-finite {plural} in all); inputs must be finite numbers", data[first]),
+    ))
+}
+
 /// Loads a checkpoint into `module`, strictly: missing, unexpected and wrongly shaped keys
 /// are an error naming the file and the keys, and then the module is unchanged.
 pub fn load_into(path: impl AsRef<Path>, module: &dyn Module) -> Result<CheckpointMeta, Error> {

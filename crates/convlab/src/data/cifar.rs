@@ -122,34 +122,74 @@ pub fn extract(archive: &Path, into: &Path) -> Result<(), Error> {
 }
 
 /// Reads binary batch files, in order, into one dataset. Each file must be a whole number
-/// (at least one) of 3,073-byte records with labels below 10; errors name the file.
+/// (at least one) of 3,073-byte records with labels below 10; errors name the file. A file's
+/// size is checked before it is read, so a wrong file costs no memory.
 pub fn load_binary(files: &[PathBuf]) -> Result<MemoryDataset, Error> {
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for path in files {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
-        if bytes.is_empty() || bytes.len() % RECORD != 0 {
-            return Err(Error::Format {
-                path: name,
-                msg: format!(
-                    "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records ({} complete, {} bytes left over: truncated or not a CIFAR-10 binary batch)",
-                    bytes.len(),
-                    bytes.len() / RECORD,
-                    bytes.len() % RECORD
-                ),
-            });
-        }
-        pixels.reserve(bytes.len());
-        for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
-            if record[0] >= 10 {
-                return Err(Error::Format { path: name, msg: format!("record {i}: label {} is not below 10", record[0]) });
-            }
-            labels.push(record[0]);
-            pixels.extend_from_slice(&record[1..]);
-        }
+        let io = |e| Error::Io { path: name.clone(), source: e };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        check_size(len, &name)?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        append_batch(&bytes, &name, &mut pixels, &mut labels)?;
     }
-    Ok(MemoryDataset::new("cifar10", [3, 32, 32], CLASSES.iter().map(|s| s.to_string()).collect(), pixels, labels))
+    Ok(dataset(pixels, labels))
+}
+
+/// Parses binary batches held in memory, `(name, bytes)` in order, as [`load_binary`] does
+/// files (the names appear in errors).
+///
+/// ```
+/// use convlab::data::{cifar, Dataset};
+/// let mut record = vec![9u8];
+/// record.extend([0u8; 3072]);
+/// assert_eq!(cifar::from_batches(&[("a.bin", &record)]).unwrap().len(), 1);
+/// record[0] = 10;
+/// let err = cifar::from_batches(&[("a.bin", &record)]).unwrap_err().to_string();
+/// assert_eq!(err, "a.bin: record 0: label 10 is not below 10");
+/// ```
+pub fn from_batches(batches: &[(&str, &[u8])]) -> Result<MemoryDataset, Error> {
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for (name, bytes) in batches {
+        check_size(bytes.len() as u64, name)?;
+        append_batch(bytes, name, &mut pixels, &mut labels)?;
+    }
+    Ok(dataset(pixels, labels))
+}
+
+fn dataset(pixels: Vec<u8>, labels: Vec<u8>) -> MemoryDataset {
+    MemoryDataset::new("cifar10", [3, 32, 32], CLASSES.iter().map(|s| s.to_string()).collect(), pixels, labels)
+}
+
+fn check_size(len: u64, name: &str) -> Result<(), Error> {
+    let record = RECORD as u64;
+    if len == 0 || len % record != 0 {
+        return Err(Error::Format {
+            path: name.to_string(),
+            msg: format!(
+                "{len} bytes is not a whole number of {RECORD}-byte CIFAR-10 records ({} complete, {} bytes left over: truncated or not a CIFAR-10 binary batch)",
+                len / record,
+                len % record
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn append_batch(bytes: &[u8], name: &str, pixels: &mut Vec<u8>, labels: &mut Vec<u8>) -> Result<(), Error> {
+    check_size(bytes.len() as u64, name)?;
+    pixels.reserve(bytes.len());
+    for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
+        if record[0] >= 10 {
+            return Err(Error::Format { path: name.to_string(), msg: format!("record {i}: label {} is not below 10", record[0]) });
+        }
+        labels.push(record[0]);
+        pixels.extend_from_slice(&record[1..]);
+    }
+    Ok(())
 }
 
 fn missing(names: &[String], dir: &Path) -> Error {

@@ -104,7 +104,7 @@ impl ImageFolder {
         let (first_gray, first_h, first_w) = if opts.image_size.is_some() && opts.grayscale.is_some() {
             (false, 0, 0)
         } else {
-            let img = decode(first)?;
+            let img = decode_file(first)?;
             (img.color().channel_count() <= 2, img.height() as usize, img.width() as usize)
         };
         let gray = opts.grayscale.unwrap_or(first_gray);
@@ -126,8 +126,66 @@ impl ImageFolder {
     }
 }
 
-fn decode(path: &Path) -> Result<DynamicImage, Error> {
-    image::open(path).map_err(|e| Error::Format { path: path.display().to_string(), msg: format!("cannot decode image: {e}") })
+/// The largest image side the loaders decode (pixels). Larger headers are refused before
+/// any pixel buffer is allocated.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most memory one image decode may allocate (256 MiB).
+pub const MAX_IMAGE_ALLOC: u64 = 256 << 20;
+/// The largest image file read (256 MiB), checked before reading.
+pub const MAX_IMAGE_FILE: u64 = 256 << 20;
+
+/// Reads and decodes an image file as the folder loader does: the file size is checked
+/// against [`MAX_IMAGE_FILE`] before reading, then [`decode_image`] applies its limits.
+pub fn decode_file(path: &Path) -> Result<DynamicImage, Error> {
+    let name = path.display().to_string();
+    let io = |e| Error::Io { path: name.clone(), source: e };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_IMAGE_FILE {
+        return Err(Error::Format { path: name, msg: format!("{len} bytes is more than the {MAX_IMAGE_FILE}-byte limit for an image file") });
+    }
+    decode_image(&std::fs::read(path).map_err(io)?, &name)
+}
+
+/// Decodes image file bytes (PNG, JPEG or BMP, recognized by content) as the folder loader
+/// does, in bounded memory: the header's dimensions are read first and refused above
+/// [`MAX_IMAGE_SIDE`] per side, and the decoder may allocate at most [`MAX_IMAGE_ALLOC`].
+/// `name` names the file in errors.
+///
+/// ```
+/// use convlab::data::folder::decode_image;
+/// // A PNG header claiming 100000×100000 pixels (signature, then the IHDR chunk).
+/// let mut ihdr = b"IHDR".to_vec();
+/// ihdr.extend(100_000u32.to_be_bytes());
+/// ihdr.extend(100_000u32.to_be_bytes());
+/// ihdr.extend([8, 0, 0, 0, 0]); // 8-bit gray
+/// let mut crc = flate2::Crc::new();
+/// crc.update(&ihdr);
+/// let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\r".to_vec();
+/// png.extend(ihdr);
+/// png.extend(crc.sum().to_be_bytes());
+/// png.extend(b"\0\0\0\0IDAT\x35\xaf\x06\x1e"); // an empty IDAT chunk ends the header
+/// let err = decode_image(&png, "huge.png").unwrap_err().to_string();
+/// assert!(err.starts_with("huge.png: image header claims 100000×100000 pixels"), "{err}");
+/// ```
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage, Error> {
+    let fail = |msg: String| Error::Format { path: name.to_string(), msg };
+    let reader = || -> Result<image::ImageReader<std::io::Cursor<&[u8]>>, Error> {
+        let mut r = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| fail(format!("cannot read image: {e}")))?;
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+        r.limits(limits);
+        Ok(r)
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(|e| fail(format!("cannot decode image: {e}")))?;
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+        return Err(fail(format!("image header claims {w}×{h} pixels, more than the limit of {MAX_IMAGE_SIDE} per side; refusing to decode")));
+    }
+    if w == 0 || h == 0 {
+        return Err(fail(format!("image header claims {w}×{h} pixels: empty image")));
+    }
+    reader()?.decode().map_err(|e| fail(format!("cannot decode image: {e}")))
 }
 
 /// Center-crops `img` to the aspect ratio of `w×h`, then resizes it to `w×h`.
@@ -147,6 +205,25 @@ pub fn crop_resize(img: DynamicImage, h: usize, w: usize) -> DynamicImage {
     }
 }
 
+/// The `C×H×W` values in `[0, 1]` of an image already `H×W` (gray when `C` is 1, else RGB),
+/// as [`Dataset::get`] returns them.
+pub fn to_chw(img: DynamicImage, [c, h, w]: [usize; 3]) -> Vec<f32> {
+    let mut image = vec![0.0f32; c * h * w];
+    if c == 1 {
+        for (o, p) in image.iter_mut().zip(img.to_luma8().pixels()) {
+            *o = p.0[0] as f32 / 255.0;
+        }
+    } else {
+        let plane = h * w;
+        for (i, p) in img.to_rgb8().pixels().enumerate().take(plane) {
+            for ch in 0..3 {
+                image[ch * plane + i] = p.0[ch] as f32 / 255.0;
+            }
+        }
+    }
+    image
+}
+
 impl Dataset for ImageFolder {
     fn name(&self) -> &str {
         &self.name
@@ -162,21 +239,8 @@ impl Dataset for ImageFolder {
     }
     fn get(&self, index: usize) -> Result<Sample, Error> {
         let (path, label) = self.files.get(index).ok_or_else(|| out_of_range(&self.name, index, self.files.len()))?;
-        let [c, h, w] = self.shape;
-        let img = crop_resize(decode(path)?, h, w);
-        let mut image = vec![0.0f32; c * h * w];
-        if c == 1 {
-            for (o, p) in image.iter_mut().zip(img.to_luma8().pixels()) {
-                *o = p.0[0] as f32 / 255.0;
-            }
-        } else {
-            let plane = h * w;
-            for (i, p) in img.to_rgb8().pixels().enumerate() {
-                for ch in 0..3 {
-                    image[ch * plane + i] = p.0[ch] as f32 / 255.0;
-                }
-            }
-        }
+        let [_, h, w] = self.shape;
+        let image = to_chw(crop_resize(decode_file(path)?, h, w), self.shape);
         Ok(Sample { image, label: *label })
     }
 }

@@ -148,12 +148,35 @@ pub fn open(variant: Variant, split: Split, opts: &DataOptions) -> Result<Memory
 pub fn load_files(variant: Variant, images: &Path, labels: &Path) -> Result<MemoryDataset, Error> {
     let img = idx::load(images, 3)?;
     let lab = idx::load(labels, 1)?;
-    let bad = |p: &Path, msg: String| Error::Format { path: p.display().to_string(), msg };
+    from_arrays(variant, img, lab, &images.display().to_string(), &labels.display().to_string())
+}
+
+/// Validates parsed IDX arrays as an MNIST-style split (`N×28×28` images, `N` labels below
+/// 10) and builds the dataset; `images` and `labels` name the files in errors.
+///
+/// ```
+/// use convlab::data::{idx::IdxArray, mnist::{self, Variant}};
+/// let img = IdxArray { dims: vec![2, 28, 28], data: vec![0; 2 * 784] };
+/// let lab = IdxArray { dims: vec![3], data: vec![1, 2, 3] };
+/// let err = mnist::from_arrays(Variant::Mnist, img, lab, "img.idx", "lab.idx").unwrap_err();
+/// assert_eq!(err.to_string(), "lab.idx: 3 labels for the 2 images in img.idx");
+/// ```
+pub fn from_arrays(variant: Variant, img: idx::IdxArray, lab: idx::IdxArray, images: &str, labels: &str) -> Result<MemoryDataset, Error> {
+    let bad = |p: &str, msg: String| Error::Format { path: p.to_string(), msg };
+    if img.dims.len() != 3 {
+        return Err(bad(images, format!("expected 3 dimensions, the IDX header has {} ({:?})", img.dims.len(), img.dims)));
+    }
+    if lab.dims.len() != 1 {
+        return Err(bad(labels, format!("expected 1 dimensions, the IDX header has {} ({:?})", lab.dims.len(), lab.dims)));
+    }
     if img.dims[1..] != [28, 28] {
         return Err(bad(images, format!("images are {}×{}, expected 28×28", img.dims[1], img.dims[2])));
     }
     if img.dims[0] != lab.dims[0] {
-        return Err(bad(labels, format!("{} labels for the {} images in {}", lab.dims[0], img.dims[0], images.display())));
+        return Err(bad(labels, format!("{} labels for the {} images in {images}", lab.dims[0], img.dims[0])));
+    }
+    if img.data.len() != img.dims.iter().product::<usize>() || lab.data.len() != lab.dims[0] {
+        return Err(bad(images, format!("{} image bytes and {} label bytes do not match the headers {:?} and {:?}", img.data.len(), lab.data.len(), img.dims, lab.dims)));
     }
     if let Some(i) = lab.data.iter().position(|&l| l >= 10) {
         return Err(bad(labels, format!("label {} at index {i} is not below 10", lab.data[i])));

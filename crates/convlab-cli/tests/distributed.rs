@@ -6,8 +6,10 @@
 
 mod common;
 
+#[cfg(not(feature = "distributed"))]
 use std::process::Command;
 
+#[cfg(not(feature = "distributed"))]
 use common::{s, scratch};
 
 /// Relative tolerance of the two-rank run against one process (SGD with momentum): the
@@ -15,6 +17,7 @@ use common::{s, scratch};
 /// over the batch, so results differ by float rounding carried over the steps. (Adam divides
 /// by the root of tiny second moments, which turns such rounding into visibly different
 /// updates of parameters whose gradients are near zero: about 4e-4 relative after 40 steps.)
+#[cfg(feature = "distributed")]
 const TOLERANCE: f64 = 1e-4;
 
 #[cfg(not(feature = "distributed"))]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use convlab::checkpoint;
 use convlab::data::{Dataset, MemoryDataset};
-use convlab::nn::Module;
 use convlab::train::metrics::{Collect, Observer, Progress, Record};
 use convlab::train::state::{optimizer_path, read_resumable};
 use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};

@@ -344,7 +344,9 @@ impl Trainer {
                         sink.emit(r, observer)?;
                         (w_images, w_t, w_comm) = (0, Instant::now(), (self.comm_time, self.state.step));
                     }
-                    if stop_now {
+                    // One process looks at the flag now; ranks use what they agreed on above.
+                    let single = self.collective.is_none();
+                    if stop_now || (single && self.stop.load(Ordering::SeqCst)) {
                         self.sync_buffers()?;
                         self.save("checkpoint.safetensors", &mut sink)?;
                         observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
@@ -354,7 +356,7 @@ impl Trainer {
                         end = Some(Outcome::Finished);
                         break;
                     }
-                    if time_up {
+                    if time_up || (single && self.config.time_limit_s.is_some_and(|t| self.state.wall_time >= t)) {
                         end = Some(Outcome::TimeLimit);
                         break;
                     }

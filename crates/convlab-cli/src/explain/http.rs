@@ -1,40 +1,56 @@
-//! A small HTTP/1.1 server on `std::net` for the explainer: one thread per connection, a
-//! deadline on every read and write, bounded request heads and bodies.
+//! The explainer's web server: hyper's HTTP/1.1 on a tokio runtime, one task per
+//! connection, with the limits and deadlines a server without login needs.
 //!
 //! ```text
-//! let listener = TcpListener::bind("127.0.0.1:0")?;
-//! http::serve(listener, &HttpConfig::default(), Arc::new(|req: &Request| Response::text(200, "hi")))?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let handler: Arc<Handler> = Arc::new(|req: &Request| Response::error(404, format!("no {}", req.target)));
+//! http::serve(listener, &HttpConfig::default(), handler, |_req: &Request| false)?;
 //! ```
 //!
-//! Why not an HTTP crate with a thread pool: tiny_http 0.12 (used before) gives each accepted
-//! connection to an internal task pool, which queues the connection instead of starting a
-//! thread whenever its counter of idle threads is above zero. That counter drops only once a
-//! woken thread actually runs, so when several connections arrive at once every one of them
-//! is queued for the same 4 idle threads; each thread then serves its connection until the
-//! client closes it, blocked without any timeout on reading the next request of a kept-alive
-//! connection. A fresh browser opens exactly such a burst on its first page load (six
-//! parallel connections for the style sheet and scripts, plus speculative preconnects that
-//! send nothing), so the requests on the queued connections were never read until Chromium
-//! dropped an idle connection minutes later: the page's scripts or its first API call hung
-//! and headless Chromium reported "Timed out receiving message from renderer". Later loads
-//! reused the connections that had been served, which is why a reload recovered. (Reproduced
-//! with 8 connections opened at once against a fresh server: 4 of 8 answered.)
+//! Why tasks and not a pool of threads: tiny_http 0.12 (used first) queued each new
+//! connection for its pool while it counted idle threads, and each thread then served one
+//! connection until the client closed it, blocked without a timeout on a kept-alive
+//! connection. A fresh browser opens a burst of connections on its first page load (six for
+//! the style sheet and scripts, plus speculative preconnects that send nothing), so requests
+//! on the queued connections were not read until Chromium dropped an idle connection minutes
+//! later: the page hung ("Timed out receiving message from renderer" in headless Chromium;
+//! 4 of 8 connections opened at once were answered). Here a connection never waits for
+//! another one: each is a tokio task, and hyper parses and writes HTTP/1.1.
 //!
-//! Here a connection never waits for another one: each has its own thread (at most
-//! [`HttpConfig::max_connections`] at once; over that a connection is answered 503 and
-//! closed), an idle kept-alive connection is closed after [`HttpConfig::idle_timeout`], a
-//! request's head must arrive within [`HttpConfig::request_timeout`] of its first byte (a
-//! client sending one byte per second is cut off, not waited for), a body must keep coming,
-//! and a response write that the client does not take within [`HttpConfig::write_timeout`]
-//! ends the connection. Every response carries a `Content-Length`. Computing answers is
-//! bounded separately (see `super::Gate`), so connections are cheap and computations are not
-//! oversubscribed.
+//! | limit | how |
+//! |---|---|
+//! | head ≤ [`HttpConfig::head_bytes`] (431) | hyper's `max_header_size` (hyper's 431 has an empty body; at most 100 header lines) |
+//! | body ≤ [`HttpConfig::body_bytes`] (413) | `Content-Length` checked before reading; [`Limited`] while reading (chunked bodies too) |
+//! | head within `request_timeout` of its first byte (408) | [`deadline::Deadlines`]; hyper's `header_read_timeout` as a backstop |
+//! | body piece within `request_timeout` (408) | a timeout around each body frame |
+//! | idle kept-alive connection: `idle_timeout` | [`deadline::Deadlines`] (closed quietly) |
+//! | a client not reading its answer: `write_timeout` | [`deadline::Deadlines`] |
+//! | at most `max_connections` open (503) | a semaphore in the accept loop |
+//! | at most `workers` answers computed at once | a semaphore, then `spawn_blocking` |
+//!
+//! Errors found here are answered as `{"error": ...}` with `Connection: close`, except the
+//! ones hyper answers itself while parsing a head (400, 431: empty body). A request whose
+//! head did not arrive in time, or one over `max_connections`, gets a fixed 408 or 503 answer
+//! written directly, since hyper has no request to answer then.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::convert::Infallible;
+use std::io;
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, X_CONTENT_TYPE_OPTIONS};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::deadline::{self, ConnState, Deadlines};
 
 /// Limits and timeouts of the server.
 #[derive(Clone, Debug)]
@@ -48,10 +64,12 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// How long a connection may wait for its (next) request before it is closed.
     pub idle_timeout: Duration,
-    /// How long one write of a response may block on a client that does not read.
+    /// How long a write of a response may make no progress on a client that does not read.
     pub write_timeout: Duration,
     /// Open connections at most; more are answered 503 and closed at once.
     pub max_connections: usize,
+    /// Answers computed at once (requests for which `computes` is true); more wait.
+    pub workers: usize,
     /// Accept only `Host` headers naming this machine's loopback (`localhost`, `127.0.0.1`,
     /// `[::1]`), so that a web page elsewhere cannot reach the server through a DNS name it
     /// controls (DNS rebinding).
@@ -67,6 +85,7 @@ impl Default for HttpConfig {
             idle_timeout: Duration::from_secs(15),
             write_timeout: Duration::from_secs(10),
             max_connections: 256,
+            workers: 8,
             loopback_hosts_only: true,
         }
     }
@@ -103,101 +122,168 @@ impl Response {
     }
 }
 
-/// Answers a request; must not block for long (it runs on the connection's thread).
+/// Answers a request. It runs on a blocking thread when `computes` says so, on the
+/// connection's task (so it must be quick) otherwise.
 pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
-/// Accepts connections on `listener` until it fails for good, each on its own thread.
-pub fn serve(listener: TcpListener, cfg: &HttpConfig, handler: Arc<Handler>) -> io::Result<()> {
-    let open = Arc::new(AtomicUsize::new(0));
-    loop {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => continue,
-            Err(e) => {
-                // Out of file descriptors and the like: wait for connections to end.
-                eprintln!("warning: accepting a connection failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+/// Whether a request computes (waits for one of [`HttpConfig::workers`]).
+pub type Computes = fn(&Request) -> bool;
+
+struct Shared {
+    cfg: HttpConfig,
+    handler: Arc<Handler>,
+    computes: Computes,
+    workers: Arc<Semaphore>,
+}
+
+/// Accepts connections on `listener` until it fails for good, each on its own task.
+pub fn serve(listener: TcpListener, cfg: &HttpConfig, handler: Arc<Handler>, computes: Computes) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("explain-http").build()?;
+    rt.block_on(async move {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let open = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+        let shared = Arc::new(Shared { cfg: cfg.clone(), handler, computes, workers: Arc::new(Semaphore::new(cfg.workers.max(1))) });
+        loop {
+            let mut tcp = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait for connections to end.
+                    eprintln!("warning: accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    let answer = fixed(StatusCode::SERVICE_UNAVAILABLE, "too many open connections, try again");
+                    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&answer)).await;
+                });
                 continue;
-            }
-        };
-        if open.load(Ordering::Acquire) >= cfg.max_connections {
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let mut c = Conn { stream, buf: Vec::new() };
-            let _ = c.write_response("GET", Response::error(503, "too many open connections, try again"), false);
-            continue;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                connection(tcp, shared).await;
+                drop(permit);
+            });
         }
-        open.fetch_add(1, Ordering::AcqRel);
-        let guard = OpenGuard(open.clone());
-        let (cfg, handler) = (cfg.clone(), handler.clone());
-        let spawned = std::thread::Builder::new().name("explain-http".into()).spawn(move || {
-            let _guard = guard;
-            connection(stream, &cfg, &*handler);
+    })
+}
+
+async fn connection(mut tcp: TcpStream, shared: Arc<Shared>) {
+    let cfg = &shared.cfg;
+    let _ = tcp.set_nodelay(true);
+    let state = Arc::new(ConnState::new(cfg.idle_timeout, cfg.request_timeout));
+    let result = {
+        let io = TokioIo::new(Deadlines::new(&mut tcp, state.clone(), cfg.write_timeout));
+        let (shared, state) = (shared.clone(), state.clone());
+        let service = service_fn(move |req| {
+            let (shared, state) = (shared.clone(), state.clone());
+            async move {
+                let _busy = state.busy();
+                Ok::<_, Infallible>(answer(req, &shared).await)
+            }
         });
-        if let Err(e) = spawned {
-            eprintln!("warning: cannot start a thread for a connection: {e}");
-        }
+        http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(cfg.idle_timeout + cfg.request_timeout)
+            .max_header_size(cfg.head_bytes)
+            .half_close(true)
+            .serve_connection(io, service)
+            .await
+    };
+    let hyper_timeout = result.as_ref().is_err_and(|e| e.is_timeout());
+    if state.head_timed_out(hyper_timeout) {
+        let msg = format!("the request head did not arrive within {} s", cfg.request_timeout.as_secs_f64());
+        let _ = tokio::time::timeout(cfg.write_timeout, tcp.write_all(&fixed(StatusCode::REQUEST_TIMEOUT, &msg))).await;
+    }
+    if state.may_send_more() {
+        deadline::linger(&mut tcp, cfg.request_timeout).await;
     }
 }
 
-struct OpenGuard(Arc<AtomicUsize>);
+/// A complete `Connection: close` answer with a JSON error, for when hyper has no request.
+fn fixed(status: StatusCode, msg: &str) -> Vec<u8> {
+    let body = Response::error(status.as_u16(), msg).body;
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    [head.into_bytes(), body].concat()
+}
 
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+fn to_hyper(resp: Response, close: bool) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(resp.body)));
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = out.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(resp.content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if close {
+        h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
+    out
 }
 
-/// Why a request was not read: answered with `status` and `msg`, then the connection closes.
-struct Refusal {
-    status: u16,
-    msg: String,
+/// An error answer after which the connection closes (its body may be unread).
+fn refuse(status: u16, msg: impl std::fmt::Display) -> hyper::Response<Full<Bytes>> {
+    to_hyper(Response::error(status, msg), true)
 }
 
-fn refuse<T>(status: u16, msg: impl Into<String>) -> Result<Option<T>, Refusal> {
-    Err(Refusal { status, msg: msg.into() })
-}
-
-struct Conn {
-    stream: TcpStream,
-    /// Bytes received and not yet consumed (the start of the next request, if any).
-    buf: Vec<u8>,
-}
-
-/// A parsed request and whether the connection stays open after its answer.
-struct Incoming {
-    req: Request,
-    keep_alive: bool,
-}
-
-fn connection(stream: TcpStream, cfg: &HttpConfig, handler: &Handler) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(cfg.write_timeout));
-    let mut c = Conn { stream, buf: Vec::new() };
+async fn answer(req: hyper::Request<Incoming>, shared: &Shared) -> hyper::Response<Full<Bytes>> {
+    let cfg = &shared.cfg;
+    let (parts, body) = req.into_parts();
+    // Origin form only: no `http://host/path`, no `*`.
+    let target = match parts.uri.path_and_query() {
+        Some(pq) if parts.uri.scheme().is_none() && parts.uri.authority().is_none() && pq.as_str().starts_with('/') => pq.as_str().to_string(),
+        _ => return refuse(400, "the request target must be a path starting with '/'"),
+    };
+    let header = |name| parts.headers.get(name).map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if let Some(e) = header(EXPECT).filter(|e| !e.eq_ignore_ascii_case("100-continue")) {
+        return refuse(417, format!("unsupported expectation '{e}'"));
+    }
+    if let Some(len) = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > cfg.body_bytes as u64) {
+        return refuse(413, format!("request body of {len} bytes is over the limit of {} bytes", cfg.body_bytes));
+    }
+    let mut body = Limited::new(body, cfg.body_bytes);
+    let mut bytes = Vec::new();
     loop {
-        match c.read_request(cfg) {
-            Ok(None) => return,
-            Err(r) => {
-                if c.write_response("GET", Response::error(r.status, r.msg), false).is_ok() {
-                    c.linger(cfg.request_timeout);
-                }
-                return;
-            }
-            Ok(Some(inc)) => {
-                let resp = if cfg.loopback_hosts_only && !inc.req.header("Host").is_none_or(is_loopback_host) {
-                    Response::error(403, "this server answers only requests addressed to localhost, 127.0.0.1 or [::1] (see --allow-remote)")
-                } else {
-                    handler(&inc.req)
-                };
-                if c.write_response(&inc.req.method, resp, inc.keep_alive).is_err() {
-                    return;
-                }
-                if !inc.keep_alive {
-                    c.linger(cfg.request_timeout);
-                    return;
+        match tokio::time::timeout(cfg.request_timeout, body.frame()).await {
+            Err(_) => return refuse(408, format!("the request body stalled for {} s", cfg.request_timeout.as_secs_f64())),
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    bytes.extend_from_slice(data);
                 }
             }
+            Ok(Some(Err(e))) if e.is::<http_body_util::LengthLimitError>() => {
+                return refuse(413, format!("request body over the limit of {} bytes", cfg.body_bytes));
+            }
+            Ok(Some(Err(e))) => return refuse(400, format!("reading the request body failed: {e}")),
         }
     }
+    if cfg.loopback_hosts_only && !header(HOST).is_none_or(|h| is_loopback_host(&h)) {
+        return to_hyper(Response::error(403, "this server answers only requests addressed to localhost, 127.0.0.1 or [::1] (see --allow-remote)"), false);
+    }
+    let headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let req = Request { method: parts.method.as_str().to_string(), target, headers, body: bytes };
+    let resp = if (shared.computes)(&req) {
+        let handler = shared.handler.clone();
+        let Ok(permit) = shared.workers.clone().acquire_owned().await else { return refuse(503, "the server is shutting down") };
+        // The permit moves into the blocking task: it is held while computing even if the
+        // client goes away and this future is dropped.
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            handler(&req)
+        });
+        job.await.unwrap_or_else(|e| Response::error(500, format!("internal error: {e}")))
+    } else {
+        (shared.handler)(&req)
+    };
+    to_hyper(resp, false)
 }
 
 /// Whether a `Host` header value names the loopback interface.
@@ -210,187 +296,6 @@ fn is_loopback_host(host: &str) -> bool {
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost" || name.ends_with(".localhost") || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-impl Conn {
-    /// Reads more bytes into `buf`, waiting until `deadline` at most. Ok(0): the client closed.
-    fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.set_read_timeout(Some(left))?;
-        let mut chunk = [0u8; 16 << 10];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(io::ErrorKind::TimedOut.into()),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The next request, or None when the client closed or stayed idle too long.
-    fn read_request(&mut self, cfg: &HttpConfig) -> Result<Option<Incoming>, Refusal> {
-        // Blank lines between requests are allowed (RFC 9112, 2.2).
-        let idle_until = Instant::now() + cfg.idle_timeout;
-        loop {
-            let blank = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
-            self.buf.drain(..blank);
-            if !self.buf.is_empty() {
-                break;
-            }
-            match self.read_more(idle_until) {
-                Ok(0) | Err(_) => return Ok(None),
-                Ok(_) => {}
-            }
-        }
-        let head_until = Instant::now() + cfg.request_timeout;
-        let head_end = loop {
-            if let Some(i) = find(&self.buf[..self.buf.len().min(cfg.head_bytes + 4)], b"\r\n\r\n") {
-                break i;
-            }
-            if self.buf.len() > cfg.head_bytes {
-                return refuse(431, format!("request head over the limit of {} bytes", cfg.head_bytes));
-            }
-            match self.read_more(head_until) {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return refuse(408, format!("the request head did not arrive within {} s", cfg.request_timeout.as_secs_f64()))
-                }
-                Err(_) => return Ok(None),
-            }
-        };
-        let head: Vec<u8> = self.buf.drain(..head_end + 4).collect();
-        let Ok(head) = std::str::from_utf8(&head[..head_end]) else { return refuse(400, "the request head is not valid UTF-8") };
-        let mut lines = head.split("\r\n");
-        let line = lines.next().unwrap_or_default();
-        let mut parts = line.split(' ');
-        let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return refuse(400, "malformed request line");
-        };
-        let http10 = match version {
-            "HTTP/1.1" => false,
-            "HTTP/1.0" => true,
-            v if v.starts_with("HTTP/") => return refuse(505, format!("{v} is not supported: use HTTP/1.1")),
-            _ => return refuse(400, "malformed request line"),
-        };
-        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return refuse(400, "malformed request method");
-        }
-        if !target.starts_with('/') {
-            return refuse(400, "the request target must be a path starting with '/'");
-        }
-        let mut headers = Vec::new();
-        for l in lines {
-            let Some((name, value)) = l.split_once(':') else { return refuse(400, "malformed header line") };
-            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-                return refuse(400, "malformed header name");
-            }
-            headers.push((name.to_string(), value.trim().to_string()));
-        }
-        let mut req = Request { method: method.to_string(), target: target.to_string(), headers, body: Vec::new() };
-        let conn = req.header("Connection").unwrap_or("").to_ascii_lowercase();
-        let keep_alive = if http10 { conn.contains("keep-alive") } else { !conn.contains("close") };
-        if req.header("Transfer-Encoding").is_some() {
-            return refuse(411, "send the body with a Content-Length (chunked bodies are not accepted)");
-        }
-        let lengths: Vec<&str> = req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length")).map(|(_, v)| v.as_str()).collect();
-        let len = match lengths.as_slice() {
-            [] => 0,
-            [v] => match v.parse::<u64>() {
-                Ok(n) => n,
-                Err(_) => return refuse(400, format!("bad Content-Length '{v}'")),
-            },
-            _ => return refuse(400, "more than one Content-Length"),
-        };
-        if len > cfg.body_bytes as u64 {
-            return refuse(413, format!("request body of {len} bytes is over the limit of {} bytes", cfg.body_bytes));
-        }
-        let len = len as usize;
-        match req.header("Expect").map(|e| e.to_ascii_lowercase()) {
-            None => {}
-            Some(e) if e == "100-continue" => {
-                if len > self.buf.len() && self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
-                    return Ok(None);
-                }
-            }
-            Some(e) => return refuse(417, format!("unsupported expectation '{e}'")),
-        }
-        // The body must keep coming: each piece within request_timeout.
-        while self.buf.len() < len {
-            match self.read_more(Instant::now() + cfg.request_timeout) {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return refuse(408, format!("the request body stalled for {} s", cfg.request_timeout.as_secs_f64()))
-                }
-                Err(_) => return Ok(None),
-            }
-        }
-        req.body = self.buf.drain(..len).collect();
-        Ok(Some(Incoming { req, keep_alive }))
-    }
-
-    fn write_response(&mut self, method: &str, resp: Response, keep_alive: bool) -> io::Result<()> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: {}\r\n\r\n",
-            resp.status,
-            reason(resp.status),
-            resp.content_type,
-            resp.body.len(),
-            if keep_alive { "keep-alive" } else { "close" },
-        )
-        .into_bytes();
-        if method != "HEAD" {
-            out.extend_from_slice(&resp.body);
-        }
-        self.stream.write_all(&out)?;
-        self.stream.flush()
-    }
-
-    /// Closes our side, then reads and drops what the client still sends (a refused body)
-    /// for a while, so that our answer is not lost to a reset before the client reads it.
-    fn linger(&mut self, limit: Duration) {
-        let _ = self.stream.shutdown(Shutdown::Write);
-        let until = Instant::now() + limit;
-        let mut drained = 0usize;
-        while drained < (64 << 20) {
-            self.buf.clear();
-            match self.read_more(until) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => drained += n,
-            }
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        417 => "Expectation Failed",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
 }
 
 #[cfg(test)]

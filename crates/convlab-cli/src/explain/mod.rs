@@ -5,22 +5,23 @@
 //! ```
 //! serves the explainer page (plain HTML/CSS/JS embedded in the binary, no network access
 //! needed) and its JSON API on `http://127.0.0.1:7860/`. The model side is
-//! [`convlab::explain`]; this module routes requests ([`routes`]) over a small HTTP/1.1 server
-//! ([`http`]: a thread per connection, timeouts on every read and write, bounded heads and
-//! bodies), with at most `--threads` answers computed at once and every failure answered as
-//! a JSON error, never a panic.
+//! [`convlab::explain`]; this module routes requests ([`routes`]) over hyper's HTTP/1.1
+//! server ([`http`]: a tokio task per connection, deadlines on reads and writes
+//! ([`deadline`]), bounded heads and bodies), with at most `--threads` answers computed at
+//! once and every failure answered as a JSON error, never a panic.
 //!
 //! The server listens on the loopback interface only unless `--allow-remote` is given: the
 //! explainer has no login, so another address (`--host 0.0.0.0`) is refused without it and
 //! warned about with it.
 
+mod deadline;
 mod http;
 mod routes;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -134,48 +135,8 @@ fn serve_on(ex: Explainer, opts: &ServeOptions, addrs: &[SocketAddr]) -> Result<
     std::io::stdout().flush()?;
     let mut cfg = opts.http.clone();
     cfg.loopback_hosts_only = !opts.allow_remote;
-    let gate = Arc::new(Gate::new(opts.threads.max(1)));
+    cfg.workers = opts.threads.max(1);
     let ex = Arc::new(ex);
-    http::serve(
-        listener,
-        &cfg,
-        Arc::new(move |req: &http::Request| {
-            if routes::computes(req) {
-                let _permit = gate.enter();
-                routes::handle(&ex, req)
-            } else {
-                routes::handle(&ex, req)
-            }
-        }),
-    )?;
+    http::serve(listener, &cfg, Arc::new(move |req: &http::Request| routes::handle(&ex, req)), routes::computes)?;
     Ok(())
-}
-
-/// A counting semaphore: at most `n` answers are computed at once.
-struct Gate {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-struct Permit<'a>(&'a Gate);
-
-impl Gate {
-    fn new(n: usize) -> Gate {
-        Gate { free: Mutex::new(n), cv: Condvar::new() }
-    }
-    fn enter(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.cv.notify_one();
-    }
 }

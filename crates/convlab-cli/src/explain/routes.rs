@@ -15,7 +15,7 @@
 //!
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (unknown route), 405, 413 (too
 //! large) or 500 (a failure inside the engine, caught); the HTTP layer ([`super::http`]) adds
-//! 403, 408, 411, 431 and 503.
+//! 403, 408, 417, 431 and 503.
 //!
 //! Only embedded files are served: a path is looked up in a fixed table, never joined to a
 //! folder, so `..`, `%2e%2e` or absolute paths name nothing. No route takes a file name and

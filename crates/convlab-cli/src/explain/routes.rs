@@ -112,25 +112,8 @@ fn engine(r: Result<Value, convlab::Error>) -> Reply {
 
 /// The input of `POST /api/run`.
 fn run_source(req: &Request) -> Result<InputSource, Reply> {
-    let ctype = req.header("Content-Type").unwrap_or_default().to_ascii_lowercase();
-    let body = &req.body;
-    if body.is_empty() {
-        return Err(error(400, "empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file"));
-    }
-    if !ctype.starts_with("application/json") {
-        return Ok(InputSource::Image(body.clone()));
-    }
-    let v: Value = serde_json::from_slice(body).map_err(|e| error(400, format!("not valid JSON: {e}")))?;
-    if let Some(i) = v.get("sample") {
-        let i = i.as_u64().ok_or_else(|| error(400, "'sample' must be a non-negative integer"))?;
-        return Ok(InputSource::Sample(i as usize));
-    }
-    if let Some(px) = v.get("pixels") {
-        let data: Vec<f32> = serde_json::from_value(px.clone()).map_err(|_| error(400, "'pixels' must be an array of numbers"))?;
-        let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().unwrap_or(Value::Null)).map_err(|_| error(400, "'shape' must be an array like [1, 28, 28]"))?;
-        return Ok(InputSource::Pixels { data, shape });
-    }
-    Err(error(400, "the JSON body needs 'sample' or 'pixels' and 'shape'"))
+    let json = req.header("Content-Type").unwrap_or_default().to_ascii_lowercase().starts_with("application/json");
+    InputSource::from_request(json, &req.body).map_err(|msg| error(400, msg))
 }
 
 fn route(ex: &Explainer, req: &Request) -> Reply {

@@ -27,6 +27,32 @@ pub enum InputSource {
     Pixels { data: Vec<f32>, shape: Vec<usize> },
 }
 
+impl InputSource {
+    /// The input of a request body: JSON `{"sample": i}` or `{"pixels": [...], "shape": [C, H,
+    /// W]}` when `json` (the request's content type), else the bytes of an image file. The
+    /// error is a message for the client.
+    pub fn from_request(json: bool, body: &[u8]) -> Result<InputSource, String> {
+        use serde_json::Value;
+        if body.is_empty() {
+            return Err("empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file".into());
+        }
+        if !json {
+            return Ok(InputSource::Image(body.to_vec()));
+        }
+        let v: Value = serde_json::from_slice(body).map_err(|e| format!("not valid JSON: {e}"))?;
+        if let Some(i) = v.get("sample") {
+            let i = i.as_u64().ok_or("'sample' must be a non-negative integer")?;
+            return Ok(InputSource::Sample(usize::try_from(i).map_err(|_| "'sample' is out of range")?));
+        }
+        if let Some(px) = v.get("pixels") {
+            let data: Vec<f32> = serde_json::from_value(px.clone()).map_err(|_| "'pixels' must be an array of numbers")?;
+            let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().unwrap_or(Value::Null)).map_err(|_| "'shape' must be an array like [1, 28, 28]")?;
+            return Ok(InputSource::Pixels { data, shape });
+        }
+        Err("the JSON body needs 'sample' or 'pixels' and 'shape'".into())
+    }
+}
+
 fn check_side(iw: u32, ih: u32) -> Result<(), Error> {
     if iw == 0 || ih == 0 || iw > MAX_IMAGE_SIDE || ih > MAX_IMAGE_SIDE {
         return Err(Error::Invalid(format!("image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}")));

@@ -185,6 +185,19 @@ fn images_with_huge_headers_are_refused_before_decoding() {
 }
 
 /// A safetensors file from a header (JSON text) and data bytes.
+/// Found by the `image` fuzz target (a libFuzzer timeout under AddressSanitizer on a busy
+/// machine): a 438-byte JPEG that claims 8200×2568 pixels. It is within the limits (a
+/// 21-megapixel photo is a legitimate input), so it decodes, to a blank grey image, and the
+/// loader's crop and resize work on it.
+#[test]
+fn a_tiny_jpeg_claiming_21_megapixels_decodes_within_the_limits() {
+    let bytes = include_bytes!("../../../fuzz/corpus/image/jpeg-8200x2568-slow.jpg");
+    let img = folder::decode_image(bytes, "slow.jpg").unwrap();
+    assert_eq!((img.width(), img.height()), (8200, 2568));
+    let v = folder::to_chw(folder::crop_resize(img, 4, 3), [1, 4, 3]);
+    assert!(v.iter().all(|x| (0.0..=1.0).contains(x)), "{v:?}");
+}
+
 fn craft(header: &str, data: &[u8]) -> Vec<u8> {
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
     out.extend_from_slice(header.as_bytes());

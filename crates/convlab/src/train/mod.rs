@@ -54,6 +54,7 @@ pub mod guard;
 pub mod metrics;
 mod model;
 pub mod plot;
+mod sink;
 pub mod state;
 mod trainer;
 

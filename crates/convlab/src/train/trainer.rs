@@ -11,6 +11,7 @@ use super::guard::{nonfinite, probe_writable};
 use super::metrics::{JsonlWriter, Observer, Progress, Record};
 use super::model::build_model;
 use super::plot::{draw_curves, Curves};
+use super::sink::{add_point, Sink};
 use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sums, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
 use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
@@ -427,38 +428,4 @@ impl Trainer {
 
 fn kind_name(config: &TrainConfig) -> String {
     serde_json::to_value(config.optimizer).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-}
-
-/// Where records go besides the observer: `metrics.jsonl` and the curves.
-struct Sink {
-    metrics: Option<JsonlWriter>,
-    curves: Curves,
-}
-
-impl Sink {
-    fn emit(&mut self, r: Record, observer: &mut dyn Observer) -> Result<(), Error> {
-        add_point(&mut self.curves, &r);
-        observer.record(&r);
-        match self.metrics.as_mut() {
-            Some(m) => m.write(&r),
-            None => Ok(()),
-        }
-    }
-
-    fn sync(&mut self) -> Result<(), Error> {
-        self.metrics.as_mut().map_or(Ok(()), |m| m.sync())
-    }
-}
-
-fn add_point(curves: &mut Curves, r: &Record) {
-    let x = r.step as f64;
-    if r.kind == "step" {
-        curves.train_loss.push((x, r.loss));
-    } else {
-        curves.train_acc.push((x, r.train_acc));
-        if let (Some(a), Some(l)) = (r.test_acc, r.test_loss) {
-            curves.test_acc.push((x, a));
-            curves.test_loss.push((x, l));
-        }
-    }
 }

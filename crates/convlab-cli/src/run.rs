@@ -12,12 +12,12 @@
 //! shape.
 
 use std::collections::BTreeMap;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use convlab::checkpoint::{self, CheckpointMeta};
+use convlab::error::catch_panic_quietly as catch;
 use convlab::nn::Mode;
 use convlab::spec::{resolve_model, ModelSource};
 use convlab::{no_grad, Tensor};
@@ -59,18 +59,6 @@ fn read_input(path: &Path) -> Result<Tensor> {
     }
     checkpoint::check_finite(path, "input", &x)?;
     Ok(x)
-}
-
-/// Runs `f`, turning a panic (a shape the model cannot take) into its message.
-fn catch<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let r = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    r.map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        msg.lines().next().unwrap_or("").to_string()
-    })
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {

@@ -21,3 +21,45 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The first line of a panic's message (the engine panics with a message naming the op and
+/// the shapes; an unknown payload gives an empty string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+    msg.lines().next().unwrap_or("").to_string()
+}
+
+/// Runs `f`, turning a panic inside the engine (a shape a model cannot take) into the first
+/// line of its message. The panic hook still runs.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
+}
+
+std::thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// [`catch_panic`] without the panic hook's report for panics on this thread during `f`
+/// (for callers that turn the message into their own error). The first call wraps the hook
+/// installed at that moment once, process-wide; other threads keep reporting, so concurrent
+/// callers need no coordination.
+///
+/// ```
+/// let err = convlab::error::catch_panic_quietly(|| convlab::Tensor::zeros([2, 3]).reshape([4])).unwrap_err();
+/// assert!(err.contains("reshape"), "{err}");
+/// ```
+pub fn catch_panic_quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let r = catch_panic(f);
+    QUIET.with(|q| q.set(was));
+    r
+}

@@ -327,10 +327,4 @@ impl Explainer {
     }
 }
 
-/// Runs `f`, turning a panic inside the engine (a shape the model cannot take) into its message.
-pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        msg.lines().next().unwrap_or("").to_string()
-    })
-}
+pub(crate) use crate::error::catch_panic as catch;

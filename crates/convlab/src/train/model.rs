@@ -1,25 +1,12 @@
 //! The model and data options of a run: [`build_model`] (a zoo name, spec string or spec
 //! file, checked by running one image through it) and [`data_options`].
 
-use std::panic::{self, AssertUnwindSafe};
-
 use super::TrainConfig;
 use crate::data::DataOptions;
 use crate::nn::{Forward, Module};
 use crate::spec::resolve_model;
+use crate::error::catch_panic_quietly as catch;
 use crate::{no_grad, Error, Tensor};
-
-/// Runs `f`, turning a panic into its first line (a model that cannot take the data's shape).
-pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let r = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    r.map_err(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        msg.lines().next().unwrap_or("").to_string()
-    })
-}
 
 /// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
 /// them) for images of `shape` and `classes` classes, checked by running one image through

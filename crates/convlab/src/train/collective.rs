@@ -105,25 +105,28 @@ pub fn average_gradients(c: &mut dyn Collective, grads: &mut Gradients, params: 
     Ok(spent)
 }
 
-/// One step's all-reduces: the sums `[images, loss·images, correct, stop, time up]` over the
-/// ranks, then the gradients of the global batch's mean loss (each rank's weighted by its
-/// share of the batch). Returns the global sums and the time spent.
-#[allow(clippy::type_complexity)]
-pub(crate) fn reduce_step(
-    c: &mut dyn Collective,
-    grads: &mut Gradients,
-    params: &[Tensor],
-    n: usize,
-    loss_sum: f64,
-    correct: usize,
-    (stop, time_up): (bool, bool),
-) -> Result<((usize, f64, usize, (bool, bool)), Duration), Error> {
+/// What one training step contributes: images, their summed loss, correct predictions, and
+/// whether this process wants to stop (Ctrl-C) or has reached its time limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct StepTotals {
+    pub images: usize,
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub stop: bool,
+    pub time_up: bool,
+}
+
+/// One step's all-reduces: `local`'s counts summed over the ranks (the flags: set on any
+/// rank), then the gradients of the global batch's mean loss (each rank's weighted by its
+/// share of the batch). Returns the global totals and the time spent.
+pub(crate) fn reduce_step(c: &mut dyn Collective, grads: &mut Gradients, params: &[Tensor], local: StepTotals) -> Result<(StepTotals, Duration), Error> {
     let t = Instant::now();
-    let mut sums = [n as f64, loss_sum, correct as f64, stop as u8 as f64, time_up as u8 as f64];
+    let mut sums = [local.images as f64, local.loss_sum, local.correct as f64, local.stop as u8 as f64, local.time_up as u8 as f64];
     c.allreduce_sum_f64(&mut sums)?;
-    let total = sums[0].round() as usize;
-    let comm = t.elapsed() + average_gradients(c, grads, params, n as f32 / total.max(1) as f32)?;
-    Ok(((total, sums[1], sums[2].round() as usize, (sums[3] > 0.0, sums[4] > 0.0)), comm))
+    let images = sums[0].round() as usize;
+    let comm = t.elapsed() + average_gradients(c, grads, params, local.images as f32 / images.max(1) as f32)?;
+    let total = StepTotals { images, loss_sum: sums[1], correct: sums[2].round() as usize, stop: sums[3] > 0.0, time_up: sums[4] > 0.0 };
+    Ok((total, comm))
 }
 
 /// Averages every buffer of `model` (batch norm's running statistics) over the ranks, so

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::collective::{average_buffers, reduce_step, Collective, Shard};
+use super::collective::{average_buffers, reduce_step, Collective, Shard, StepTotals};
 use super::eval::{argmax_rows, evaluate, Evaluation};
 use super::guard::{nonfinite, probe_writable};
 use super::metrics::{JsonlWriter, Observer, Progress, Record};
@@ -277,15 +277,21 @@ impl Trainer {
                         let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
                         (loss.backward(), loss.item() as f64 * n_local as f64, correct)
                     };
-                    let flags = (self.stop.load(Ordering::SeqCst), self.config.time_limit_s.is_some_and(|t| wall() >= t));
-                    // With ranks: the global batch's sums, flags and mean gradient.
-                    let (n, loss_sum, correct, (stop_now, time_up)) = match self.collective.as_mut() {
+                    let local = StepTotals {
+                        images: n_local,
+                        loss_sum: loss_local,
+                        correct: correct_local,
+                        stop: self.stop.load(Ordering::SeqCst),
+                        time_up: self.config.time_limit_s.is_some_and(|t| wall() >= t),
+                    };
+                    // With ranks: the global batch's totals, flags and mean gradient.
+                    let StepTotals { images: n, loss_sum, correct, stop: stop_now, time_up } = match self.collective.as_mut() {
                         Some(c) => {
-                            let (sums, comm) = reduce_step(&mut **c, &mut grads, &params, n_local, loss_local, correct_local, flags)?;
+                            let (total, comm) = reduce_step(&mut **c, &mut grads, &params, local)?;
                             self.comm_time += comm;
-                            sums
+                            total
                         }
-                        None => (n_local, loss_local, correct_local, flags),
+                        None => local,
                     };
                     let loss_value = (loss_sum / n.max(1) as f64) as f32;
                     match nonfinite(loss_value, &grads, &named) {

@@ -187,3 +187,22 @@ fn a_spec_model_trains_and_reloads() {
     assert!(out.contains("input(1,28,28) conv(4,5,padding=2)"), "{out}");
     ok(&["filters", "--checkpoint", &best, "--layer", "0", "--out", &s(&dir.join("f.png"))]);
 }
+
+#[test]
+fn nesterov_and_label_smoothing_reach_the_run_and_are_checked() {
+    let dir = scratch("train-cli", "nesterov");
+    let out = s(&dir);
+    let common = ["--dataset", "builtin", "--builtin-size", "64", "--batch-size", "32", "--steps", "2", "--threads", "1", "--quiet", "--out", &out];
+    let mut args = vec!["train", "--model", "lenet5", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--label-smoothing", "0.1"];
+    args.extend(common);
+    ok(&args);
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["nesterov"], true, "{config}");
+    assert!((config["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6, "{config}");
+    let mut adam = vec!["train", "--model", "lenet5", "--optimizer", "adam", "--nesterov"];
+    adam.extend(common);
+    assert_user_error(&adam, &["nesterov needs the sgd optimizer"]);
+    let mut smooth = vec!["train", "--model", "lenet5", "--label-smoothing", "1.5"];
+    smooth.extend(common);
+    assert_user_error(&smooth, &["label_smoothing must be between 0 and 1"]);
+}

@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 
-TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
+TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967296"
 if os.environ.get("GLIBC_TUNABLES") != TUNABLES:
     os.environ["GLIBC_TUNABLES"] = TUNABLES
     os.execv(sys.executable, [sys.executable] + sys.argv)

@@ -21,6 +21,8 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::simd;
+
 /// The sizes of a (validated) fixed-window pooling. `ops::pool` computes it from the user's
 /// parameters (with `ceil_mode` already applied to `output`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +95,20 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
     let [dh, dw] = g.dilation;
     // Pair each output plane with its index plane so both are written in one pass.
     let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
+    // Every window inside the input (no padding, no dilation, no ceil-mode overhang): the
+    // vectorised path.
+    let inside = g.padding == [0, 0] && g.dilation == [1, 1] && oh > 0 && ow > 0 && (oh - 1) * g.stride[0] + g.kernel[0] <= h && (ow - 1) * g.stride[1] + g.kernel[1] <= w && g.kernel[0] * w < u32::MAX as usize / 2;
+    if inside {
+        for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
+            let (yo, io) = &mut pair[0];
+            match g.stride[1] {
+                1 => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<1>(yo, io, xp, g)),
+                2 => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<2>(yo, io, xp, g)),
+                _ => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<0>(yo, io, xp, g)),
+            }
+        });
+        return;
+    }
     for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
         let (yo, io) = &mut pair[0];
         for a in 0..oh {
@@ -110,10 +126,11 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
                         let mut iw = w0;
                         while iw < w1 {
                             let v = xp[row + iw];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                best_i = row + iw;
-                            }
+                            // Branch-free select: with data in random order a branch here
+                            // mispredicts about every other tap.
+                            let better = v > best || v.is_nan();
+                            best = if better { v } else { best };
+                            best_i = if better { row + iw } else { best_i };
                             iw += dw;
                         }
                         ih += dh as isize;
@@ -125,6 +142,53 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
         }
     });
 }
+
+/// One plane of [`max_pool2d_forward`] when every window lies inside the input: for each
+/// output row, the taps are visited in row-major order and each tap is compared across up to
+/// [`ROW_CHUNK`] outputs of the row at once (lanes = output columns), with the same tie and
+/// NaN rules. `SW` is the column stride when it is a constant (1 or 2: the loads vectorise),
+/// 0 to use the geometry's.
+#[inline(always)]
+fn max_pool_plane_inside<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: &[f32], g: &Pool2dGeometry) {
+    let [_, w] = g.input;
+    let [oh, ow] = g.output;
+    let ([kh, kw], sh) = (g.kernel, g.stride[0]);
+    let sw = if SW == 0 { g.stride[1] } else { SW };
+    let mut best = [0.0f32; ROW_CHUNK];
+    let mut best_i = [0u32; ROW_CHUNK]; // position within the row band, `ki·W + column`
+    for a in 0..oh {
+        for b0 in (0..ow).step_by(ROW_CHUNK) {
+            let n = ROW_CHUNK.min(ow - b0);
+            let (best, best_i) = (&mut best[..n], &mut best_i[..n]);
+            best.fill(f32::NEG_INFINITY);
+            for (b, i) in best_i.iter_mut().enumerate() {
+                *i = (b * sw) as u32;
+            }
+            for ki in 0..kh {
+                let row = (a * sh + ki) * w + b0 * sw;
+                for kj in 0..kw {
+                    let taps = &xp[row + kj..row + kj + (n - 1) * sw + 1]; // tap (ki, kj) of the chunk's windows
+                    let at = (ki * w + kj) as u32;
+                    for b in 0..n {
+                        // SAFETY: b·sw <= (n-1)·sw < taps.len().
+                        let v = unsafe { *taps.get_unchecked(b * sw) };
+                        let better = (v > best[b]) | v.is_nan();
+                        best[b] = if better { v } else { best[b] };
+                        best_i[b] = if better { at + (b * sw) as u32 } else { best_i[b] };
+                    }
+                }
+            }
+            let base = a * sh * w + b0 * sw;
+            yo[a * ow + b0..a * ow + b0 + n].copy_from_slice(best);
+            for (o, &i) in io[a * ow + b0..a * ow + b0 + n].iter_mut().zip(best_i.iter()) {
+                *o = base + i as usize;
+            }
+        }
+    }
+}
+
+/// Outputs compared at once by [`max_pool_plane_inside`].
+const ROW_CHUNK: usize = 64;
 
 /// Gradient of max pooling (fixed or adaptive): each output's gradient goes to the input
 /// position recorded in `indices`, accumulating where windows overlap.
@@ -311,4 +375,48 @@ pub fn adaptive_max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PyTorch's rule, tap by tap: `v > best || isnan(v)` in row-major order.
+    fn reference(x: &[f32], g: &Pool2dGeometry) -> (Vec<f32>, Vec<usize>) {
+        let (mut out, mut idx) = (vec![], vec![]);
+        for p in 0..g.planes {
+            let xp = &x[p * g.in_plane()..(p + 1) * g.in_plane()];
+            for a in 0..g.output[0] {
+                for b in 0..g.output[1] {
+                    let (mut best, mut bi) = (f32::NEG_INFINITY, a * g.stride[0] * g.input[1] + b * g.stride[1]);
+                    for ki in 0..g.kernel[0] {
+                        for kj in 0..g.kernel[1] {
+                            let i = (a * g.stride[0] + ki) * g.input[1] + b * g.stride[1] + kj;
+                            if xp[i] > best || xp[i].is_nan() {
+                                (best, bi) = (xp[i], i);
+                            }
+                        }
+                    }
+                    out.push(best);
+                    idx.push(bi);
+                }
+            }
+        }
+        (out, idx)
+    }
+
+    #[test]
+    fn windows_inside_the_input_follow_the_scan_order_rules() {
+        // Rows wider than one chunk, strides 1-3, ties (few distinct values) and NaNs.
+        for (input, kernel, stride) in [([5, 150], [2, 2], [2, 2]), ([7, 70], [3, 3], [1, 1]), ([9, 40], [3, 2], [2, 3])] {
+            let output = [(input[0] - kernel[0]) / stride[0] + 1, (input[1] - kernel[1]) / stride[1] + 1];
+            let g = Pool2dGeometry { planes: 3, input, output, kernel, stride, padding: [0, 0], dilation: [1, 1] };
+            let x: Vec<f32> = (0..3 * input[0] * input[1]).map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 }).collect();
+            let (mut out, mut idx) = (vec![0.0; 3 * g.out_plane()], vec![0; 3 * g.out_plane()]);
+            max_pool2d_forward(&mut out, &mut idx, &x, &g);
+            let (want, want_idx) = reference(&x, &g);
+            assert_eq!(idx, want_idx, "{g:?}");
+            assert!(out.iter().zip(&want).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "{g:?}");
+        }
+    }
 }

@@ -69,7 +69,7 @@ const AT: [[f32; A]; M] = [
 /// transforms to pay off and enough tiles to fill the GEMMs.
 pub(super) fn applies(g: &Conv2dGeometry) -> bool {
     let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    g.kh == 3 && g.kw == 3 && g.stride == [1, 1] && g.dilation == [1, 1] && g.groups == 1 && g.pad.iter().all(|&p| p <= 2) && g.c_in >= 16 && g.c_out >= 16 && tiles >= 2 * LANES
+    g.kh == 3 && g.kw == 3 && g.stride == [1, 1] && g.dilation == [1, 1] && g.groups == 1 && g.pad.iter().all(|&p| p <= 2) && g.c_in >= 16 && g.c_out >= 16 && tiles >= 4 * LANES
 }
 
 /// Tiles per block: a multiple of [`LANES`], `V` and `M` within [`BLOCK_BUDGET`], and at

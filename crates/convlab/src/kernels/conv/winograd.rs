@@ -31,6 +31,9 @@ use crate::kernels::simd;
 /// Output tile side (`m`) and input patch side (`α = m + 2`).
 const M: usize = 4;
 const A: usize = 6;
+/// Fewest tiles per block when blocks run in parallel: below that, the GEMMs re-read the
+/// transformed weight too often for too little work.
+const MIN_BLOCK: usize = 64;
 /// Tiles transformed together (one SIMD lane each).
 const LANES: usize = 16;
 /// Floats of `V` and `M` per block: 2 MiB, about one core's L2.
@@ -77,29 +80,59 @@ pub(super) fn applies(g: &Conv2dGeometry) -> bool {
 fn block_tiles(g: &Conv2dGeometry, tiles: usize) -> usize {
     let by_cache = (BLOCK_BUDGET / (A * A * (g.c_in + g.c_out))).max(LANES);
     let by_threads = tiles.div_ceil(2 * rayon::current_num_threads()).max(LANES);
-    (by_cache.min(by_threads).min(256) / LANES * LANES).max(LANES)
+    (by_cache.min(by_threads).min(256) / LANES * LANES).max(MIN_BLOCK)
 }
 
 /// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight [Cout, C, 3, 3]) + bias; requires
 /// [`applies`].
 pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let u = transform_weight(weight, g.c_out, g.c_in); // [36, Cout, C]
-    let (th, tw) = (g.ho.div_ceil(M), g.wo.div_ceil(M));
-    let tiles = g.n * th * tw;
-    let t = block_tiles(g, tiles);
+    let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
+    let threads = rayon::current_num_threads();
     let out_ptr = SharedOut(out.as_mut_ptr(), out.len());
-    (0..tiles.div_ceil(t)).into_par_iter().for_each_init(Vec::new, |ws, b| {
-        let (t0, nt) = (b * t, t.min(tiles - b * t));
-        ws.resize(A * A * (g.c_in + g.c_out) * t, 0.0);
+    // M[ξ] [Cout, t] = U[ξ] [Cout, C] · V[ξ] [C, t]
+    let gemm = |v: &[f32], m_xi: &mut [f32], t: usize, xi: usize| {
+        let uxi = MatRef::row_major(&u[xi * g.c_out * g.c_in..(xi + 1) * g.c_out * g.c_in], g.c_in);
+        let vxi = MatRef::row_major(&v[xi * g.c_in * t..(xi + 1) * g.c_in * t], t);
+        sgemm(g.c_out, t, g.c_in, uxi, vxi, m_xi, false, false);
+    };
+    if tiles >= 2 * threads * MIN_BLOCK || threads == 1 {
+        // Many tiles: blocks in parallel, each with its own scratch.
+        let t = block_tiles(g, tiles);
+        (0..tiles.div_ceil(t)).into_par_iter().for_each_init(Vec::new, |ws, b| {
+            let (t0, nt) = (b * t, t.min(tiles - b * t));
+            ws.resize(A * A * (g.c_in + g.c_out) * t, 0.0);
+            let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
+            let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
+            simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, 0..g.c_in, v_ptr));
+            for (xi, m_xi) in m.chunks_mut(g.c_out * t).enumerate() {
+                gemm(v, m_xi, t, xi);
+            }
+            simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, 0..g.c_out, bias, out_ptr));
+        });
+    } else {
+        // Few tiles (small images or batches): one block after another, each stage split over
+        // the threads (input channels, then the 36 GEMMs, then output channels).
+        let t = (tiles.div_ceil(LANES) * LANES).min(256);
+        let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
         let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
-        simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, v));
-        for xi in 0..A * A {
-            let uxi = MatRef::row_major(&u[xi * g.c_out * g.c_in..(xi + 1) * g.c_out * g.c_in], g.c_in); // [Cout, C]
-            let vxi = MatRef::row_major(&v[xi * g.c_in * t..(xi + 1) * g.c_in * t], t); // [C, t]
-            sgemm(g.c_out, t, g.c_in, uxi, vxi, &mut m[xi * g.c_out * t..(xi + 1) * g.c_out * t], false, false);
+        let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
+        let (cs, os) = (g.c_in.div_ceil(2 * threads), g.c_out.div_ceil(2 * threads));
+        for t0 in (0..tiles).step_by(t) {
+            let nt = t.min(tiles - t0);
+            (0..g.c_in.div_ceil(cs)).into_par_iter().for_each(|k| {
+                let cr = k * cs..((k + 1) * cs).min(g.c_in);
+                simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr));
+            });
+            let v: &[f32] = v;
+            m.par_chunks_mut(g.c_out * t).enumerate().for_each(|(xi, m_xi)| gemm(v, m_xi, t, xi));
+            let m: &[f32] = m;
+            (0..g.c_out.div_ceil(os)).into_par_iter().for_each(|k| {
+                let or = k * os..((k + 1) * os).min(g.c_out);
+                simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, or, bias, out_ptr));
+            });
         }
-        simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, bias, out_ptr));
-    });
+    }
 }
 
 /// `dx` [N, C, H, W] = input gradient of a convolution that [`applies`], from `dout`
@@ -124,35 +157,58 @@ pub(super) fn applies_to_backward_input(g: &Conv2dGeometry) -> bool {
     applies(g) && g.n * g.h.div_ceil(M) * g.w.div_ceil(M) >= 2 * LANES
 }
 
-/// `U` [36, Cout, C] from `weight` [Cout, C, 3, 3]: `G · w · Gᵀ` per channel pair.
+/// `U` [36, Cout, C] from `weight` [Cout, C, 3, 3]: `G · w · Gᵀ` per channel pair,
+/// vectorised over input channels (each output channel's `[C, 9]` block is first transposed
+/// to `[9, C]`).
 fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let mut u = vec![0.0f32; A * A * c_out * c_in];
-    let per_o: Vec<Vec<f32>> = (0..c_out)
-        .into_par_iter()
-        .map(|o| {
-            let mut part = vec![0.0f32; A * A * c_in]; // [36, C] for this output channel
-            for c in 0..c_in {
-                let w = &weight[(o * c_in + c) * 9..(o * c_in + c) * 9 + 9];
-                let mut gw = [[0.0f32; 3]; A]; // G · w
-                for (i, row) in G.iter().enumerate() {
-                    for j in 0..3 {
-                        gw[i][j] = (0..3).map(|k| row[k] * w[k * 3 + j]).sum();
+    let u_ptr = SharedOut(u.as_mut_ptr(), u.len());
+    (0..c_out).into_par_iter().for_each_init(Vec::new, |wt, o| {
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                let w = &weight[o * c_in * 9..(o + 1) * c_in * 9]; // [C, 9]
+                wt.resize(9 * c_in, 0.0);
+                for c in 0..c_in {
+                    for k in 0..9 {
+                        wt[k * c_in + c] = w[c * 9 + k]; // [9, C]
                     }
                 }
+                let tap = |k: usize| &wt[k * c_in..(k + 1) * c_in];
+                let mut gw = vec![0.0f32; A * 3 * c_in]; // G · w: [6, 3, C]
+                for (i, gi) in G.iter().enumerate() {
+                    for j in 0..3 {
+                        let dst = &mut gw[(i * 3 + j) * c_in..(i * 3 + j + 1) * c_in];
+                        for (k, &gk) in gi.iter().enumerate() {
+                            if gk != 0.0 {
+                                for (d, &v) in dst.iter_mut().zip(tap(k * 3 + j)) {
+                                    *d += gk * v;
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut row = vec![0.0f32; c_in];
                 for i in 0..A {
                     for (j, gj) in G.iter().enumerate() {
-                        part[(i * A + j) * c_in + c] = (0..3).map(|k| gw[i][k] * gj[k]).sum();
+                        row.fill(0.0);
+                        for (k, &gk) in gj.iter().enumerate() {
+                            if gk != 0.0 {
+                                for (d, &v) in row.iter_mut().zip(&gw[(i * 3 + k) * c_in..(i * 3 + k + 1) * c_in]) {
+                                    *d += gk * v;
+                                }
+                            }
+                        }
+                        let at = ((i * A + j) * c_out + o) * c_in;
+                        for (c, &v) in row.iter().enumerate() {
+                            // SAFETY: in bounds; each output channel o writes only its own rows.
+                            unsafe { u_ptr.write_unchecked(at + c, v) };
+                        }
                     }
                 }
-            }
-            part
-        })
-        .collect();
-    for (o, part) in per_o.iter().enumerate() {
-        for xi in 0..A * A {
-            u[(xi * c_out + o) * c_in..(xi * c_out + o + 1) * c_in].copy_from_slice(&part[xi * c_in..(xi + 1) * c_in]);
-        }
-    }
+            },
+        )
+    });
     u
 }
 
@@ -196,7 +252,7 @@ fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 /// `v` [36, C, ldt]: `Bᵀ d B` of tiles `t0..t0+nt` for every input channel (lanes past `nt`
 /// in the last lane group are zeros).
 #[inline(always)]
-fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, v: &mut [f32]) {
+fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
     let hw = g.h * g.w;
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
@@ -214,7 +270,7 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
                 assert!(po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + A <= x.len(), "winograd: patch outside the input");
             }
         }
-        for c in 0..g.c_in {
+        for c in channels.clone() {
             let mut d = [[[0.0f32; LANES]; A]; A]; // [6, 6, lanes]
             for l in 0..LANES {
                 let plane = po[l] as usize + c * hw; // channel c of lane l's sample
@@ -250,16 +306,16 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
                 let mut r = [[0.0f32; LANES]; A];
                 bt6([&bd[0][i], &bd[1][i], &bd[2][i], &bd[3][i], &bd[4][i], &bd[5][i]], &mut r);
                 for (j, rj) in r.iter().enumerate() {
-                    let dst = &mut v[((i * A + j) * g.c_in + c) * ldt + l0..][..LANES.min(ldt - l0)];
-                    dst.copy_from_slice(&rj[..dst.len()]);
+                    let at = ((i * A + j) * g.c_in + c) * ldt + l0;
+                    assert!(at + LANES <= v.1, "winograd: transformed input out of bounds");
+                    for (l, &val) in rj.iter().enumerate() {
+                        // SAFETY: in bounds (asserted); each call writes only its channels.
+                        // (Columns past `nt` hold zeros or stale values; GEMM columns are
+                        // independent and the output transform skips them.)
+                        unsafe { v.write_unchecked(at + l, val) };
+                    }
                 }
             }
-        }
-    }
-    // Lanes past the last tile of a partial block: zero columns (their outputs are dropped).
-    if nt < ldt {
-        for row in v.chunks_exact_mut(ldt) {
-            row[nt..].fill(0.0);
         }
     }
 }
@@ -267,7 +323,7 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
 /// Writes `Aᵀ M A` (+ bias) of tiles `t0..t0+nt` from `m` [36, Cout, ldt] into `out`
 /// [N, Cout, Ho, Wo], dropping outputs past the image's edge.
 #[inline(always)]
-fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: usize, bias: Option<&[f32]>, out: SharedOut) {
+fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, bias: Option<&[f32]>, out: SharedOut) {
     let p = g.ho * g.wo;
     let zero = [0.0f32; LANES];
     for l0 in (0..nt).step_by(LANES) {
@@ -283,7 +339,7 @@ fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: us
         if full {
             assert!(rows.iter().all(|&r| r + (g.c_out - 1) * p + (M - 1) * g.wo + M <= out.1), "winograd: tile outside the output");
         }
-        for o in 0..g.c_out {
+        for o in channels.clone() {
             let b0 = bias.map_or(0.0, |b| b[o]);
             let lane = |xi: usize| -> &Lanes {
                 let src = &m[(xi * g.c_out + o) * ldt + l0..];

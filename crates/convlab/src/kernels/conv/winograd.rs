@@ -254,6 +254,10 @@ fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 #[inline(always)]
 fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
     let hw = g.h * g.w;
+    // Scratch, fully rewritten for every channel (declared once: no per-channel zeroing).
+    let mut d = [[[0.0f32; LANES]; A]; A]; // patches [6, 6, lanes]
+    let mut bd = [[[0.0f32; LANES]; A]; A]; // Bᵀ d, [j][i][lanes]
+    let mut r = [[0.0f32; LANES]; A]; // one row of Bᵀ d B
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
         // Per lane: the patch's first row and column (possibly outside the image) and the
@@ -270,8 +274,11 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
                 assert!(po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + A <= x.len(), "winograd: patch outside the input");
             }
         }
+        let all_inside = inside.iter().all(|&b| b);
         for c in channels.clone() {
-            let mut d = [[[0.0f32; LANES]; A]; A]; // [6, 6, lanes]
+            if !all_inside {
+                d = [[[0.0f32; LANES]; A]; A]; // padding (and lanes past `nt`) read as zeros
+            }
             for l in 0..LANES {
                 let plane = po[l] as usize + c * hw; // channel c of lane l's sample
                 if inside[l] {
@@ -298,12 +305,10 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
                 }
             }
             // Columns: bd[·][j] = Bᵀ d[·][j]; rows: v[i][·] = bd[i][·] B.
-            let mut bd = [[[0.0f32; LANES]; A]; A]; // [j][i][lanes]
             for (j, out) in bd.iter_mut().enumerate() {
                 bt6([&d[0][j], &d[1][j], &d[2][j], &d[3][j], &d[4][j], &d[5][j]], out);
             }
             for i in 0..A {
-                let mut r = [[0.0f32; LANES]; A];
                 bt6([&bd[0][i], &bd[1][i], &bd[2][i], &bd[3][i], &bd[4][i], &bd[5][i]], &mut r);
                 for (j, rj) in r.iter().enumerate() {
                     let at = ((i * A + j) * g.c_in + c) * ldt + l0;
@@ -326,6 +331,9 @@ fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usi
 fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, bias: Option<&[f32]>, out: SharedOut) {
     let p = g.ho * g.wo;
     let zero = [0.0f32; LANES];
+    // Scratch, fully rewritten for every channel.
+    let mut am = [[[0.0f32; LANES]; M]; A]; // Aᵀ M, [j][i][lanes]
+    let mut y = [[0.0f32; LANES]; M]; // row i of the output tile: [4 columns, lanes]
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
         let origins: [(usize, usize, usize); LANES] = std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
@@ -350,12 +358,10 @@ fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: us
                 }
             };
             // Columns: am[j][·] = Aᵀ M[·][j]; rows: y[i][·] = am[·][i] A.
-            let mut am = [[[0.0f32; LANES]; M]; A]; // [j][i][lanes]
             for (j, out) in am.iter_mut().enumerate() {
                 at6([lane(j), lane(A + j), lane(2 * A + j), lane(3 * A + j), lane(4 * A + j), lane(5 * A + j)], 0.0, out);
             }
             for i in 0..M {
-                let mut y = [[0.0f32; LANES]; M]; // row i of the output tile: [4 columns, lanes]
                 at6([&am[0][i], &am[1][i], &am[2][i], &am[3][i], &am[4][i], &am[5][i]], b0, &mut y);
                 if full {
                     for (j, yj) in y.iter().enumerate() {

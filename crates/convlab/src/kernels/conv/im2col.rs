@@ -7,6 +7,7 @@
 //! it adds each column entry back onto the input position it was read from.
 
 use super::Conv2dGeometry;
+use crate::kernels::simd;
 
 /// For kernel column `kj`: the output columns `ox` whose input column `ox·sw + kj·dw - pl`
 /// lies inside `0..W`, as a half-open range, and the input column of `ox = 0` (may be negative).
@@ -58,11 +59,13 @@ pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, 
                     dst[hi..].fill(0.0);
                     if lo < hi {
                         let start = (base + (lo * sw) as isize) as usize;
-                        if sw == 1 {
-                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                        } else {
-                            for (d, s) in dst[lo..hi].iter_mut().zip(src[start..].iter().step_by(sw)) {
-                                *d = *s;
+                        match sw {
+                            1 => dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]),
+                            2 => copy_every_second(&mut dst[lo..hi], &src[start..]),
+                            _ => {
+                                for (d, s) in dst[lo..hi].iter_mut().zip(src[start..].iter().step_by(sw)) {
+                                    *d = *s;
+                                }
                             }
                         }
                     }
@@ -71,6 +74,25 @@ pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, 
             }
         }
     }
+}
+
+/// `dst[k] = src[2k]` (stride-2 convolutions), in a form that vectorises.
+#[inline]
+fn copy_every_second(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    assert!(src.len() > 2 * (n - 1), "im2col: stride-2 source too short");
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            for (k, d) in dst.iter_mut().enumerate() {
+                // SAFETY: 2k <= 2(n-1) < src.len() (asserted above).
+                *d = unsafe { *src.get_unchecked(2 * k) };
+            }
+        },
+    )
 }
 
 /// Adds the unfolded gradient of output rows `oy0..oy0+rows` back onto the input gradient.

@@ -95,77 +95,93 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
     let [dh, dw] = g.dilation;
     // Pair each output plane with its index plane so both are written in one pass.
     let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
-    // Every window inside the input (no padding, no dilation, no ceil-mode overhang): the
-    // vectorised path.
-    let inside = g.padding == [0, 0] && g.dilation == [1, 1] && oh > 0 && ow > 0 && (oh - 1) * g.stride[0] + g.kernel[0] <= h && (ow - 1) * g.stride[1] + g.kernel[1] <= w && g.kernel[0] * w < u32::MAX as usize / 2;
-    if inside {
-        for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
-            let (yo, io) = &mut pair[0];
-            match g.stride[1] {
-                1 => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<1>(yo, io, xp, g)),
-                2 => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<2>(yo, io, xp, g)),
-                _ => simd::dispatch(#[inline(always)] || max_pool_plane_inside::<0>(yo, io, xp, g)),
+    // Outputs whose window lies wholly inside the input (without dilation) take the
+    // vectorised path; the border (padding, ceil-mode overhang) the tap-by-tap one.
+    let (rows, cols) = if g.dilation == [1, 1] && g.kernel[0] * w < u32::MAX as usize / 2 {
+        (inside_outputs(h, oh, g.kernel[0], g.stride[0], g.padding[0]), inside_outputs(w, ow, g.kernel[1], g.stride[1], g.padding[1]))
+    } else {
+        (0..0, 0..0)
+    };
+    let scalar = |yo: &mut [f32], io: &mut [usize], xp: &[f32], a: usize, bs: std::ops::Range<usize>| {
+        let (h0, h1) = max_taps(a, h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+        for b in bs {
+            let (w0, w1) = max_taps(b, w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+            // PyTorch's initial index is the first tap even when the window is empty.
+            let mut best_i = (h0 * w as isize + w0) as usize;
+            let mut best = f32::NEG_INFINITY;
+            if w0 < w1 {
+                let (w0, w1) = (w0 as usize, w1 as usize);
+                let mut ih = h0;
+                while ih < h1 {
+                    let row = ih as usize * w;
+                    let mut iw = w0;
+                    while iw < w1 {
+                        let v = xp[row + iw];
+                        let better = v > best || v.is_nan();
+                        best = if better { v } else { best };
+                        best_i = if better { row + iw } else { best_i };
+                        iw += dw;
+                    }
+                    ih += dh as isize;
+                }
             }
-        });
-        return;
-    }
+            yo[a * ow + b] = best;
+            io[a * ow + b] = best_i;
+        }
+    };
     for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
         let (yo, io) = &mut pair[0];
         for a in 0..oh {
-            let (h0, h1) = max_taps(a, h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
-            for b in 0..ow {
-                let (w0, w1) = max_taps(b, w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
-                // PyTorch's initial index is the first tap even when the window is empty.
-                let mut best_i = (h0 * w as isize + w0) as usize;
-                let mut best = f32::NEG_INFINITY;
-                if w0 < w1 {
-                    let (w0, w1) = (w0 as usize, w1 as usize);
-                    let mut ih = h0;
-                    while ih < h1 {
-                        let row = ih as usize * w;
-                        let mut iw = w0;
-                        while iw < w1 {
-                            let v = xp[row + iw];
-                            // Branch-free select: with data in random order a branch here
-                            // mispredicts about every other tap.
-                            let better = v > best || v.is_nan();
-                            best = if better { v } else { best };
-                            best_i = if better { row + iw } else { best_i };
-                            iw += dw;
-                        }
-                        ih += dh as isize;
-                    }
-                }
-                yo[a * ow + b] = best;
-                io[a * ow + b] = best_i;
+            if !rows.contains(&a) || cols.is_empty() {
+                scalar(yo, io, xp, a, 0..ow);
+            } else {
+                scalar(yo, io, xp, a, 0..cols.start);
+                scalar(yo, io, xp, a, cols.end..ow);
+            }
+        }
+        if !rows.is_empty() && !cols.is_empty() {
+            let (rows, cols) = (rows.clone(), cols.clone());
+            match g.stride[1] {
+                1 => simd::dispatch(#[inline(always)] || max_pool_region::<1>(yo, io, xp, g, rows, cols)),
+                2 => simd::dispatch(#[inline(always)] || max_pool_region::<2>(yo, io, xp, g, rows, cols)),
+                _ => simd::dispatch(#[inline(always)] || max_pool_region::<0>(yo, io, xp, g, rows, cols)),
             }
         }
     });
 }
 
-/// One plane of [`max_pool2d_forward`] when every window lies inside the input: for each
-/// output row, the taps are visited in row-major order and each tap is compared across up to
-/// [`ROW_CHUNK`] outputs of the row at once (lanes = output columns), with the same tie and
-/// NaN rules. `SW` is the column stride when it is a constant (1 or 2: the loads vectorise),
-/// 0 to use the geometry's.
+/// The outputs along one axis whose window `o·s - p .. o·s - p + k` lies inside `0..size`.
+fn inside_outputs(size: usize, out: usize, k: usize, s: usize, p: usize) -> std::ops::Range<usize> {
+    let lo = p.div_ceil(s);
+    let hi = if size + p >= k { ((size + p - k) / s + 1).min(out) } else { 0 };
+    lo.min(hi)..hi
+}
+
+/// The outputs `rows × cols` of one plane of [`max_pool2d_forward`], whose windows lie wholly
+/// inside the input: for each output row, the taps are visited in row-major order and each
+/// tap is compared across up to [`ROW_CHUNK`] outputs of the row at once (lanes = output
+/// columns), with the same tie and NaN rules. `SW` is the column stride when it is a
+/// constant (1 or 2: the loads vectorise), 0 to use the geometry's.
 #[inline(always)]
-fn max_pool_plane_inside<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: &[f32], g: &Pool2dGeometry) {
+fn max_pool_region<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: &[f32], g: &Pool2dGeometry, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
     let [_, w] = g.input;
-    let [oh, ow] = g.output;
-    let ([kh, kw], sh) = (g.kernel, g.stride[0]);
+    let [_, ow] = g.output;
+    let ([kh, kw], sh, [ph, pw]) = (g.kernel, g.stride[0], g.padding);
     let sw = if SW == 0 { g.stride[1] } else { SW };
     let mut best = [0.0f32; ROW_CHUNK];
-    let mut best_i = [0u32; ROW_CHUNK]; // position within the row band, `ki·W + column`
-    for a in 0..oh {
-        for b0 in (0..ow).step_by(ROW_CHUNK) {
-            let n = ROW_CHUNK.min(ow - b0);
+    let mut best_i = [0u32; ROW_CHUNK]; // position within the window band, `ki·W + column`
+    for a in rows {
+        for b0 in cols.clone().step_by(ROW_CHUNK) {
+            let n = ROW_CHUNK.min(cols.end - b0);
             let (best, best_i) = (&mut best[..n], &mut best_i[..n]);
             best.fill(f32::NEG_INFINITY);
             for (b, i) in best_i.iter_mut().enumerate() {
                 *i = (b * sw) as u32;
             }
+            // Top-left input position of window b0.
+            let base = (a * sh - ph) * w + b0 * sw - pw;
             for ki in 0..kh {
-                let row = (a * sh + ki) * w + b0 * sw;
+                let row = base + ki * w;
                 for kj in 0..kw {
                     let taps = &xp[row + kj..row + kj + (n - 1) * sw + 1]; // tap (ki, kj) of the chunk's windows
                     let at = (ki * w + kj) as u32;
@@ -178,7 +194,6 @@ fn max_pool_plane_inside<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: 
                     }
                 }
             }
-            let base = a * sh * w + b0 * sw;
             yo[a * ow + b0..a * ow + b0 + n].copy_from_slice(best);
             for (o, &i) in io[a * ow + b0..a * ow + b0 + n].iter_mut().zip(best_i.iter()) {
                 *o = base + i as usize;
@@ -187,7 +202,7 @@ fn max_pool_plane_inside<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: 
     }
 }
 
-/// Outputs compared at once by [`max_pool_plane_inside`].
+/// Outputs compared at once by [`max_pool_region`].
 const ROW_CHUNK: usize = 64;
 
 /// Gradient of max pooling (fixed or adaptive): each output's gradient goes to the input
@@ -381,17 +396,21 @@ pub fn adaptive_max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[
 mod tests {
     use super::*;
 
-    /// PyTorch's rule, tap by tap: `v > best || isnan(v)` in row-major order.
+    /// PyTorch's rule, tap by tap: `v > best || isnan(v)` in row-major order over the taps
+    /// inside the input; the initial index is the first tap inside.
     fn reference(x: &[f32], g: &Pool2dGeometry) -> (Vec<f32>, Vec<usize>) {
         let (mut out, mut idx) = (vec![], vec![]);
+        let inside = |o: usize, k: usize, s: usize, p: usize, size: usize| (0..k).map(move |t| (o * s + t) as isize - p as isize).filter(move |&i| i >= 0 && i < size as isize).map(|i| i as usize);
         for p in 0..g.planes {
             let xp = &x[p * g.in_plane()..(p + 1) * g.in_plane()];
             for a in 0..g.output[0] {
                 for b in 0..g.output[1] {
-                    let (mut best, mut bi) = (f32::NEG_INFINITY, a * g.stride[0] * g.input[1] + b * g.stride[1]);
-                    for ki in 0..g.kernel[0] {
-                        for kj in 0..g.kernel[1] {
-                            let i = (a * g.stride[0] + ki) * g.input[1] + b * g.stride[1] + kj;
+                    let ys: Vec<usize> = inside(a, g.kernel[0], g.stride[0], g.padding[0], g.input[0]).collect();
+                    let xs: Vec<usize> = inside(b, g.kernel[1], g.stride[1], g.padding[1], g.input[1]).collect();
+                    let (mut best, mut bi) = (f32::NEG_INFINITY, ys[0] * g.input[1] + xs[0]);
+                    for &y in &ys {
+                        for &xx in &xs {
+                            let i = y * g.input[1] + xx;
                             if xp[i] > best || xp[i].is_nan() {
                                 (best, bi) = (xp[i], i);
                             }
@@ -406,11 +425,17 @@ mod tests {
     }
 
     #[test]
-    fn windows_inside_the_input_follow_the_scan_order_rules() {
-        // Rows wider than one chunk, strides 1-3, ties (few distinct values) and NaNs.
-        for (input, kernel, stride) in [([5, 150], [2, 2], [2, 2]), ([7, 70], [3, 3], [1, 1]), ([9, 40], [3, 2], [2, 3])] {
-            let output = [(input[0] - kernel[0]) / stride[0] + 1, (input[1] - kernel[1]) / stride[1] + 1];
-            let g = Pool2dGeometry { planes: 3, input, output, kernel, stride, padding: [0, 0], dilation: [1, 1] };
+    fn vectorised_windows_follow_the_scan_order_rules() {
+        // Rows wider than one chunk, strides 1-3, padding and ceil-mode overhang (border
+        // outputs take the tap-by-tap path), ties (few distinct values) and NaNs.
+        for (input, kernel, stride, padding, output) in [
+            ([5, 150], [2, 2], [2, 2], [0, 0], [2, 75]),
+            ([7, 70], [3, 3], [1, 1], [0, 0], [5, 68]),
+            ([9, 40], [3, 2], [2, 3], [0, 0], [4, 13]),
+            ([12, 130], [3, 3], [2, 2], [1, 1], [6, 65]),
+            ([7, 9], [2, 2], [2, 2], [0, 0], [4, 5]),
+        ] {
+            let g = Pool2dGeometry { planes: 3, input, output, kernel, stride, padding, dilation: [1, 1] };
             let x: Vec<f32> = (0..3 * input[0] * input[1]).map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 }).collect();
             let (mut out, mut idx) = (vec![0.0; 3 * g.out_plane()], vec![0; 3 * g.out_plane()]);
             max_pool2d_forward(&mut out, &mut idx, &x, &g);

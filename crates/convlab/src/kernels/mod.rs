@@ -9,6 +9,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod dropout;
 pub mod gemm;
+pub mod map;
 pub mod pool;
 pub mod simd;
 pub mod softmax;

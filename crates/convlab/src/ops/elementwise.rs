@@ -15,6 +15,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
+use crate::kernels::map::{map1, map2, map3};
 use crate::shape::for_each_broadcast;
 use crate::{Shape, Tensor};
 
@@ -24,25 +25,29 @@ pub(crate) fn binary_op(
     a: &Tensor,
     b: &Tensor,
     op: &'static str,
-    f: impl Fn(f32, f32) -> f32,
+    f: impl Fn(f32, f32) -> f32 + Sync,
     df: impl Fn(f32, f32, f32) -> (f32, f32) + Send + Sync + 'static,
 ) -> Tensor {
     let out_shape = Shape::broadcast(a.shape(), b.shape()).unwrap_or_else(|e| panic!("{op}: {e}"));
     let (da, db) = (a.storage(), b.storage());
-    let mut out = vec![0.0f32; out_shape.numel()];
-    if a.shape() == b.shape() {
-        // out, da, db: [out_shape]
-        for ((o, &x), &y) in out.iter_mut().zip(da.iter()).zip(db.iter()) {
-            *o = f(x, y);
-        }
+    let same = a.shape() == b.shape();
+    let out = if same {
+        map2(&da, &db, f) // out, da, db: [out_shape]
     } else {
+        let mut out = vec![0.0f32; out_shape.numel()];
         let sa = a.shape().broadcast_strides(&out_shape);
         let sb = b.shape().broadcast_strides(&out_shape);
         for_each_broadcast(&out_shape, &sa, &sb, |o, i, j| out[o] = f(da[i], db[j]));
-    }
+        out
+    };
     let (sa_shape, sb_shape, osh) = (a.shape().clone(), b.shape().clone(), out_shape.clone());
     Tensor::from_op(out, out_shape, op, &[a, b], move |g, _out| {
         let g = g.storage();
+        if same {
+            let ga = map3(&da, &db, &g, |x, y, g| df(x, y, g).0);
+            let gb = map3(&da, &db, &g, |x, y, g| df(x, y, g).1);
+            return vec![Some(Tensor::from_vec(ga, sa_shape.clone())), Some(Tensor::from_vec(gb, sb_shape.clone()))];
+        }
         let sa = sa_shape.broadcast_strides(&osh);
         let sb = sb_shape.broadcast_strides(&osh);
         let mut ga = vec![0.0f32; sa_shape.numel()];
@@ -61,14 +66,14 @@ pub(crate) fn binary_op(
 pub(crate) fn unary_op(
     x: &Tensor,
     op: &'static str,
-    f: impl Fn(f32) -> f32,
+    f: impl Fn(f32) -> f32 + Sync,
     df: impl Fn(f32, f32, f32) -> f32 + Send + Sync + 'static,
 ) -> Tensor {
     let dx = x.storage();
-    let out: Vec<f32> = dx.iter().map(|&v| f(v)).collect();
+    let out = map1(&dx, f);
     Tensor::from_op(out, x.shape().clone(), op, &[x], move |g, y| {
         let (gd, yd) = (g.storage(), y.storage());
-        let gx = dx.iter().zip(yd.iter()).zip(gd.iter()).map(|((&x, &y), &g)| df(x, y, g)).collect();
+        let gx = map3(&dx, &yd, &gd, &df);
         vec![Some(Tensor::from_vec(gx, g.shape().clone()))]
     })
 }

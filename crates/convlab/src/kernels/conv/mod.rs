@@ -31,6 +31,7 @@
 mod batched;
 mod im2col;
 mod winograd;
+mod winograd_weight;
 
 pub use im2col::{col2im, col2im_strided, im2col, im2col_strided};
 use rayon::prelude::*;
@@ -242,6 +243,10 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
     if xs == 0 || os == 0 || dweight.is_empty() {
         return;
     }
+    if winograd_weight::applies(g) {
+        winograd_weight::backward_weight(g, x, dout, dweight);
+        return;
+    }
     let b = batched::block_size(g);
     if b > 1 {
         batched::backward_weight(g, x, dout, dweight, b);
@@ -395,6 +400,35 @@ mod tests {
             let lhs: f64 = want.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
             let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
             assert!((lhs - via_x).abs() < 1e-4 * lhs.abs().max(1.0), "{g:?}: {lhs} vs {via_x}");
+            // The weight gradient, element by element against the definition
+            // dW[o, c, a, b] = Σ r[n, o, y, x] · x[n, c, y + a - pt, x + b - pl].
+            let mut dw = vec![f32::NAN; w.len()];
+            conv2d_backward_weight(&g, &x, &r, &mut dw);
+            // The Winograd weight gradient (which the dispatcher keeps for ≥ 128 channels),
+            // called directly on these small shapes.
+            let mut dw_winograd = vec![f32::NAN; w.len()];
+            winograd_weight::backward_weight(&g, &x, &r, &mut dw_winograd);
+            for o in 0..c_out {
+                for c in 0..input[1] {
+                    for (a, b) in (0..3).flat_map(|a| (0..3).map(move |b| (a, b))) {
+                        let mut s = 0.0f64;
+                        for n in 0..g.n {
+                            for oy in 0..g.ho {
+                                for ox in 0..g.wo {
+                                    let (iy, ix) = ((oy + a) as isize - pad[0] as isize, (ox + b) as isize - pad[2] as isize);
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                        s += r[((n * c_out + o) * g.ho + oy) * g.wo + ox] as f64 * x[((n * input[1] + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        let got = dw[(o * input[1] + c) * 9 + a * 3 + b] as f64;
+                        assert!((got - s).abs() < 1e-4 * s.abs().max(1.0), "{g:?}: dW[{o}, {c}, {a}, {b}] = {got}, want {s}");
+                        let got = dw_winograd[(o * input[1] + c) * 9 + a * 3 + b] as f64;
+                        assert!((got - s).abs() < 1e-4 * s.abs().max(1.0), "{g:?}: Winograd dW[{o}, {c}, {a}, {b}] = {got}, want {s}");
+                    }
+                }
+            }
         }
     }
 

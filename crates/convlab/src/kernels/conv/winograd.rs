@@ -29,13 +29,13 @@ use crate::kernels::gemm::{sgemm, MatRef};
 use crate::kernels::simd;
 
 /// Output tile side (`m`) and input patch side (`α = m + 2`).
-const M: usize = 4;
-const A: usize = 6;
+pub(super) const M: usize = 4;
+pub(super) const A: usize = 6;
 /// Fewest tiles per block when blocks run in parallel: below that, the GEMMs re-read the
 /// transformed weight too often for too little work.
 const MIN_BLOCK: usize = 64;
 /// Tiles transformed together (one SIMD lane each).
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 /// Floats of `V` and `M` per block: 2 MiB, about one core's L2.
 const BLOCK_BUDGET: usize = 1 << 19;
 
@@ -50,7 +50,7 @@ const BT: [[f32; A]; A] = [
     [0.0,  4.0,  0.0, -5.0, 0.0, 1.0],
 ];
 #[rustfmt::skip]
-const G: [[f32; 3]; A] = [
+pub(super) const G: [[f32; 3]; A] = [
     [ 1.0 / 4.0,   0.0,         0.0],
     [-1.0 / 6.0,  -1.0 / 6.0,  -1.0 / 6.0],
     [-1.0 / 6.0,   1.0 / 6.0,  -1.0 / 6.0],
@@ -214,13 +214,13 @@ fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
 
 /// Sample, tile row and tile column of tile index `t`.
 #[inline(always)]
-fn tile_origin(g: &Conv2dGeometry, t: usize) -> (usize, usize, usize) {
+pub(super) fn tile_origin(g: &Conv2dGeometry, t: usize) -> (usize, usize, usize) {
     let (th, tw) = (g.ho.div_ceil(M), g.wo.div_ceil(M));
     (t / (th * tw), (t / tw) % th * M, t % tw * M)
 }
 
 /// One value per lane (tile).
-type Lanes = [f32; LANES];
+pub(super) type Lanes = [f32; LANES];
 
 /// `Bᵀ d` along one axis: six lane vectors in, six out.
 #[inline(always)]
@@ -252,7 +252,7 @@ fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 /// `v` [36, C, ldt]: `Bᵀ d B` of tiles `t0..t0+nt` for every input channel (lanes past `nt`
 /// in the last lane group are zeros).
 #[inline(always)]
-fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
+pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
     let hw = g.h * g.w;
     // Scratch, fully rewritten for every channel (declared once: no per-channel zeroing).
     let mut d = [[[0.0f32; LANES]; A]; A]; // patches [6, 6, lanes]
@@ -389,7 +389,7 @@ fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: us
 /// The output buffer shared by the parallel blocks: each block writes only the pixels of its
 /// own tiles, through [`SharedOut::write`].
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32, usize);
+pub(super) struct SharedOut(pub(super) *mut f32, pub(super) usize);
 // SAFETY: the pointer comes from a `&mut [f32]` borrowed for the whole parallel section, and
 // writers touch disjoint elements (tiles do not overlap).
 unsafe impl Send for SharedOut {}
@@ -399,7 +399,7 @@ impl SharedOut {
     /// # Safety
     /// `i` must be in bounds.
     #[inline(always)]
-    unsafe fn write_unchecked(self, i: usize, v: f32) {
+    pub(super) unsafe fn write_unchecked(self, i: usize, v: f32) {
         // SAFETY: the caller guarantees the bound; no other block writes element `i`.
         unsafe { self.0.add(i).write(v) }
     }

@@ -1,0 +1,180 @@
+//! Weight gradient of 3×3 stride-1 convolutions by Winograd F(4×4, 3×3) (see `winograd.rs`).
+//!
+//! The forward pass computes, per 4×4 output tile `t`, `y = Aᵀ · (Σ_c U[·, o, c] ⊙ V[·, c, t]) · A`
+//! with `U = G·w·Gᵀ`. Its adjoint, with `dy` the tile's output gradient (zero past the edge):
+//!
+//! ```text
+//! dM[ξ, o, t] = (A · dy[o, t] · Aᵀ)[ξ]                 output-gradient transform, 6×6
+//! dU[ξ, o, c] = Σ_t dM[ξ, o, t] · V[ξ, c, t]          36 GEMMs [Cout, T] · [T, C], over all tiles
+//! dw[o, c]    = Gᵀ · dU[·, o, c] · G                   3×3
+//! ```
+//!
+//! The GEMMs do 36 multiply-adds per tile and channel pair instead of 144. Tiles are taken in
+//! chunks (all samples together); for each chunk the input and output-gradient transforms
+//! run in parallel over channels, then the 36 GEMMs in parallel over `ξ`, each accumulating
+//! into its own slice of `dU`, so no partial sums are needed.
+
+use rayon::prelude::*;
+
+use super::winograd::{input_transform, tile_origin, Lanes, SharedOut, A, G, LANES, M};
+use super::Conv2dGeometry;
+use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::simd;
+
+/// Floats of `V` and `dM` per chunk of tiles (16 MiB).
+const CHUNK_BUDGET: usize = 1 << 22;
+
+/// Whether the Winograd weight gradient suits `g`: where the forward path applies and the
+/// channels are many enough that the GEMMs, not the transforms, dominate (with 64 channels
+/// the im2col form measured faster).
+pub(super) fn applies(g: &Conv2dGeometry) -> bool {
+    super::winograd::applies(g) && g.c_in.min(g.c_out) >= MIN_CHANNELS
+}
+
+/// Fewest input and output channels for [`applies`].
+const MIN_CHANNELS: usize = 128;
+
+/// `dweight` [Cout, C, 3, 3] = weight gradient of a convolution that `winograd::applies` to,
+/// from `x` [N, C, H, W] and `dout` [N, Cout, Ho, Wo] (overwritten).
+pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
+    let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
+    let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES * LANES;
+    let threads = rayon::current_num_threads();
+    let mut du = vec![0.0f32; A * A * g.c_out * g.c_in]; // [36, Cout, C]
+    let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
+    let (v, dm) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], dm: [36, Cout, t]
+    let (v_ptr, dm_ptr) = (SharedOut(v.as_mut_ptr(), v.len()), SharedOut(dm.as_mut_ptr(), dm.len()));
+    let (cs, os) = (g.c_in.div_ceil(2 * threads), g.c_out.div_ceil(2 * threads));
+    for t0 in (0..tiles).step_by(t) {
+        let nt = t.min(tiles - t0);
+        (0..g.c_in.div_ceil(cs)).into_par_iter().for_each(|k| {
+            let cr = k * cs..((k + 1) * cs).min(g.c_in);
+            simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr));
+        });
+        (0..g.c_out.div_ceil(os)).into_par_iter().for_each(|k| {
+            let or = k * os..((k + 1) * os).min(g.c_out);
+            simd::dispatch(#[inline(always)] || dout_transform(g, dout, t0, nt, t, or, dm_ptr));
+        });
+        // Columns up to the end of the last lane group: past `nt` both factors hold zeros.
+        let kk = nt.div_ceil(LANES) * LANES;
+        let (v, dm): (&[f32], &[f32]) = (v, dm);
+        du.par_chunks_mut(g.c_out * g.c_in).enumerate().for_each(|(xi, du_xi)| {
+            let dmxi = MatRef::row_major(&dm[xi * g.c_out * t..(xi + 1) * g.c_out * t], t); // [Cout, kk] of [Cout, t]
+            let vxi_t = MatRef::transposed(&v[xi * g.c_in * t..(xi + 1) * g.c_in * t], t); // V[ξ]ᵀ: [kk, C]
+            sgemm(g.c_out, g.c_in, kk, dmxi, vxi_t, du_xi, true, false);
+        });
+    }
+    // dw[o, c] = Gᵀ · dU[·, o, c] · G
+    let du = &du;
+    dweight.par_chunks_mut(g.c_in * 9).enumerate().for_each(|(o, dw_o)| {
+        for c in 0..g.c_in {
+            let at = |i: usize, j: usize| du[((i * A + j) * g.c_out + o) * g.c_in + c];
+            let mut gu = [[0.0f32; A]; 3]; // Gᵀ · dU: [3, 6]
+            for (a, row) in gu.iter_mut().enumerate() {
+                for (j, cell) in row.iter_mut().enumerate() {
+                    *cell = (0..A).map(|i| G[i][a] * at(i, j)).sum();
+                }
+            }
+            for a in 0..3 {
+                for b in 0..3 {
+                    dw_o[c * 9 + a * 3 + b] = (0..A).map(|j| gu[a][j] * G[j][b]).sum();
+                }
+            }
+        }
+    });
+}
+
+/// `A · y` along one axis (`A` = `Aᵀ` transposed, 6×4): four lane vectors in, six out.
+#[inline(always)]
+fn a6(y: [&Lanes; M], r: &mut [Lanes; A]) {
+    for l in 0..LANES {
+        let (y0, y1, y2, y3) = (y[0][l], y[1][l], y[2][l], y[3][l]);
+        let (s02, s13) = (y0 + y2, y1 + y3);
+        let (q02, q13) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+        r[0][l] = y0;
+        r[1][l] = s02 + s13;
+        r[2][l] = s02 - s13;
+        r[3][l] = q02 + q13;
+        r[4][l] = q02 - q13;
+        r[5][l] = y3;
+    }
+}
+
+/// `dm` [36, Cout, ldt]: `A · dy · Aᵀ` of tiles `t0..t0+nt` for output channels `channels`
+/// (`dy`: the tile's 4×4 block of `dout` [N, Cout, Ho, Wo], zero past the edge and for lanes
+/// past `nt`).
+#[inline(always)]
+fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, dm: SharedOut) {
+    let p = g.ho * g.wo;
+    let mut dy = [[[0.0f32; LANES]; M]; M]; // [p][q][lanes]
+    let mut t6 = [[[0.0f32; LANES]; A]; M]; // A · dy per column q: [q][i][lanes]
+    let mut r = [[0.0f32; LANES]; A];
+    for l0 in (0..nt).step_by(LANES) {
+        let lanes = LANES.min(nt - l0);
+        let origins: [(usize, usize, usize); LANES] = std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
+        let inside: [bool; LANES] = std::array::from_fn(|l| l < lanes && origins[l].1 + M <= g.ho && origins[l].2 + M <= g.wo);
+        let all_inside = inside.iter().all(|&b| b);
+        for o in channels.clone() {
+            if !all_inside {
+                dy = [[[0.0f32; LANES]; M]; M];
+            }
+            for l in 0..lanes {
+                let (n, oy, ox) = origins[l];
+                let base = (n * g.c_out + o) * p + oy * g.wo + ox;
+                if inside[l] {
+                    let src = &dout[base..base + (M - 1) * g.wo + M];
+                    for (pp, row) in dy.iter_mut().enumerate() {
+                        for (q, cell) in row.iter_mut().enumerate() {
+                            cell[l] = src[pp * g.wo + q];
+                        }
+                    }
+                } else {
+                    for (pp, row) in dy.iter_mut().enumerate().take(g.ho - oy) {
+                        for (q, cell) in row.iter_mut().enumerate().take(g.wo - ox) {
+                            cell[l] = dout[base + pp * g.wo + q];
+                        }
+                    }
+                }
+            }
+            for (q, out) in t6.iter_mut().enumerate() {
+                a6([&dy[0][q], &dy[1][q], &dy[2][q], &dy[3][q]], out);
+            }
+            for i in 0..A {
+                a6([&t6[0][i], &t6[1][i], &t6[2][i], &t6[3][i]], &mut r);
+                for (j, rj) in r.iter().enumerate() {
+                    let at = ((i * A + j) * g.c_out + o) * ldt + l0;
+                    assert!(at + LANES <= dm.1, "winograd: transformed gradient out of bounds");
+                    for (l, &val) in rj.iter().enumerate() {
+                        // SAFETY: in bounds (asserted); each call writes only its channels.
+                        unsafe { dm.write_unchecked(at + l, val) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a6` is multiplication by `A` (the transpose of the forward pass's `Aᵀ`).
+    #[test]
+    fn a6_is_the_transposed_output_matrix() {
+        #[rustfmt::skip]
+        const AT: [[f32; A]; M] = [
+            [1.0, 1.0,  1.0, 1.0,  1.0, 0.0],
+            [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+            [0.0, 1.0,  1.0, 4.0,  4.0, 0.0],
+            [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+        ];
+        let y: [Lanes; M] = std::array::from_fn(|p| std::array::from_fn(|l| ((p * 5 + l * 3) % 7) as f32 - 3.0));
+        let mut r = [[0.0; LANES]; A];
+        a6([&y[0], &y[1], &y[2], &y[3]], &mut r);
+        for i in 0..A {
+            for l in 0..LANES {
+                assert_eq!(r[i][l], (0..M).map(|p| AT[p][i] * y[p][l]).sum::<f32>());
+            }
+        }
+    }
+}

@@ -200,10 +200,8 @@ fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
                             }
                         }
                         let at = ((i * A + j) * c_out + o) * c_in;
-                        for (c, &v) in row.iter().enumerate() {
-                            // SAFETY: in bounds; each output channel o writes only its own rows.
-                            unsafe { u_ptr.write_unchecked(at + c, v) };
-                        }
+                        // SAFETY: each output channel o writes only its own rows.
+                        unsafe { u_ptr.write_slice_unchecked(at, &row) };
                     }
                 }
             },
@@ -253,11 +251,15 @@ fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 /// in the last lane group are zeros).
 #[inline(always)]
 pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
+    // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
+    // in registers.
+    let g = &{ *g };
     let hw = g.h * g.w;
     // Scratch, fully rewritten for every channel (declared once: no per-channel zeroing).
     let mut d = [[[0.0f32; LANES]; A]; A]; // patches [6, 6, lanes]
     let mut bd = [[[0.0f32; LANES]; A]; A]; // Bᵀ d, [j][i][lanes]
     let mut r = [[0.0f32; LANES]; A]; // one row of Bᵀ d B
+    let mut padded = [[[0.0f32; ROW]; A]; LANES]; // zero-padded patches of border lanes
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
         // Per lane: the patch's first row and column (possibly outside the image) and the
@@ -267,43 +269,42 @@ pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usiz
             let (n, oy, ox) = tile_origin(g, t0 + l0 + l);
             (y0[l], x0[l], po[l]) = (oy as isize - g.pad[0] as isize, ox as isize - g.pad[2] as isize, (n * g.c_in * hw) as isize);
         }
-        // Lanes whose patch lies wholly inside the image are copied without checks.
-        let inside: [bool; LANES] = std::array::from_fn(|l| y0[l] >= 0 && x0[l] >= 0 && y0[l] + A as isize <= g.h as isize && x0[l] + A as isize <= g.w as isize);
-        for l in 0..LANES {
-            if inside[l] {
-                assert!(po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + A <= x.len(), "winograd: patch outside the input");
-            }
-        }
-        let all_inside = inside.iter().all(|&b| b);
+        // Lanes whose patch lies wholly inside the image (and can be read as rows of 8 floats
+        // without leaving `x`) are read in place; the others from a zero-padded copy.
+        let inside: [bool; LANES] = std::array::from_fn(|l| {
+            y0[l] >= 0 && x0[l] >= 0 && y0[l] + A as isize <= g.h as isize && x0[l] + A as isize <= g.w as isize && po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + ROW <= x.len()
+        });
         for c in channels.clone() {
-            if !all_inside {
-                d = [[[0.0f32; LANES]; A]; A]; // padding (and lanes past `nt`) read as zeros
-            }
+            let mut rows = [std::ptr::null::<f32>(); LANES]; // first patch row of each lane
+            let mut stride = [ROW; LANES]; // floats between its rows
             for l in 0..LANES {
                 let plane = po[l] as usize + c * hw; // channel c of lane l's sample
                 if inside[l] {
-                    let p0 = x.as_ptr().wrapping_add(plane + y0[l] as usize * g.w + x0[l] as usize);
-                    for (i, row) in d.iter_mut().enumerate() {
-                        for (j, cell) in row.iter_mut().enumerate() {
-                            // SAFETY: the patch lies inside channel c of the sample (asserted above).
-                            cell[l] = unsafe { *p0.add(i * g.w + j) };
-                        }
-                    }
-                } else if l < lanes {
-                    for (i, row) in d.iter_mut().enumerate() {
+                    rows[l] = x.as_ptr().wrapping_add(plane + y0[l] as usize * g.w + x0[l] as usize);
+                    stride[l] = g.w;
+                    continue;
+                }
+                let pad = &mut padded[l];
+                *pad = [[0.0; ROW]; A];
+                if l < lanes {
+                    for (i, prow) in pad.iter_mut().enumerate() {
                         let y = y0[l] + i as isize;
                         if y < 0 || y >= g.h as isize {
                             continue;
                         }
-                        for (j, cell) in row.iter_mut().enumerate() {
+                        for (j, cell) in prow.iter_mut().enumerate().take(A) {
                             let xx = x0[l] + j as isize;
                             if xx >= 0 && xx < g.w as isize {
-                                cell[l] = x[plane + y as usize * g.w + xx as usize];
+                                *cell = x[plane + y as usize * g.w + xx as usize];
                             }
                         }
                     }
                 }
+                rows[l] = pad.as_ptr().cast();
             }
+            // SAFETY: every lane's pointer addresses 6 rows of at least 8 readable floats
+            // `stride` apart: inside `x` (checked in `inside`) or in `padded`.
+            unsafe { gather_rows(&rows, &stride, &mut d) };
             // Columns: bd[·][j] = Bᵀ d[·][j]; rows: v[i][·] = bd[i][·] B.
             for (j, out) in bd.iter_mut().enumerate() {
                 bt6([&d[0][j], &d[1][j], &d[2][j], &d[3][j], &d[4][j], &d[5][j]], out);
@@ -325,10 +326,84 @@ pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usiz
     }
 }
 
+/// Floats read per patch row (the 6 of the patch and 2 more, unused).
+const ROW: usize = 8;
+
+/// `d[i][j][l]` = element `j` of row `i` of lane `l`'s patch, row `i` starting at
+/// `rows[l] + i·stride[l]`.
+///
+/// # Safety
+/// For every lane, `rows[l] + i·stride[l] .. + 8` must be readable for `i < 6`.
+#[inline(always)]
+unsafe fn gather_rows(rows: &[*const f32; LANES], stride: &[usize; LANES], d: &mut [[[f32; LANES]; A]; A]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present; the caller guarantees the reads.
+            unsafe { gather_rows_avx2(rows, stride, d) };
+            return;
+        }
+    }
+    for (i, di) in d.iter_mut().enumerate() {
+        for (j, cell) in di.iter_mut().enumerate() {
+            for l in 0..LANES {
+                // SAFETY: guaranteed by the caller.
+                cell[l] = unsafe { *rows[l].add(i * stride[l] + j) };
+            }
+        }
+    }
+}
+
+/// [`gather_rows`] with 8×8 register transposes: each patch row is one 8-float load, and
+/// eight lanes' rows transpose into eight column vectors (six kept).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_rows_avx2(rows: &[*const f32; LANES], stride: &[usize; LANES], d: &mut [[[f32; LANES]; A]; A]) {
+    use std::arch::x86_64::*;
+    for (i, di) in d.iter_mut().enumerate() {
+        for half in 0..LANES / 8 {
+            // SAFETY: the caller guarantees 8 readable floats at each row start.
+            let r: [__m256; 8] = std::array::from_fn(|k| unsafe { _mm256_loadu_ps(rows[half * 8 + k].add(i * stride[half * 8 + k])) });
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            // Column j of the eight rows (j = 6, 7 are not part of the patch).
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+            ];
+            for (j, col) in cols.into_iter().enumerate() {
+                // SAFETY: d[i][j] has 16 floats; this writes 8 of them.
+                unsafe { _mm256_storeu_ps(di[j].as_mut_ptr().add(half * 8), col) };
+            }
+        }
+    }
+}
+
 /// Writes `Aᵀ M A` (+ bias) of tiles `t0..t0+nt` from `m` [36, Cout, ldt] into `out`
 /// [N, Cout, Ho, Wo], dropping outputs past the image's edge.
 #[inline(always)]
 fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, bias: Option<&[f32]>, out: SharedOut) {
+    // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
+    // in registers.
+    let g = &{ *g };
     let p = g.ho * g.wo;
     let zero = [0.0f32; LANES];
     // Scratch, fully rewritten for every channel.
@@ -396,8 +471,19 @@ unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
+    /// Writes `src` at `i..i + src.len()` (bounds asserted).
+    ///
     /// # Safety
-    /// `i` must be in bounds.
+    /// No other thread may access those elements meanwhile.
+    #[inline(always)]
+    pub(super) unsafe fn write_slice_unchecked(self, i: usize, src: &[f32]) {
+        assert!(i + src.len() <= self.1, "winograd: write of {} values at {i} out of {}", src.len(), self.1);
+        // SAFETY: in bounds (asserted); exclusive by the caller's guarantee.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(i), src.len()) }
+    }
+
+    /// # Safety
+    /// `i` must be in bounds, and no other thread may access element `i` meanwhile.
     #[inline(always)]
     pub(super) unsafe fn write_unchecked(self, i: usize, v: f32) {
         // SAFETY: the caller guarantees the bound; no other block writes element `i`.

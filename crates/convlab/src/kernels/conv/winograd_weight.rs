@@ -105,6 +105,9 @@ fn a6(y: [&Lanes; M], r: &mut [Lanes; A]) {
 /// past `nt`).
 #[inline(always)]
 fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, dm: SharedOut) {
+    // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
+    // in registers.
+    let g = &{ *g };
     let p = g.ho * g.wo;
     let mut dy = [[[0.0f32; LANES]; M]; M]; // [p][q][lanes]
     let mut t6 = [[[0.0f32; LANES]; A]; M]; // A · dy per column q: [q][i][lanes]

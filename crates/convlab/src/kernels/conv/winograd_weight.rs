@@ -64,23 +64,50 @@ pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
             sgemm(g.c_out, g.c_in, kk, dmxi, vxi_t, du_xi, true, false);
         });
     }
-    // dw[o, c] = Gᵀ · dU[·, o, c] · G
+    // dw[o, c] = Gᵀ · dU[·, o, c] · G, vectorised over c: gu [3, 6, C], dwt [9, C] per o.
     let du = &du;
-    dweight.par_chunks_mut(g.c_in * 9).enumerate().for_each(|(o, dw_o)| {
-        for c in 0..g.c_in {
-            let at = |i: usize, j: usize| du[((i * A + j) * g.c_out + o) * g.c_in + c];
-            let mut gu = [[0.0f32; A]; 3]; // Gᵀ · dU: [3, 6]
-            for (a, row) in gu.iter_mut().enumerate() {
-                for (j, cell) in row.iter_mut().enumerate() {
-                    *cell = (0..A).map(|i| G[i][a] * at(i, j)).sum();
+    dweight.par_chunks_mut(g.c_in * 9).enumerate().for_each_init(Vec::new, |buf, (o, dw_o)| {
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                let c_in = g.c_in;
+                buf.resize(27 * c_in, 0.0);
+                let (gu, dwt) = buf.split_at_mut(18 * c_in);
+                gu.fill(0.0);
+                for i in 0..A {
+                    for j in 0..A {
+                        let src = &du[((i * A + j) * g.c_out + o) * c_in..][..c_in];
+                        for a in 0..3 {
+                            let ga = G[i][a];
+                            if ga != 0.0 {
+                                for (d, &v) in gu[(a * A + j) * c_in..][..c_in].iter_mut().zip(src) {
+                                    *d += ga * v;
+                                }
+                            }
+                        }
+                    }
                 }
-            }
-            for a in 0..3 {
-                for b in 0..3 {
-                    dw_o[c * 9 + a * 3 + b] = (0..A).map(|j| gu[a][j] * G[j][b]).sum();
+                dwt.fill(0.0);
+                for a in 0..3 {
+                    for j in 0..A {
+                        let src = &gu[(a * A + j) * c_in..][..c_in];
+                        for b in 0..3 {
+                            let gb = G[j][b];
+                            if gb != 0.0 {
+                                for (d, &v) in dwt[(a * 3 + b) * c_in..][..c_in].iter_mut().zip(src) {
+                                    *d += gb * v;
+                                }
+                            }
+                        }
+                    }
                 }
-            }
-        }
+                for (k, col) in dwt.chunks_exact(c_in).enumerate() {
+                    for (c, &v) in col.iter().enumerate() {
+                        dw_o[c * 9 + k] = v;
+                    }
+                }
+            },
+        )
     });
 }
 

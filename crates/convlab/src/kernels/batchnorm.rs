@@ -57,7 +57,7 @@ fn per_plane(y: &mut [f32], l: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
 pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
     let count = (n * l) as f64;
     let plane = |b: usize, ch: usize| &x[(b * c + ch) * l..(b * c + ch + 1) * l];
-    per_channel(c, x.len(), |ch| {
+    per_channel(c, x.len(), #[inline(always)] |ch| {
         let m = (0..n).map(|b| plane_sum(plane(b, ch), |v| v)).sum::<f64>() / count;
         let var = (0..n).map(|b| plane_sum(plane(b, ch), |v| (v - m) * (v - m))).sum::<f64>() / count;
         (m, var)
@@ -71,7 +71,7 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, l: usize) -> (Vec<f64>, V
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_forward(y: &mut [f32], x: &[f32], mean: &[f64], invstd: &[f64], gamma: &[f64], beta: &[f64], n: usize, c: usize, l: usize) {
     assert!(y.len() == n * c * l && x.len() == y.len(), "batch_norm_forward: buffers of {} and {} values for [{n}, {c}, {l}]", y.len(), x.len());
-    per_plane(y, l, |i, yp| {
+    per_plane(y, l, #[inline(always)] |i, yp| {
         let ch = i % c;
         let (m, scale, shift) = (mean[ch], invstd[ch] * gamma[ch], beta[ch]);
         for (o, &v) in yp.iter_mut().zip(&x[i * l..(i + 1) * l]) {
@@ -102,7 +102,7 @@ pub fn batch_norm_backward(
     let m = (n * l) as f64;
     let plane = |b: usize, ch: usize| (b * c + ch) * l..(b * c + ch + 1) * l;
     // Σ g and Σ g·x̂ over each channel: [C] each.
-    let sums: Vec<(f64, f64)> = per_channel(c, g.len(), |ch| {
+    let sums: Vec<(f64, f64)> = per_channel(c, g.len(), #[inline(always)] |ch| {
         let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
         for b in 0..n {
             let r = plane(b, ch);
@@ -130,7 +130,7 @@ pub fn batch_norm_backward(
         gw[ch] = sgx as f32;
         gb[ch] = sg as f32;
     }
-    per_plane(gx, l, |i, gxp| {
+    per_plane(gx, l, #[inline(always)] |i, gxp| {
         let ch = i % c;
         let (k, is, mu) = (gamma[ch] * invstd[ch], invstd[ch], mean[ch]);
         let (sum_g, sum_gx) = sums[ch];

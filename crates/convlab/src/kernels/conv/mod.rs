@@ -145,8 +145,13 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
     }
     if let Some(b) = bias {
         assert_eq!(b.len(), g.c_out, "conv2d_forward: bias has {} values for {} output channels", b.len(), g.c_out);
+        // One task per sample (a task per plane costs more than the additions for small planes).
         let p = g.ho * g.wo;
-        out.par_chunks_mut(p).enumerate().for_each(|(i, plane)| plane.iter_mut().for_each(|v| *v += b[i % g.c_out]));
+        out.par_chunks_mut(g.c_out * p).for_each(|sample| {
+            for (plane, &bv) in sample.chunks_exact_mut(p).zip(b) {
+                plane.iter_mut().for_each(|v| *v += bv);
+            }
+        });
     }
 }
 

@@ -4,6 +4,11 @@
 //! with a shape comment on every buffer. Forward and backward kernels come in pairs
 //! (`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`). A GPU backend would
 //! add a sibling of this module without touching the op definitions.
+//!
+//! The crate is compiled for its target's baseline; [`simd::dispatch`] runs the hand-written
+//! loops (Winograd transforms, pooling, batch norm, element-wise maps, optimizer steps) with
+//! AVX-512 or AVX2 + FMA where the CPU has them. GEMM is the `gemm` crate's, which dispatches
+//! on its own.
 
 pub mod batchnorm;
 pub mod conv;

@@ -17,6 +17,11 @@
 //! another with multi-threaded GEMMs. A 1×1 convolution with stride 1 and no padding needs
 //! no unfolding at all: the input already is the column matrix.
 //!
+//! 3×3 stride-1 convolutions with enough channels and tiles take Winograd's F(4×4, 3×3)
+//! instead (`winograd.rs`: forward and input gradient; `winograd_weight.rs`: weight gradient),
+//! which needs a quarter of the multiplications. Which path runs is decided here, from the
+//! geometry alone.
+//!
 //! ```
 //! use convlab::kernels::conv::{conv2d_forward, Conv2dGeometry};
 //! // One 3×3 image, one 2×2 kernel of ones: sums of 2×2 windows.

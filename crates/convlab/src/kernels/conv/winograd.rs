@@ -439,12 +439,10 @@ fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: us
             for i in 0..M {
                 at6([&am[0][i], &am[1][i], &am[2][i], &am[3][i], &am[4][i], &am[5][i]], b0, &mut y);
                 if full {
-                    for (j, yj) in y.iter().enumerate() {
-                        for l in 0..LANES {
-                            // SAFETY: every lane's 4×4 tile lies inside the output (`full`).
-                            unsafe { out.write_unchecked(rows[l] + o * p + i * g.wo + j, yj[l]) };
-                        }
-                    }
+                    let at: [usize; LANES] = std::array::from_fn(|l| rows[l] + o * p + i * g.wo);
+                    // SAFETY: every lane's 4×4 tile lies inside the output (`full`, asserted
+                    // above), and this block alone writes it.
+                    unsafe { scatter_rows(&y, &at, out) };
                     continue;
                 }
                 for (l, &(n, oy, ox)) in origins.iter().enumerate().take(lanes) {
@@ -456,6 +454,53 @@ fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: us
                         out.write(row + j, yj[l]);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Writes row `i` of every lane's output tile: `y[j][l]` to `out[at[l] + j]`, `j < 4`.
+///
+/// # Safety
+/// `at[l] + 4 <= out.1` for every lane, and no other thread writes those elements.
+#[inline(always)]
+unsafe fn scatter_rows(y: &[Lanes; M], at: &[usize; LANES], out: SharedOut) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present; the caller guarantees the writes.
+            unsafe { scatter_rows_avx2(y, at, out) };
+            return;
+        }
+    }
+    for (j, yj) in y.iter().enumerate() {
+        for l in 0..LANES {
+            // SAFETY: guaranteed by the caller.
+            unsafe { out.write_unchecked(at[l] + j, yj[l]) };
+        }
+    }
+}
+
+/// [`scatter_rows`] with a 4×8 register transpose: each lane's four values become one
+/// 128-bit store.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scatter_rows_avx2(y: &[Lanes; M], at: &[usize; LANES], out: SharedOut) {
+    use std::arch::x86_64::*;
+    for half in 0..LANES / 8 {
+        // SAFETY: each y[j] has 16 floats; this reads 8 of them.
+        let [y0, y1, y2, y3] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(y[j].as_ptr().add(half * 8)) });
+        let (t0, t1) = (_mm256_unpacklo_ps(y0, y1), _mm256_unpackhi_ps(y0, y1));
+        let (t2, t3) = (_mm256_unpacklo_ps(y2, y3), _mm256_unpackhi_ps(y2, y3));
+        let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+        let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+        // u0 holds lanes 0 and 4 (four values each), u1 lanes 1 and 5, u2 lanes 2 and 6, u3 3 and 7.
+        for (k, u) in [u0, u1, u2, u3].into_iter().enumerate() {
+            let (lo, hi) = (half * 8 + k, half * 8 + k + 4);
+            // SAFETY: the caller guarantees at[l] + 4 <= out.1 and exclusive access.
+            unsafe {
+                _mm_storeu_ps(out.0.add(at[lo]), _mm256_castps256_ps128(u));
+                _mm_storeu_ps(out.0.add(at[hi]), _mm256_extractf128_ps::<1>(u));
             }
         }
     }

@@ -148,23 +148,14 @@ fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: u
             if !all_inside {
                 dy = [[[0.0f32; LANES]; M]; M];
             }
-            for l in 0..lanes {
-                let (n, oy, ox) = origins[l];
-                let base = (n * g.c_out + o) * p + oy * g.wo + ox;
-                if inside[l] {
-                    let src = &dout[base..base + (M - 1) * g.wo + M];
-                    for (pp, row) in dy.iter_mut().enumerate() {
-                        for (q, cell) in row.iter_mut().enumerate() {
-                            cell[l] = src[pp * g.wo + q];
-                        }
-                    }
-                } else {
-                    for (pp, row) in dy.iter_mut().enumerate().take(g.ho - oy) {
-                        for (q, cell) in row.iter_mut().enumerate().take(g.wo - ox) {
-                            cell[l] = dout[base + pp * g.wo + q];
-                        }
-                    }
-                }
+            if all_inside {
+                let at: [usize; LANES] = std::array::from_fn(|l| {
+                    let (n, oy, ox) = origins[l];
+                    (n * g.c_out + o) * p + oy * g.wo + ox
+                });
+                gather_tiles(dout, &at, g.wo, &mut dy);
+            } else {
+                gather_tiles_checked(g, dout, o, &origins, &inside, lanes, &mut dy);
             }
             for (q, out) in t6.iter_mut().enumerate() {
                 a6([&dy[0][q], &dy[1][q], &dy[2][q], &dy[3][q]], out);
@@ -179,6 +170,70 @@ fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: u
                         unsafe { dm.write_unchecked(at + l, val) };
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `dy[p][q][l]` = `dout[at[l] + p·Wo + q]` for every lane, all tiles inside the output.
+#[inline(always)]
+fn gather_tiles(dout: &[f32], at: &[usize; LANES], wo: usize, dy: &mut [[Lanes; M]; M]) {
+    assert!(at.iter().all(|&a| a + (M - 1) * wo + M <= dout.len()), "winograd: tile outside the output gradient");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present; every read is in bounds (asserted above).
+            unsafe { gather_tiles_avx2(dout, at, wo, dy) };
+            return;
+        }
+    }
+    for (pp, row) in dy.iter_mut().enumerate() {
+        for (q, cell) in row.iter_mut().enumerate() {
+            for l in 0..LANES {
+                cell[l] = dout[at[l] + pp * wo + q];
+            }
+        }
+    }
+}
+
+/// [`gather_tiles`] with one 128-bit load per lane and tile row, and a 4×4 transpose within
+/// each 128-bit half (the inverse of the forward pass's `scatter_rows`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_tiles_avx2(dout: &[f32], at: &[usize; LANES], wo: usize, dy: &mut [[Lanes; M]; M]) {
+    use std::arch::x86_64::*;
+    let base = dout.as_ptr();
+    for (pp, row) in dy.iter_mut().enumerate() {
+        for half in 0..LANES / 8 {
+            // u[k] = [lane k's four values | lane k + 4's four values]
+            // SAFETY: in bounds (asserted by the caller).
+            let u: [__m256; 4] = std::array::from_fn(|k| unsafe {
+                let (lo, hi) = (half * 8 + k, half * 8 + k + 4);
+                _mm256_set_m128(_mm_loadu_ps(base.add(at[hi] + pp * wo)), _mm_loadu_ps(base.add(at[lo] + pp * wo)))
+            });
+            let (t0, t1) = (_mm256_unpacklo_ps(u[0], u[1]), _mm256_unpackhi_ps(u[0], u[1]));
+            let (t2, t3) = (_mm256_unpacklo_ps(u[2], u[3]), _mm256_unpackhi_ps(u[2], u[3]));
+            let cols = [_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2), _mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3)];
+            for (q, col) in cols.into_iter().enumerate() {
+                // SAFETY: row[q] has 16 floats; this writes 8 of them.
+                unsafe { _mm256_storeu_ps(row[q].as_mut_ptr().add(half * 8), col) };
+            }
+        }
+    }
+}
+
+/// `dy` for lane groups with tiles past the output's edge or lanes past the block's end
+/// (`dy` zeroed by the caller): element by element, within the output only.
+#[inline(always)]
+fn gather_tiles_checked(g: &Conv2dGeometry, dout: &[f32], o: usize, origins: &[(usize, usize, usize); LANES], inside: &[bool; LANES], lanes: usize, dy: &mut [[Lanes; M]; M]) {
+    let p = g.ho * g.wo;
+    for l in 0..lanes {
+        let (n, oy, ox) = origins[l];
+        let base = (n * g.c_out + o) * p + oy * g.wo + ox;
+        let (rows, cols) = if inside[l] { (M, M) } else { (M.min(g.ho - oy), M.min(g.wo - ox)) };
+        for (pp, row) in dy.iter_mut().enumerate().take(rows) {
+            for (q, cell) in row.iter_mut().enumerate().take(cols) {
+                cell[l] = dout[base + pp * g.wo + q];
             }
         }
     }

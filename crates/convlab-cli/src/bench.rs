@@ -18,7 +18,7 @@ use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names};
 use serde_json::{json, Value};
 
 /// The malloc settings the peers run with (large buffers reused instead of re-faulted), the
-/// same as [`tune_malloc`] sets for ConvLab.
+/// same as [`convlab::bench::tune_malloc`] sets for ConvLab.
 const GLIBC_TUNABLES: &str = "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967296";
 
 #[derive(Args)]
@@ -43,28 +43,6 @@ pub struct BenchArgs {
     budget: f64,
 }
 
-/// The same malloc settings the peers get (`GLIBC_TUNABLES` above): large freed buffers are kept
-/// and reused instead of unmapped and faulted in again. Every command runs with them.
-///
-/// glibc serves requests over 32 MiB (the most `M_MMAP_THRESHOLD` allows) with a fresh `mmap`
-/// and unmaps them on free, so every large activation of a batch is faulted in page by page
-/// (~1.5 µs per 4 KiB page here). `M_MMAP_MAX = 0` keeps every buffer in the heap; one arena
-/// (`M_ARENA_MAX = 1`) because the per-thread arenas of worker threads are capped at 64 MiB
-/// each and fall back to `mmap` above that; a trim threshold at the maximum keeps freed memory
-/// mapped. ResNet-18 (CIFAR form) inference at batch 256: 1.25 s → 0.90 s, peak RSS 1.56 →
-/// 0.97 GB, minor page faults 1.44 M → 0.26 M.
-pub fn tune_malloc() -> &'static str {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only changes glibc's allocation thresholds; called before the workloads allocate.
-        let ok = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_ARENA_MAX, 1) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1 };
-        if ok {
-            return "no mmap, one arena, trim_threshold max (as the peers)";
-        }
-    }
-    "default"
-}
-
 /// One measured row.
 struct Row {
     name: String,
@@ -83,7 +61,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("no workload matches --filter {:?}; the workloads are: {}", args.filter, workload_names().join(", "));
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build().context("starting the thread pool")?;
-    let malloc = tune_malloc();
+    let malloc = convlab::bench::tune_malloc();
     let peaks = fma_peaks_gflops(args.threads);
     let peak = peaks[0].1;
     let peaks_text: Vec<String> = peaks.iter().map(|(isa, g)| format!("{isa} {g:.1}")).collect();

@@ -74,7 +74,7 @@ fn main() {
     }
     let cli = Cli::parse();
     // Keep large freed buffers for reuse: a fresh page costs more than the arithmetic on it.
-    bench::tune_malloc();
+    convlab::bench::tune_malloc();
     // Last line of defence: a bug must still end in one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let msg = info

@@ -9,6 +9,7 @@ use std::time::Duration;
 use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names};
 
 fn main() {
+    convlab::bench::tune_malloc();
     let args: Vec<String> = std::env::args().collect();
     let filter = args.iter().position(|a| a == "--filter").and_then(|i| args.get(i + 1)).cloned().unwrap_or_default();
     let quick = std::env::var("CONVLAB_BENCH_QUICK").is_ok_and(|v| v == "1");
@@ -21,7 +22,7 @@ fn main() {
         let mut w = workload(&name).expect("a listed workload");
         let (ms, _) = measure(&mut *w.run, budget, reps);
         let gflops = w.flops.map(|f| f / ms / 1e6).unwrap_or(f64::NAN);
-        let images = w.images.map(|i| i as f64 / ms * 1e3).unwrap_or(f64::NAN);
-        println!("{name:<32} {ms:>10.3} {gflops:>9.1} {:>5.0}% {images:>10.0}", 100.0 * gflops / peak);
+        let images = w.images.map_or_else(|| "-".to_string(), |i| format!("{:.0}", i as f64 / ms * 1e3));
+        println!("{name:<32} {ms:>10.3} {gflops:>9.1} {:>5.0}% {images:>10}", 100.0 * gflops / peak);
     }
 }

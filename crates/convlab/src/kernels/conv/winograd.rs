@@ -117,22 +117,22 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
         let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
         let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
         let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
-        let (cs, os) = (g.c_in.div_ceil(2 * threads), g.c_out.div_ceil(2 * threads));
         for t0 in (0..tiles).step_by(t) {
             let nt = t.min(tiles - t0);
-            (0..g.c_in.div_ceil(cs)).into_par_iter().for_each(|k| {
-                let cr = k * cs..((k + 1) * cs).min(g.c_in);
-                simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr));
-            });
+            par_channel_ranges(g.c_in, |cr| simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr)));
             let v: &[f32] = v;
             m.par_chunks_mut(g.c_out * t).enumerate().for_each(|(xi, m_xi)| gemm(v, m_xi, t, xi));
             let m: &[f32] = m;
-            (0..g.c_out.div_ceil(os)).into_par_iter().for_each(|k| {
-                let or = k * os..((k + 1) * os).min(g.c_out);
-                simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, or, bias, out_ptr));
-            });
+            par_channel_ranges(g.c_out, |or| simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, or, bias, out_ptr)));
         }
     }
+}
+
+/// Runs `f` on `0..c` cut into about two ranges per thread, the ranges in parallel (the
+/// transforms of a single block, split by channel).
+pub(super) fn par_channel_ranges(c: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    let per = c.div_ceil(2 * rayon::current_num_threads()).max(1);
+    (0..c.div_ceil(per)).into_par_iter().for_each(|k| f(k * per..((k + 1) * per).min(c)));
 }
 
 /// `dx` [N, C, H, W] = input gradient of a convolution that [`applies`], from `dout`

@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::winograd::{input_transform, tile_origin, Lanes, SharedOut, A, G, LANES, M};
+use super::winograd::{input_transform, par_channel_ranges, tile_origin, Lanes, SharedOut, A, G, LANES, M};
 use super::Conv2dGeometry;
 use crate::kernels::gemm::{sgemm, MatRef};
 use crate::kernels::simd;
@@ -39,22 +39,14 @@ const MIN_CHANNELS: usize = 64;
 pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
     let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
     let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES * LANES;
-    let threads = rayon::current_num_threads();
     let mut du = vec![0.0f32; A * A * g.c_out * g.c_in]; // [36, Cout, C]
     let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
     let (v, dm) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], dm: [36, Cout, t]
     let (v_ptr, dm_ptr) = (SharedOut(v.as_mut_ptr(), v.len()), SharedOut(dm.as_mut_ptr(), dm.len()));
-    let (cs, os) = (g.c_in.div_ceil(2 * threads), g.c_out.div_ceil(2 * threads));
     for t0 in (0..tiles).step_by(t) {
         let nt = t.min(tiles - t0);
-        (0..g.c_in.div_ceil(cs)).into_par_iter().for_each(|k| {
-            let cr = k * cs..((k + 1) * cs).min(g.c_in);
-            simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr));
-        });
-        (0..g.c_out.div_ceil(os)).into_par_iter().for_each(|k| {
-            let or = k * os..((k + 1) * os).min(g.c_out);
-            simd::dispatch(#[inline(always)] || dout_transform(g, dout, t0, nt, t, or, dm_ptr));
-        });
+        par_channel_ranges(g.c_in, |cr| simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr)));
+        par_channel_ranges(g.c_out, |or| simd::dispatch(#[inline(always)] || dout_transform(g, dout, t0, nt, t, or, dm_ptr)));
         // Columns up to the end of the last lane group: past `nt` both factors hold zeros.
         let kk = nt.div_ceil(LANES) * LANES;
         let (v, dm): (&[f32], &[f32]) = (v, dm);

@@ -18,7 +18,7 @@
 //! no unfolding at all: the input already is the column matrix.
 //!
 //! 3×3 stride-1 convolutions with enough channels and tiles take Winograd's F(4×4, 3×3)
-//! instead (`winograd.rs`: forward and input gradient; `winograd_weight.rs`: weight gradient),
+//! instead (`winograd/`: forward and input gradient in `mod.rs`, weight gradient in `weight.rs`),
 //! which needs a quarter of the multiplications. Which path runs is decided here, from the
 //! geometry alone.
 //!
@@ -36,7 +36,6 @@
 mod batched;
 mod im2col;
 mod winograd;
-mod winograd_weight;
 
 pub use im2col::{col2im, col2im_strided, im2col, im2col_strided};
 use rayon::prelude::*;
@@ -272,8 +271,8 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
     if xs == 0 || os == 0 || dweight.is_empty() {
         return;
     }
-    if winograd_weight::applies(g) {
-        winograd_weight::backward_weight(g, x, dout, dweight);
+    if winograd::weight::applies(g) {
+        winograd::weight::backward_weight(g, x, dout, dweight);
         return;
     }
     let b = batched::block_size(g);
@@ -439,7 +438,7 @@ mod tests {
             // The Winograd weight gradient (which the dispatcher keeps for ≥ 128 channels),
             // called directly on these small shapes.
             let mut dw_winograd = vec![f32::NAN; w.len()];
-            winograd_weight::backward_weight(&g, &x, &r, &mut dw_winograd);
+            winograd::weight::backward_weight(&g, &x, &r, &mut dw_winograd);
             for o in 0..c_out {
                 for c in 0..input[1] {
                     for (a, b) in (0..3).flat_map(|a| (0..3).map(move |b| (a, b))) {

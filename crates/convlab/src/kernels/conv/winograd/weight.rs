@@ -1,4 +1,4 @@
-//! Weight gradient of 3×3 stride-1 convolutions by Winograd F(4×4, 3×3) (see `winograd.rs`).
+//! Weight gradient of 3×3 stride-1 convolutions by Winograd F(4×4, 3×3) (see `mod.rs`).
 //!
 //! The forward pass computes, per 4×4 output tile `t`, `y = Aᵀ · (Σ_c U[·, o, c] ⊙ V[·, c, t]) · A`
 //! with `U = G·w·Gᵀ`. Its adjoint, with `dy` the tile's output gradient (zero past the edge):
@@ -16,8 +16,8 @@
 
 use rayon::prelude::*;
 
-use super::winograd::{input_transform, par_channel_ranges, tile_origin, Lanes, SharedOut, A, G, LANES, M};
-use super::Conv2dGeometry;
+use super::{input_transform, par_channel_ranges, tile_origin, Lanes, SharedOut, A, G, LANES, M};
+use crate::kernels::conv::Conv2dGeometry;
 use crate::kernels::gemm::{sgemm, MatRef};
 use crate::kernels::simd;
 
@@ -27,8 +27,8 @@ const CHUNK_BUDGET: usize = 1 << 22;
 /// Whether the Winograd weight gradient suits `g`: where the forward path applies and the
 /// channels are many enough that the GEMMs, not the transforms, dominate (64 and more
 /// measured faster than the im2col form: `conv2d_bwd/resnet_s1` 37 -> 30 ms).
-pub(super) fn applies(g: &Conv2dGeometry) -> bool {
-    super::winograd::applies(g) && g.c_in.min(g.c_out) >= MIN_CHANNELS
+pub(in crate::kernels::conv) fn applies(g: &Conv2dGeometry) -> bool {
+    super::applies(g) && g.c_in.min(g.c_out) >= MIN_CHANNELS
 }
 
 /// Fewest input and output channels for [`applies`].
@@ -36,7 +36,7 @@ const MIN_CHANNELS: usize = 64;
 
 /// `dweight` [Cout, C, 3, 3] = weight gradient of a convolution that `winograd::applies` to,
 /// from `x` [N, C, H, W] and `dout` [N, Cout, Ho, Wo] (overwritten).
-pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
+pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
     let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
     let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES * LANES;
     let mut du = vec![0.0f32; A * A * g.c_out * g.c_in]; // [36, Cout, C]

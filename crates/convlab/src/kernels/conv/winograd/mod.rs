@@ -13,8 +13,9 @@
 //!
 //! The GEMMs do 36 multiplications per 16 outputs and input channel instead of 144: 4× fewer
 //! than the direct / im2col form, paid for with the transforms (cheap, vectorised over 16
-//! tiles at a time) and a small loss of precision (relative error ~1e-6 instead of ~1e-7 for
-//! f32 with unit-scale data; tested against the im2col path). Tiles are processed in blocks
+//! tiles at a time) and some precision: with 64 input channels of uniform data the largest
+//! error is about 6e-5 of the output's RMS, where a direct f32 sum stays near 1e-6 (as with
+//! cuDNN's Winograd kernels); the tests bound it by 1e-4. Tiles are processed in blocks
 //! of `T` tiles (across samples) so that `V` and `M` of a block stay in L2; blocks run in
 //! parallel, each with its own scratch and single-threaded GEMMs.
 //!

@@ -248,6 +248,9 @@ impl Tensor {
     }
 
     /// Mutates the data in place (copying first if a graph still holds the old version).
+    /// Inlined, so that `f` is compiled in its caller's context (e.g. an optimizer step under
+    /// `kernels::simd::dispatch`).
+    #[inline(always)]
     pub fn update_data(&self, f: impl FnOnce(&mut [f32])) {
         let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
         f(Arc::make_mut(&mut guard).as_mut_slice());

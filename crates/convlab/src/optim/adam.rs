@@ -113,8 +113,16 @@ impl Core {
         Ok(Core { op, params, state: HashMap::new() })
     }
 
+    /// One update of every parameter, compiled for the CPU's vector and FMA units (`mul_add`
+    /// is then one instruction, not a libm call; same bits).
     #[allow(clippy::too_many_arguments)]
     fn step(&mut self, grads: &Gradients, lr: f32, betas: (f32, f32), eps: f32, weight_decay: f32, amsgrad: bool, maximize: bool, decoupled: bool) {
+        simd::dispatch(#[inline(always)] || self.update(grads, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn update(&mut self, grads: &Gradients, lr: f32, betas: (f32, f32), eps: f32, weight_decay: f32, amsgrad: bool, maximize: bool, decoupled: bool) {
         let (beta1, beta2) = (betas.0 as f64, betas.1 as f64);
         // Scalars as PyTorch forms them: Python floats (f64), cast to f32 by the kernels.
         let lerp_weight = (1.0 - beta1) as f32;
@@ -123,52 +131,45 @@ impl Core {
         let decay = (1.0 - lr as f64 * weight_decay as f64) as f32;
         for (name, param) in &self.params {
             let Some(grad) = grad_of(self.op, name, param, grads) else { continue };
-            // Compiled with the CPU's FMA and vector units when present (same bits).
-            let state = &mut self.state;
-            simd::dispatch(
-                #[inline(always)]
-                || {
-                    let n = param.numel();
-                    let mut g: Vec<f32> = grad.storage().to_vec();
-                    if maximize {
-                        g.iter_mut().for_each(|v| *v = -*v);
-                    }
-                    let st = state.entry(name.clone()).or_default();
-                    let step = st.step.unwrap_or(0.0) + 1.0;
-                    st.step = Some(step);
-                    if weight_decay != 0.0 {
-                        if decoupled {
-                            param.update_data(|p| p.iter_mut().for_each(|p| *p *= decay));
-                        } else {
-                            let p = param.storage();
-                            g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(weight_decay, *g));
-                        }
-                    }
-                    st.buffer_or("exp_avg", || vec![0.0; n]).iter_mut().zip(&g).for_each(|(m, g)| *m = lerp(*m, *g, lerp_weight));
-                    st.buffer_or("exp_avg_sq", || vec![0.0; n])
-                        .iter_mut()
-                        .zip(&g)
-                        .for_each(|(v, g)| *v = (one_minus_beta2 * g).mul_add(*g, *v * b2));
-                    let bias_correction1 = 1.0 - beta1.powf(step as f64);
-                    let bias_correction2 = 1.0 - beta2.powf(step as f64);
-                    let step_size = lr as f64 / bias_correction1;
-                    let bias_correction2_sqrt = bias_correction2.sqrt() as f32;
-                    let neg_step_size = (-step_size) as f32;
-                    if amsgrad {
-                        let v = st.buffer("exp_avg_sq").expect("set above").clone();
-                        let vmax = st.buffer_or("max_exp_avg_sq", || vec![0.0; n]);
-                        vmax.iter_mut().zip(&v).for_each(|(a, b)| *a = a.max(*b));
-                    }
-                    let denom_src = if amsgrad { "max_exp_avg_sq" } else { "exp_avg_sq" };
-                    let denom: Vec<f32> = st.buffer(denom_src).expect("set above").iter().map(|v| v.sqrt() / bias_correction2_sqrt + eps).collect();
-                    let m = st.buffer("exp_avg").expect("set above");
-                    param.update_data(|p| {
-                        for ((p, m), d) in p.iter_mut().zip(m.iter()).zip(&denom) {
-                            *p += neg_step_size * m / d;
-                        }
-                    });
-                },
-            );
+            let n = param.numel();
+            let mut g: Vec<f32> = grad.storage().to_vec();
+            if maximize {
+                g.iter_mut().for_each(|v| *v = -*v);
+            }
+            let st = self.state.entry(name.clone()).or_default();
+            let step = st.step.unwrap_or(0.0) + 1.0;
+            st.step = Some(step);
+            if weight_decay != 0.0 {
+                if decoupled {
+                    param.update_data(|p| p.iter_mut().for_each(|p| *p *= decay));
+                } else {
+                    let p = param.storage();
+                    g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(weight_decay, *g));
+                }
+            }
+            st.buffer_or("exp_avg", || vec![0.0; n]).iter_mut().zip(&g).for_each(|(m, g)| *m = lerp(*m, *g, lerp_weight));
+            st.buffer_or("exp_avg_sq", || vec![0.0; n])
+                .iter_mut()
+                .zip(&g)
+                .for_each(|(v, g)| *v = (one_minus_beta2 * g).mul_add(*g, *v * b2));
+            let bias_correction1 = 1.0 - beta1.powf(step as f64);
+            let bias_correction2 = 1.0 - beta2.powf(step as f64);
+            let step_size = lr as f64 / bias_correction1;
+            let bias_correction2_sqrt = bias_correction2.sqrt() as f32;
+            let neg_step_size = (-step_size) as f32;
+            if amsgrad {
+                let v = st.buffer("exp_avg_sq").expect("set above").clone();
+                let vmax = st.buffer_or("max_exp_avg_sq", || vec![0.0; n]);
+                vmax.iter_mut().zip(&v).for_each(|(a, b)| *a = a.max(*b));
+            }
+            let denom_src = if amsgrad { "max_exp_avg_sq" } else { "exp_avg_sq" };
+            let denom: Vec<f32> = st.buffer(denom_src).expect("set above").iter().map(|v| v.sqrt() / bias_correction2_sqrt + eps).collect();
+            let m = st.buffer("exp_avg").expect("set above");
+            param.update_data(|p| {
+                for ((p, m), d) in p.iter_mut().zip(m.iter()).zip(&denom) {
+                    *p += neg_step_size * m / d;
+                }
+            });
         }
     }
 

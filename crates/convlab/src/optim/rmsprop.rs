@@ -91,50 +91,52 @@ impl RMSprop {
     }
 }
 
-impl Optimizer for RMSprop {
-    fn step(&mut self, grads: &Gradients) {
+impl RMSprop {
+    /// One update of every parameter: [`Optimizer::step`] runs it compiled for the CPU's
+    /// vector and FMA units (`mul_add` is then one instruction, not a libm call; same bits).
+    #[inline(always)]
+    fn update(&mut self, grads: &Gradients) {
         let s = self.settings;
         let (alpha, wd, eps, momentum) = (s.alpha, s.weight_decay, s.eps, s.momentum);
         let one_minus_alpha = (1.0 - alpha as f64) as f32;
         let neg_lr = -s.lr;
         for (name, param) in &self.params {
             let Some(grad) = grad_of("RMSprop", name, param, grads) else { continue };
-            // Compiled with the CPU's FMA and vector units when present (same bits).
-            let state = &mut self.state;
-            simd::dispatch(
-                #[inline(always)]
-                || {
-                    let n = param.numel();
-                    let mut g: Vec<f32> = grad.storage().to_vec();
-                    if s.maximize {
-                        g.iter_mut().for_each(|v| *v = -*v);
-                    }
-                    let st = state.entry(name.clone()).or_default();
-                    st.step = Some(st.step.unwrap_or(0.0) + 1.0);
-                    if wd != 0.0 {
-                        let p = param.storage();
-                        g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
-                    }
-                    let sq = st.buffer_or("square_avg", || vec![0.0; n]);
-                    sq.iter_mut().zip(&g).for_each(|(v, g)| *v = (one_minus_alpha * g).mul_add(*g, *v * alpha));
-                    let sq = sq.clone();
-                    let avg: Vec<f32> = if s.centered {
-                        let ga = st.buffer_or("grad_avg", || vec![0.0; n]);
-                        ga.iter_mut().zip(&g).for_each(|(a, g)| *a = lerp(*a, *g, one_minus_alpha));
-                        sq.iter().zip(ga.iter()).map(|(v, a)| (-a).mul_add(*a, *v).sqrt() + eps).collect()
-                    } else {
-                        sq.iter().map(|v| v.sqrt() + eps).collect()
-                    };
-                    if momentum > 0.0 {
-                        let buf = st.buffer_or("momentum_buffer", || vec![0.0; n]);
-                        buf.iter_mut().zip(&g).zip(&avg).for_each(|((b, g), a)| *b = *b * momentum + g / a);
-                        param.update_data(|p| p.iter_mut().zip(buf.iter()).for_each(|(p, b)| *p = b.mul_add(neg_lr, *p)));
-                    } else {
-                        param.update_data(|p| p.iter_mut().zip(&g).zip(&avg).for_each(|((p, g), a)| *p += neg_lr * g / a));
-                    }
-                },
-            );
+            let n = param.numel();
+            let mut g: Vec<f32> = grad.storage().to_vec();
+            if s.maximize {
+                g.iter_mut().for_each(|v| *v = -*v);
+            }
+            let st = self.state.entry(name.clone()).or_default();
+            st.step = Some(st.step.unwrap_or(0.0) + 1.0);
+            if wd != 0.0 {
+                let p = param.storage();
+                g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
+            }
+            let sq = st.buffer_or("square_avg", || vec![0.0; n]);
+            sq.iter_mut().zip(&g).for_each(|(v, g)| *v = (one_minus_alpha * g).mul_add(*g, *v * alpha));
+            let sq = sq.clone();
+            let avg: Vec<f32> = if s.centered {
+                let ga = st.buffer_or("grad_avg", || vec![0.0; n]);
+                ga.iter_mut().zip(&g).for_each(|(a, g)| *a = lerp(*a, *g, one_minus_alpha));
+                sq.iter().zip(ga.iter()).map(|(v, a)| (-a).mul_add(*a, *v).sqrt() + eps).collect()
+            } else {
+                sq.iter().map(|v| v.sqrt() + eps).collect()
+            };
+            if momentum > 0.0 {
+                let buf = st.buffer_or("momentum_buffer", || vec![0.0; n]);
+                buf.iter_mut().zip(&g).zip(&avg).for_each(|((b, g), a)| *b = *b * momentum + g / a);
+                param.update_data(|p| p.iter_mut().zip(buf.iter()).for_each(|(p, b)| *p = b.mul_add(neg_lr, *p)));
+            } else {
+                param.update_data(|p| p.iter_mut().zip(&g).zip(&avg).for_each(|((p, g), a)| *p += neg_lr * g / a));
+            }
         }
+    }
+}
+
+impl Optimizer for RMSprop {
+    fn step(&mut self, grads: &Gradients) {
+        simd::dispatch(#[inline(always)] || self.update(grads))
     }
 
     fn lr(&self) -> f32 {

@@ -86,44 +86,45 @@ impl Sgd {
     }
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self, grads: &Gradients) {
+impl Sgd {
+    /// One update of every parameter: [`Optimizer::step`] runs it compiled for the CPU's
+    /// vector and FMA units (`mul_add` is then one instruction, not a libm call; same bits).
+    #[inline(always)]
+    fn update(&mut self, grads: &Gradients) {
         let s = self.settings;
         let (wd, momentum, lr) = (s.weight_decay, s.momentum, s.lr);
         let one_minus_dampening = (1.0 - s.dampening as f64) as f32;
         for (name, param) in &self.params {
             let Some(grad) = grad_of("SGD", name, param, grads) else { continue };
-            // Compiled with the CPU's FMA and vector units when present (`mul_add` is then
-            // one instruction instead of a libm call); the results are the same bits.
-            let state = &mut self.state;
-            simd::dispatch(
-                #[inline(always)]
-                || {
-                    let mut g: Vec<f32> = grad.storage().to_vec();
-                    if s.maximize {
-                        g.iter_mut().for_each(|v| *v = -*v);
-                    }
-                    if wd != 0.0 {
-                        let p = param.storage();
-                        g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
-                    }
-                    if momentum != 0.0 {
-                        let st = state.entry(name.clone()).or_default();
-                        match st.buffer(BUF) {
-                            None => st.buffers.push((BUF, g.clone())),
-                            Some(buf) => buf.iter_mut().zip(&g).for_each(|(b, g)| *b = g.mul_add(one_minus_dampening, *b * momentum)),
-                        }
-                        let buf = st.buffer(BUF).expect("just set");
-                        if s.nesterov {
-                            g.iter_mut().zip(buf.iter()).for_each(|(g, b)| *g = b.mul_add(momentum, *g));
-                        } else {
-                            g.copy_from_slice(buf);
-                        }
-                    }
-                    param.update_data(|p| p.iter_mut().zip(&g).for_each(|(p, g)| *p = g.mul_add(-lr, *p)));
-                },
-            );
+            let mut g: Vec<f32> = grad.storage().to_vec();
+            if s.maximize {
+                g.iter_mut().for_each(|v| *v = -*v);
+            }
+            if wd != 0.0 {
+                let p = param.storage();
+                g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
+            }
+            if momentum != 0.0 {
+                let st = self.state.entry(name.clone()).or_default();
+                match st.buffer(BUF) {
+                    None => st.buffers.push((BUF, g.clone())),
+                    Some(buf) => buf.iter_mut().zip(&g).for_each(|(b, g)| *b = g.mul_add(one_minus_dampening, *b * momentum)),
+                }
+                let buf = st.buffer(BUF).expect("just set");
+                if s.nesterov {
+                    g.iter_mut().zip(buf.iter()).for_each(|(g, b)| *g = b.mul_add(momentum, *g));
+                } else {
+                    g.copy_from_slice(buf);
+                }
+            }
+            param.update_data(|p| p.iter_mut().zip(&g).for_each(|(p, g)| *p = g.mul_add(-lr, *p)));
         }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, grads: &Gradients) {
+        simd::dispatch(#[inline(always)] || self.update(grads))
     }
 
     fn lr(&self) -> f32 {

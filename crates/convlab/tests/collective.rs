@@ -6,31 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use convlab::checkpoint;
-use convlab::data::{DataLoader, Dataset, LoaderConfig, MemoryDataset};
+use convlab::data::{DataLoader, Dataset, LoaderConfig};
 use convlab::train::collective::{shard_range, Collective, Shard, ThreadGroup};
 use convlab::train::metrics::{Collect, Record};
 use convlab::train::{OptimizerKind, TrainConfig, Trainer};
 
+mod common;
+use common::{stripes, Stripes};
+
 /// `n` noisy 1×12×12 images of 3 classes: a bright bar in one of three bands.
 fn toy(n: usize) -> Arc<dyn Dataset> {
-    let mut s = 12345u64;
-    let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 33) as u32
-    };
-    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let label = (i % 3) as u8;
-        let row = 1 + 4 * label as usize + (rnd() % 2) as usize;
-        for y in 0..12 {
-            for _ in 0..12 {
-                let noise = (rnd() % 90) as u8;
-                pixels.push(if y == row || y == row + 1 { 140 + noise } else { noise });
-            }
-        }
-        labels.push(label);
-    }
-    Arc::new(MemoryDataset::new("toy", [1, 12, 12], ["a", "b", "c"].map(String::from).to_vec(), pixels, labels))
+    stripes(n, &Stripes { side: 12, classes: 3, first_row: 1, spacing: 4, jitter: 2 }, 12345)
 }
 
 fn config(model: &str) -> TrainConfig {

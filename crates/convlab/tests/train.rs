@@ -6,32 +6,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use convlab::checkpoint;
-use convlab::data::{Dataset, MemoryDataset};
+use convlab::data::Dataset;
 use convlab::train::metrics::{Collect, Observer, Progress, Record};
 use convlab::train::state::{optimizer_path, read_resumable};
 use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};
 
+mod common;
+use common::{stripes, Stripes};
+
 /// `n` noisy 1×28×28 images of 4 classes: a bright horizontal bar in one of four bands.
 fn toy(n: usize, seed: u64) -> Arc<dyn Dataset> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 33) as u32
-    };
-    let mut pixels = Vec::with_capacity(n * 784);
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let label = (i % 4) as u8;
-        let row = 3 + 6 * label as usize + (rnd() % 3) as usize;
-        for y in 0..28 {
-            for _x in 0..28 {
-                let noise = (rnd() % 90) as u8;
-                pixels.push(if y == row || y == row + 1 { 140 + noise } else { noise });
-            }
-        }
-        labels.push(label);
-    }
-    Arc::new(MemoryDataset::new("toy", [1, 28, 28], ["a", "b", "c", "d"].map(String::from).to_vec(), pixels, labels))
+    let spec = Stripes { side: 28, classes: 4, first_row: 3, spacing: 6, jitter: 3 };
+    stripes(n, &spec, seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
 }
 
 fn scratch(name: &str) -> PathBuf {

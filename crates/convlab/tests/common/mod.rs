@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: reading the PyTorch fixtures written by
-//! `tools/make_fixtures.py`, and comparing tensors with a stated tolerance.
+//! `tools/make_fixtures.py`, comparing tensors with a stated tolerance, and small synthetic
+//! datasets for the training tests.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use convlab::data::{Dataset, MemoryDataset};
 use convlab::Tensor;
 use safetensors::SafeTensors;
 
@@ -99,4 +102,39 @@ pub fn p_bool(p: &serde_json::Value, key: &str) -> bool {
 
 pub fn p_usizes(p: &serde_json::Value, key: &str) -> Vec<usize> {
     p[key].as_array().unwrap_or_else(|| panic!("param {key} missing or not a list in {p}")).iter().map(|v| v.as_u64().unwrap() as usize).collect()
+}
+
+/// The layout of a [`stripes`] dataset: `side`×`side` grey images, labels cycling through
+/// `classes`; label `l` puts a bright two-row bar at row `first_row + spacing·l`, moved down
+/// by a random `0..jitter` rows.
+pub struct Stripes {
+    pub side: usize,
+    pub classes: usize,
+    pub first_row: usize,
+    pub spacing: usize,
+    pub jitter: u32,
+}
+
+/// `n` noisy images laid out by `spec`, from a 64-bit LCG started at `state` (the same
+/// `state`, the same bytes), named "toy" with classes "a", "b", ...
+pub fn stripes(n: usize, spec: &Stripes, state: u64) -> Arc<dyn Dataset> {
+    let mut s = state;
+    let mut rnd = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) as u32
+    };
+    let (mut pixels, mut labels) = (Vec::with_capacity(n * spec.side * spec.side), Vec::with_capacity(n));
+    for i in 0..n {
+        let label = (i % spec.classes) as u8;
+        let row = spec.first_row + spec.spacing * label as usize + (rnd() % spec.jitter) as usize;
+        for y in 0..spec.side {
+            for _ in 0..spec.side {
+                let noise = (rnd() % 90) as u8;
+                pixels.push(if y == row || y == row + 1 { 140 + noise } else { noise });
+            }
+        }
+        labels.push(label);
+    }
+    let classes = ["a", "b", "c", "d", "e", "f", "g", "h"][..spec.classes].iter().map(|c| c.to_string()).collect();
+    Arc::new(MemoryDataset::new("toy", [1, spec.side, spec.side], classes, pixels, labels))
 }

@@ -176,33 +176,28 @@ fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [
             let col = &mut ws[..k * p]; // [K, Ho·Wo]
             im2col(g, x_g, 0, g.ho, col);
             sgemm(cog, p, k, w_g, MatRef::row_major(col, p), out_g, false, parallel);
-        } else if parallel && threads > 1 && g.ho.div_ceil(rows) >= threads {
-            // One sample on several threads: bands in parallel (each unfolds its own rows and
-            // runs a serial GEMM), balanced so every thread gets as many bands.
-            let per = g.ho.div_ceil(g.ho.div_ceil(rows).div_ceil(threads) * threads);
+        } else {
+            // Output rows oy0..oy0+r: unfold, multiply, copy into those rows of every channel.
             let out_ptr = SharedOut(out_g.as_mut_ptr(), out_g.len());
-            (0..g.ho.div_ceil(per)).into_par_iter().for_each_init(Vec::new, |ws, b| {
-                let (oy0, r) = (b * per, per.min(g.ho - b * per));
+            let band = |ws: &mut Vec<f32>, oy0: usize, r: usize, parallel_gemm: bool| {
                 let len = r * g.wo;
                 ws.resize(k * len + cog * len, 0.0);
                 let (col, tmp) = ws.split_at_mut(k * len); // col: [K, len], tmp: [Cog, len]
                 im2col(g, x_g, oy0, r, col);
-                sgemm(cog, len, k, w_g, MatRef::row_major(col, len), tmp, false, false);
+                sgemm(cog, len, k, w_g, MatRef::row_major(col, len), tmp, false, parallel_gemm);
                 for co in 0..cog {
-                    // SAFETY: band b alone writes output rows oy0..oy0+r of every channel.
+                    // SAFETY: only this band writes output rows oy0..oy0+r.
                     unsafe { out_ptr.write_slice_unchecked(co * p + oy0 * g.wo, &tmp[co * len..(co + 1) * len]) };
                 }
-            });
-        } else {
-            let band = rows * g.wo;
-            ws.resize(k * band + cog * band, 0.0);
-            let (col, tmp) = ws.split_at_mut(k * band); // col: [K, band], tmp: [Cog, band]
-            for oy0 in (0..g.ho).step_by(rows) {
-                let len = rows.min(g.ho - oy0) * g.wo;
-                im2col(g, x_g, oy0, rows.min(g.ho - oy0), &mut col[..k * len]);
-                sgemm(cog, len, k, w_g, MatRef::row_major(&col[..k * len], len), &mut tmp[..cog * len], false, parallel);
-                for co in 0..cog {
-                    out_g[co * p + oy0 * g.wo..co * p + oy0 * g.wo + len].copy_from_slice(&tmp[co * len..(co + 1) * len]);
+            };
+            if parallel && threads > 1 && g.ho.div_ceil(rows) >= threads {
+                // One sample on several threads: bands in parallel with serial GEMMs, balanced
+                // so every thread gets as many bands.
+                let per = g.ho.div_ceil(g.ho.div_ceil(rows).div_ceil(threads) * threads);
+                (0..g.ho.div_ceil(per)).into_par_iter().for_each_init(Vec::new, |ws, b| band(ws, b * per, per.min(g.ho - b * per), false));
+            } else {
+                for oy0 in (0..g.ho).step_by(rows) {
+                    band(ws, oy0, rows.min(g.ho - oy0), parallel);
                 }
             }
         }

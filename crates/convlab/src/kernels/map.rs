@@ -66,6 +66,34 @@ pub fn map3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + 
     })
 }
 
+/// `f(a[i], b[i], c[i])` for every i, a pair per element written to two vectors in one pass
+/// (the two gradients of a binary op); the inputs have equal lengths.
+pub fn map3_pair(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32) + Sync) -> (Vec<f32>, Vec<f32>) {
+    assert!(a.len() == b.len() && b.len() == c.len(), "map3_pair: lengths differ");
+    let n = a.len();
+    let (mut x, mut y): (Vec<f32>, Vec<f32>) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let fill = |k: usize, xs: &mut [MaybeUninit<f32>], ys: &mut [MaybeUninit<f32>]| {
+        let r = k * CHUNK..k * CHUNK + xs.len();
+        for ((((ox, oy), &p), &q), &s) in xs.iter_mut().zip(ys.iter_mut()).zip(&a[r.clone()]).zip(&b[r.clone()]).zip(&c[r]) {
+            let (u, v) = f(p, q, s);
+            ox.write(u);
+            oy.write(v);
+        }
+    };
+    let (xs, ys) = (&mut x.spare_capacity_mut()[..n], &mut y.spare_capacity_mut()[..n]);
+    if n > CHUNK {
+        xs.par_chunks_mut(CHUNK).zip(ys.par_chunks_mut(CHUNK)).enumerate().for_each(|(k, (cx, cy))| simd::dispatch(#[inline(always)] || fill(k, cx, cy)));
+    } else {
+        simd::dispatch(#[inline(always)] || fill(0, xs, ys));
+    }
+    // SAFETY: `fill` wrote every element of both chunks (equal lengths, zipped in full).
+    unsafe {
+        x.set_len(n);
+        y.set_len(n);
+    }
+    (x, y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +104,8 @@ mod tests {
         let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
         assert_eq!(map1(&a, |x| x + 1.0), (0..n).map(|i| i as f32 + 1.0).collect::<Vec<_>>());
         assert_eq!(map3(&a, &a, &a, |x, y, z| x + y - z), a);
+        let (p, q) = map3_pair(&a, &a, &a, |x, y, z| (x + y, y - z));
+        assert_eq!(p, a.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+        assert_eq!(q, vec![0.0; n]);
     }
 }

@@ -15,7 +15,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::kernels::map::{map1, map2, map3};
+use crate::kernels::map::{map1, map2, map3, map3_pair};
 use crate::shape::for_each_broadcast;
 use crate::{Shape, Tensor};
 
@@ -44,8 +44,7 @@ pub(crate) fn binary_op(
     Tensor::from_op(out, out_shape, op, &[a, b], move |g, _out| {
         let g = g.storage();
         if same {
-            let ga = map3(&da, &db, &g, |x, y, g| df(x, y, g).0);
-            let gb = map3(&da, &db, &g, |x, y, g| df(x, y, g).1);
+            let (ga, gb) = map3_pair(&da, &db, &g, &df);
             return vec![Some(Tensor::from_vec(ga, sa_shape.clone())), Some(Tensor::from_vec(gb, sb_shape.clone()))];
         }
         let sa = sa_shape.broadcast_strides(&osh);

@@ -147,3 +147,39 @@ pub fn batch_norm_backward(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large enough for the parallel paths: against the formulas evaluated plainly in f64.
+    #[test]
+    fn parallel_passes_match_the_formulas() {
+        let (n, c, l) = (3, 5, 2311); // 34,665 values, above PARALLEL_MIN
+        let x: Vec<f32> = (0..n * c * l).map(|i| ((i * 7919) % 1009) as f32 / 100.0 - 5.0 + (i / l % c) as f32).collect();
+        let g: Vec<f32> = (0..n * c * l).map(|i| ((i * 104_729) % 997) as f32 / 500.0 - 1.0).collect();
+        let at = |b: usize, ch: usize, j: usize| (b * c + ch) * l + j;
+        let (mean, var) = batch_norm_stats(&x, n, c, l);
+        let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+        let (gamma, beta) = (vec![1.5f64; c], vec![-0.5f64; c]);
+        let mut y = vec![0.0; x.len()];
+        batch_norm_forward(&mut y, &x, &mean, &invstd, &gamma, &beta, n, c, l);
+        let (mut gx, mut gw, mut gb) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        batch_norm_backward(&mut gx, &mut gw, &mut gb, &g, &x, &mean, &invstd, &gamma, true, n, c, l);
+        let m = (n * l) as f64;
+        for ch in 0..c {
+            let idx: Vec<usize> = (0..n).flat_map(|b| (0..l).map(move |j| at(b, ch, j))).collect();
+            let mu = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / m;
+            let v = idx.iter().map(|&i| (x[i] as f64 - mu).powi(2)).sum::<f64>() / m;
+            assert!((mean[ch] - mu).abs() < 1e-9 && (var[ch] - v).abs() < 1e-9, "channel {ch}: stats");
+            let xhat = |i: usize| (x[i] as f64 - mu) * invstd[ch];
+            let (sg, sgx) = (idx.iter().map(|&i| g[i] as f64).sum::<f64>(), idx.iter().map(|&i| g[i] as f64 * xhat(i)).sum::<f64>());
+            assert!((gb[ch] as f64 - sg).abs() < 1e-3 && (gw[ch] as f64 - sgx).abs() < 1e-3, "channel {ch}: gamma/beta gradients");
+            for &i in &idx {
+                assert!((y[i] as f64 - (xhat(i) * 1.5 - 0.5)).abs() < 1e-5, "y[{i}]");
+                let want = 1.5 * invstd[ch] / m * (m * g[i] as f64 - sg - xhat(i) * sgx);
+                assert!((gx[i] as f64 - want).abs() < 1e-5, "gx[{i}]");
+            }
+        }
+    }
+}

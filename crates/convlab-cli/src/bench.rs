@@ -72,9 +72,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             println!("{}", json!({"name": format!("fma_peak/{isa}"), "threads": args.threads, "gflops": g}));
         }
     } else {
-        println!("ConvLab bench: {} threads, measured FMA peak GFLOP/s: {}{}", args.threads, peaks_text.join(", "), if args.quick { " (quick)" } else { "" });
+        println!(
+            "ConvLab bench: {} threads, measured FMA peak GFLOP/s: {}{}",
+            args.threads,
+            peaks_text.join(", "),
+            if args.quick { " (quick)" } else { "" }
+        );
         println!("(peak % is of the first, widest one; malloc: {malloc})");
-        println!("{:<32} {:>10} {:>6} {:>9} {:>6} {:>10}", "workload", "median ms", "reps", "GFLOP/s", "peak", "images/s");
+        println!(
+            "{:<32} {:>10} {:>6} {:>9} {:>6} {:>10}",
+            "workload", "median ms", "reps", "GFLOP/s", "peak", "images/s"
+        );
     }
     let mut table = Vec::new();
     for name in &names {
@@ -82,7 +90,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let measured = pool.install(|| {
             let mut w = workload(name)?;
             let (median_ms, reps) = measure(&mut *w.run, budget, min_reps);
-            Some(Row { name: name.clone(), median_ms, reps, gflops: w.flops.map(|f| f / median_ms / 1e6), images_per_s: w.images.map(|i| i as f64 / (median_ms / 1e3)) })
+            Some(Row {
+                name: name.clone(),
+                median_ms,
+                reps,
+                gflops: w.flops.map(|f| f / median_ms / 1e6),
+                images_per_s: w.images.map(|i| i as f64 / (median_ms / 1e3)),
+            })
         });
         let row = measured.with_context(|| format!("unknown workload {name}"))?;
         print_row(args, &row, peak);
@@ -92,7 +106,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 if args.json {
                     println!("{t}");
                 } else {
-                    println!("  {:<30} {:>10.3}   ({})", t["peer"].as_str().unwrap_or("?"), t["median_ms"].as_f64().unwrap_or(f64::NAN), t["layout"].as_str().unwrap_or(""));
+                    println!(
+                        "  {:<30} {:>10.3}   ({})",
+                        t["peer"].as_str().unwrap_or("?"),
+                        t["median_ms"].as_f64().unwrap_or(f64::NAN),
+                        t["layout"].as_str().unwrap_or("")
+                    );
                 }
             }
             table.push((row, theirs));
@@ -107,7 +126,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn print_row(args: &BenchArgs, r: &Row, peak: f64) {
     if args.json {
-        println!("{}", json!({"name": r.name, "median_ms": r.median_ms, "gflops": r.gflops, "images_per_s": r.images_per_s, "reps": r.reps, "peak_fraction": r.gflops.map(|g| g / peak)}));
+        println!(
+            "{}",
+            json!({"name": r.name, "median_ms": r.median_ms, "gflops": r.gflops, "images_per_s": r.images_per_s, "reps": r.reps, "peak_fraction": r.gflops.map(|g| g / peak)})
+        );
     } else {
         let opt = |v: Option<f64>, prec: usize| v.map(|v| format!("{v:.prec$}")).unwrap_or_else(|| "-".into());
         println!(
@@ -128,14 +150,27 @@ fn print_ratios(args: &BenchArgs, table: &[(Row, Vec<Value>)]) {
         println!("{:<32} {:>10} {:>10} {:>22} {:>7}", "workload", "ours ms", "peer ms", "best peer", "ratio");
     }
     for (ours, theirs) in table {
-        let best = theirs.iter().filter(|t| t["median_ms"].as_f64().is_some()).min_by(|a, b| a["median_ms"].as_f64().unwrap().total_cmp(&b["median_ms"].as_f64().unwrap()));
+        let best = theirs
+            .iter()
+            .filter(|t| t["median_ms"].as_f64().is_some())
+            .min_by(|a, b| a["median_ms"].as_f64().unwrap().total_cmp(&b["median_ms"].as_f64().unwrap()));
         let Some(best) = best else { continue };
         let peer_ms = best["median_ms"].as_f64().unwrap_or(f64::NAN);
         let who = format!("{} {}", best["peer"].as_str().unwrap_or("?"), best["layout"].as_str().unwrap_or(""));
         if args.json {
-            println!("{}", json!({"name": ours.name, "ratio": peer_ms / ours.median_ms, "ours_ms": ours.median_ms, "peer_ms": peer_ms, "best_peer": who.trim()}));
+            println!(
+                "{}",
+                json!({"name": ours.name, "ratio": peer_ms / ours.median_ms, "ours_ms": ours.median_ms, "peer_ms": peer_ms, "best_peer": who.trim()})
+            );
         } else {
-            println!("{:<32} {:>10.3} {:>10.3} {:>22} {:>7.2}", ours.name, ours.median_ms, peer_ms, who.trim(), peer_ms / ours.median_ms);
+            println!(
+                "{:<32} {:>10.3} {:>10.3} {:>22} {:>7.2}",
+                ours.name,
+                ours.median_ms,
+                peer_ms,
+                who.trim(),
+                peer_ms / ours.median_ms
+            );
         }
     }
 }
@@ -149,17 +184,30 @@ struct Peer {
 
 impl Peer {
     fn start(args: &BenchArgs) -> Result<Peer> {
-        let ok = Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok =
+            Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
         if !ok {
             bail!("--compare needs PyTorch: `python3 -c 'import torch'` failed (pip install torch onnxruntime onnx onnxscript)");
         }
-        let script = script_path().context("bench/torch_bench.py not found (run from the repository, or set CONVLAB_TORCH_BENCH)")?;
+        let script = script_path()
+            .context("bench/torch_bench.py not found (run from the repository, or set CONVLAB_TORCH_BENCH)")?;
         let mut cmd = Command::new("python3");
-        cmd.arg(&script).args(["--serve", "--threads", &args.threads.to_string(), "--budget", &args.budget.to_string()]);
+        cmd.arg(&script).args([
+            "--serve",
+            "--threads",
+            &args.threads.to_string(),
+            "--budget",
+            &args.budget.to_string(),
+        ]);
         if args.quick {
             cmd.arg("--quick");
         }
-        let mut child = cmd.env("GLIBC_TUNABLES", GLIBC_TUNABLES).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().with_context(|| format!("starting {}", script.display()))?;
+        let mut child = cmd
+            .env("GLIBC_TUNABLES", GLIBC_TUNABLES)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", script.display()))?;
         let stdin = child.stdin.take().context("peer stdin")?;
         let stdout = BufReader::new(child.stdout.take().context("peer stdout")?);
         Ok(Peer { child, stdin, stdout })
@@ -193,6 +241,9 @@ fn script_path() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("CONVLAB_TORCH_BENCH") {
         return Some(PathBuf::from(p));
     }
-    let candidates = [PathBuf::from("bench/torch_bench.py"), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/torch_bench.py")];
+    let candidates = [
+        PathBuf::from("bench/torch_bench.py"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/torch_bench.py"),
+    ];
     candidates.into_iter().find(|p| p.exists())
 }

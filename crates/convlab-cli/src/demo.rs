@@ -56,7 +56,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if args.no_explain || !std::io::stdout().is_terminal() {
         return Ok(());
     }
-    let ex = convlab::explain::Explainer::from_checkpoint(&best, Some("builtin"), &convlab::data::DataOptions::default())?;
+    let ex =
+        convlab::explain::Explainer::from_checkpoint(&best, Some("builtin"), &convlab::data::DataOptions::default())?;
     println!("starting the explainer (Ctrl-C ends it)");
     crate::explain::serve(ex, &crate::explain::ServeOptions::local(args.port))
 }

@@ -53,7 +53,8 @@ mod imp {
     pub fn start(_n: usize) -> Result<Option<Ranks>> {
         // Serialized: the training loop calls MPI from the rayon pool's thread, never from two
         // threads at once.
-        let (universe, level) = mpi::initialize_with_threading(Threading::Serialized).ok_or_else(|| anyhow!("MPI is already initialized"))?;
+        let (universe, level) = mpi::initialize_with_threading(Threading::Serialized)
+            .ok_or_else(|| anyhow!("MPI is already initialized"))?;
         if level < Threading::Serialized {
             return Err(anyhow!("the MPI library offers thread level {level:?}; MPI_THREAD_SERIALIZED is needed"));
         }

@@ -57,16 +57,43 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let ds = data::open(&args.dataset, Split::Test, &opts)?;
     if ds.image_shape() != info.input_shape {
-        bail!("{}: images of shape {:?}, but the model in {} takes {:?}", args.dataset, ds.image_shape(), args.checkpoint.display(), info.input_shape);
+        bail!(
+            "{}: images of shape {:?}, but the model in {} takes {:?}",
+            args.dataset,
+            ds.image_shape(),
+            args.checkpoint.display(),
+            info.input_shape
+        );
     }
     if ds.classes().len() != info.class_names.len() {
-        bail!("{}: {} classes, but the model in {} has {}", args.dataset, ds.classes().len(), args.checkpoint.display(), info.class_names.len());
+        bail!(
+            "{}: {} classes, but the model in {} has {}",
+            args.dataset,
+            ds.classes().len(),
+            args.checkpoint.display(),
+            info.class_names.len()
+        );
     }
-    let loader = DataLoader::try_new(ds.clone(), LoaderConfig { batch_size: args.batch_size, normalize: info.normalization.clone(), workers: 1, ..LoaderConfig::default() })?;
+    let loader = DataLoader::try_new(
+        ds.clone(),
+        LoaderConfig {
+            batch_size: args.batch_size,
+            normalize: info.normalization.clone(),
+            workers: 1,
+            ..LoaderConfig::default()
+        },
+    )?;
     let ev = evaluate(&*model, &loader, args.limit, true)?;
     let classes = &info.class_names;
     let k = classes.len();
-    println!("{}: {} on {} test images: accuracy {:.2}%, loss {:.4}", args.checkpoint.display(), info.model, ev.count, 100.0 * ev.accuracy, ev.loss);
+    println!(
+        "{}: {} on {} test images: accuracy {:.2}%, loss {:.4}",
+        args.checkpoint.display(),
+        info.model,
+        ev.count,
+        100.0 * ev.accuracy,
+        ev.loss
+    );
     let m = ev.confusion(k);
     println!("per class:");
     for (i, name) in classes.iter().enumerate() {
@@ -78,7 +105,17 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let width = m.iter().flatten().max().copied().unwrap_or(0).to_string().len().max(3);
     // Row labels: "index name", names cut at 16 characters.
     let labels: Vec<String> =
-        classes.iter().enumerate().map(|(i, c)| if *c == i.to_string() { c.clone() } else { format!("{i} {}", c.chars().take(16).collect::<String>()) }).collect();
+        classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if *c == i.to_string() {
+                    c.clone()
+                } else {
+                    format!("{i} {}", c.chars().take(16).collect::<String>())
+                }
+            })
+            .collect();
     let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     println!("  {:>lw$} {}", "", (0..k).map(|j| format!("{j:>width$}")).collect::<Vec<_>>().join(" "));
     for (label, row) in labels.iter().zip(&m) {
@@ -101,7 +138,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         .iter()
         .map(|p| {
             let s = ds.get(p.index)?;
-            Ok(Tile { pixels: s.image, shape: info.input_shape, caption: format!("{}>{} {:.0}%", short(p.label), short(p.predicted), 100.0 * p.confidence) })
+            Ok(Tile {
+                pixels: s.image,
+                shape: info.input_shape,
+                caption: format!("{}>{} {:.0}%", short(p.label), short(p.predicted), 100.0 * p.confidence),
+            })
         })
         .collect::<Result<Vec<_>, convlab::Error>>()?;
     let mpath = out.join("mistakes.png");

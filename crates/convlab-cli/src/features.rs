@@ -49,8 +49,13 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
         let (c, h, w) = (d[1], d[2], d[3]);
         let data = rec.output.to_vec();
         let shown = c.min(args.max_channels.max(1));
-        let tiles: Vec<Tile> =
-            (0..shown).map(|ch| Tile { pixels: min_max(&data[ch * h * w..(ch + 1) * h * w]), shape: [1, h, w], caption: String::new() }).collect();
+        let tiles: Vec<Tile> = (0..shown)
+            .map(|ch| Tile {
+                pixels: min_max(&data[ch * h * w..(ch + 1) * h * w]),
+                shape: [1, h, w],
+                caption: String::new(),
+            })
+            .collect();
         let file = args.out.join(format!("{:02}_{}.png", n + 1, rec.path.replace('/', "_")));
         let title = format!("{} ({}) {:?}{}", rec.path, rec.kind, d, if shown < c { " (first channels)" } else { "" });
         draw_grid(&file, &title, &tiles, 8, 64)?;
@@ -59,6 +64,11 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     }
     let probs = logits.softmax(-1).to_vec();
     let best = probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
-    println!("wrote {written} images to {}; prediction: {} ({:.2}%)", args.out.display(), info.class_names[best.0], 100.0 * best.1);
+    println!(
+        "wrote {written} images to {}; prediction: {} ({:.2}%)",
+        args.out.display(),
+        info.class_names[best.0],
+        100.0 * best.1
+    );
     Ok(())
 }

@@ -30,12 +30,20 @@ pub struct FiltersArgs {
 pub fn run(args: &FiltersArgs) -> Result<()> {
     let (model, _) = load_model(&args.checkpoint)?;
     let tensors = model.state_dict();
-    let convs: Vec<String> = tensors.iter().filter(|(k, v)| k.ends_with(".weight") && v.rank() == 4).map(|(k, _)| k.trim_end_matches(".weight").to_string()).collect();
+    let convs: Vec<String> = tensors
+        .iter()
+        .filter(|(k, v)| k.ends_with(".weight") && v.rank() == 4)
+        .map(|(k, _)| k.trim_end_matches(".weight").to_string())
+        .collect();
     let key = format!("{}.weight", args.layer.trim_end_matches(".weight"));
-    let w = tensors
-        .get(&key)
-        .filter(|t| t.rank() == 4)
-        .ok_or_else(|| anyhow!("{}: no convolution layer '{}'; convolution layers: {}", args.checkpoint.display(), args.layer, convs.join(", ")))?;
+    let w = tensors.get(&key).filter(|t| t.rank() == 4).ok_or_else(|| {
+        anyhow!(
+            "{}: no convolution layer '{}'; convolution layers: {}",
+            args.checkpoint.display(),
+            args.layer,
+            convs.join(", ")
+        )
+    })?;
     let d = w.dims().to_vec();
     let (o, i, kh, kw) = (d[0], d[1], d[2], d[3]);
     let data = w.to_vec();
@@ -49,13 +57,25 @@ pub fn run(args: &FiltersArgs) -> Result<()> {
         } else {
             let norm = min_max(kernel);
             for c in 0..per_in {
-                tiles.push(Tile { pixels: norm[c * kh * kw..(c + 1) * kh * kw].to_vec(), shape: [1, kh, kw], caption: String::new() });
+                tiles.push(Tile {
+                    pixels: norm[c * kh * kw..(c + 1) * kh * kw].to_vec(),
+                    shape: [1, kh, kw],
+                    caption: String::new(),
+                });
             }
         }
     }
     let cols = if i == 3 { 8 } else { per_in };
     let title = format!("{} {:?}{}", args.layer, d, if shown < o || per_in < i { " (first ones)" } else { "" });
     draw_grid(&args.out, &title, &tiles, cols, 48)?;
-    println!("wrote {}: {} kernels of {} ({}×{}, {} input channel(s))", args.out.display(), shown, args.layer, kh, kw, i);
+    println!(
+        "wrote {}: {} kernels of {} ({}×{}, {} input channel(s))",
+        args.out.display(),
+        shown,
+        args.layer,
+        kh,
+        kw,
+        i
+    );
     Ok(())
 }

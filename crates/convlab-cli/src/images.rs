@@ -30,7 +30,11 @@ pub fn load_pixels(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
                 }
             }
         }
-        _ => return Err(anyhow!("the model takes {c}-channel images; only 1 (gray) or 3 (RGB) can be read from image files")),
+        _ => {
+            return Err(anyhow!(
+                "the model takes {c}-channel images; only 1 (gray) or 3 (RGB) can be read from image files"
+            ))
+        }
     }
     Ok(out)
 }
@@ -40,7 +44,10 @@ pub fn normalize(pixels: &mut [f32], shape: [usize; 3], norm: Option<&Normalizat
     let Some(n) = norm else { return };
     let plane = shape[1] * shape[2];
     for (ch, chunk) in pixels.chunks_mut(plane).enumerate() {
-        let (m, s) = (n.mean.get(ch).or(n.mean.first()).copied().unwrap_or(0.0), n.std.get(ch).or(n.std.first()).copied().unwrap_or(1.0));
+        let (m, s) = (
+            n.mean.get(ch).or(n.mean.first()).copied().unwrap_or(0.0),
+            n.std.get(ch).or(n.std.first()).copied().unwrap_or(1.0),
+        );
         for v in chunk {
             *v = (*v - m) / s;
         }

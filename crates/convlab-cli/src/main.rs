@@ -24,8 +24,8 @@ mod filters;
 mod images;
 mod predict;
 mod run;
-mod train;
 mod summary;
+mod train;
 
 use clap::{Parser, Subcommand};
 

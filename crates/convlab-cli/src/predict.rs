@@ -36,7 +36,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     let (model, info) = load_model(&args.checkpoint)?;
     // Read every image first, so that a bad one fails before any output.
-    let inputs = args.images.iter().map(|p| load_input(p, info.input_shape, info.normalization.as_ref())).collect::<Result<Vec<_>>>()?;
+    let inputs = args
+        .images
+        .iter()
+        .map(|p| load_input(p, info.input_shape, info.normalization.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
     for (path, (x, _)) in args.images.iter().zip(inputs) {
         let probs = no_grad(|| model.forward(&x, &mut Forward::eval()).softmax(-1).to_vec());
         let mut order: Vec<usize> = (0..probs.len()).collect();
@@ -49,7 +53,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 .collect();
             println!("{}", serde_json::json!({ "image": path.display().to_string(), "top": top }));
         } else {
-            let text: Vec<String> = order.iter().map(|&i| format!("{} {:.2}%", info.class_names[i], 100.0 * probs[i])).collect();
+            let text: Vec<String> =
+                order.iter().map(|&i| format!("{} {:.2}%", info.class_names[i], 100.0 * probs[i])).collect();
             println!("{}: {}", path.display(), text.join(", "));
         }
     }

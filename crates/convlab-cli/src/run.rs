@@ -51,9 +51,13 @@ pub struct RunArgs {
 fn read_input(path: &Path) -> Result<Tensor> {
     let (mut tensors, _) = checkpoint::load_tensors(path)?;
     let keys: Vec<String> = tensors.keys().cloned().collect();
-    let x = tensors
-        .remove("input")
-        .ok_or_else(|| anyhow!("{}: no tensor 'input' (the file has: {})", path.display(), if keys.is_empty() { "nothing".into() } else { keys.join(", ") }))?;
+    let x = tensors.remove("input").ok_or_else(|| {
+        anyhow!(
+            "{}: no tensor 'input' (the file has: {})",
+            path.display(),
+            if keys.is_empty() { "nothing".into() } else { keys.join(", ") }
+        )
+    })?;
     if x.rank() != 4 || x.numel() == 0 {
         bail!("{}: tensor 'input' has shape {}, expected a non-empty N×C×H×W", path.display(), x.shape());
     }
@@ -68,7 +72,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let model_arg = match (&args.model, meta) {
         (Some(m), _) => m.clone(),
         (None, Some(m)) => m.model.clone(),
-        (None, None) => bail!("--model is needed: name a zoo model or give a spec (the weights do not record their model)"),
+        (None, None) => {
+            bail!("--model is needed: name a zoo model or give a spec (the weights do not record their model)")
+        }
     };
     // The configuration: flags first, then the checkpoint's, then the model's defaults. A spec
     // takes its spatial size from the input tensor.
@@ -85,7 +91,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .map_err(|e| anyhow!("{model_arg}: cannot build: {e}"))??;
     let name = resolved.description.clone();
     if let (Some(given), Some(m)) = (&args.model, meta) {
-        let recorded = resolve_model(&m.model, None, None, None, 0).map(|r| r.description).unwrap_or_else(|_| m.model.clone());
+        let recorded =
+            resolve_model(&m.model, None, None, None, 0).map(|r| r.description).unwrap_or_else(|_| m.model.clone());
         if recorded != name && m.model != *given {
             let path = weights.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_default();
             bail!("{path}: weights are for model '{}', not '{given}'", m.model);
@@ -99,10 +106,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ModelSource::Spec(_) => resolved.input[0],
     };
     if d[1] != want_c {
-        bail!("{}: tensor 'input' has shape {}, but {name} takes {want_c} input channel(s)", args.input.display(), x.shape());
+        bail!(
+            "{}: tensor 'input' has shape {}, but {name} takes {want_c} input channel(s)",
+            args.input.display(),
+            x.shape()
+        );
     }
-    let y = catch(|| no_grad(|| resolved.module.run(&x, Mode::Eval)))
-        .map_err(|e| anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape()))?;
+    let y = catch(|| no_grad(|| resolved.module.run(&x, Mode::Eval))).map_err(|e| {
+        anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape())
+    })?;
     let mut out_meta = BTreeMap::new();
     out_meta.insert("model".to_string(), name.clone());
     checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &out_meta)?;

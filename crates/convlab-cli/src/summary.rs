@@ -44,7 +44,8 @@ pub struct SummaryArgs {
 
 /// `3x32x32`, `3×32×32`, `3,32,32` or `[3, 32, 32]`.
 pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
-    let cleaned: String = s.chars().map(|c| if matches!(c, '×' | 'x' | 'X' | ',' | '[' | ']' | '(' | ')') { ' ' } else { c }).collect();
+    let cleaned: String =
+        s.chars().map(|c| if matches!(c, '×' | 'x' | 'X' | ',' | '[' | ']' | '(' | ')') { ' ' } else { c }).collect();
     let dims: Result<Vec<usize>, _> = cleaned.split_whitespace().map(str::parse::<usize>).collect();
     match dims {
         Ok(d) if (d.len() == 2 || d.len() == 3) && !d.contains(&0) => Ok(d),
@@ -66,7 +67,13 @@ fn grouped(n: u64) -> String {
 }
 
 fn bytes(n: usize) -> String {
-    let human = if n >= 1 << 20 { format!(" ({:.2} MiB)", n as f64 / (1 << 20) as f64) } else if n >= 1 << 10 { format!(" ({:.1} KiB)", n as f64 / 1024.0) } else { String::new() };
+    let human = if n >= 1 << 20 {
+        format!(" ({:.2} MiB)", n as f64 / (1 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!(" ({:.1} KiB)", n as f64 / 1024.0)
+    } else {
+        String::new()
+    };
     format!("{} bytes{human}", grouped(n as u64))
 }
 
@@ -85,7 +92,8 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
         // A Sequential by its structure; anything else by tracing one forward pass.
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
-        let spec = Spec::from_module(model.module.as_ref()).or_else(|_| Spec::from_module_traced(model.module.as_ref(), &model.input));
+        let spec = Spec::from_module(model.module.as_ref())
+            .or_else(|_| Spec::from_module_traced(model.module.as_ref(), &model.input));
         std::panic::set_hook(hook);
         let spec = spec.map_err(|e| anyhow::anyhow!("{}: {e}", model.description))?;
         let text = Spec { input: Some(model.input.clone()), ..spec }.to_string();
@@ -175,7 +183,8 @@ pub fn text(model: &str, s: &Summary) -> String {
     out += &format!("Weights (f32): {}\n", bytes(s.param_bytes + s.buffer_bytes));
     out += &format!("Activations (forward pass, per input): {}\n", bytes(s.activation_bytes));
     out += &format!("Input: {}\n", bytes(s.input_bytes));
-    out += &format!("Estimated total: {}\n\n", bytes(s.param_bytes + s.buffer_bytes + s.activation_bytes + s.input_bytes));
+    out +=
+        &format!("Estimated total: {}\n\n", bytes(s.param_bytes + s.buffer_bytes + s.activation_bytes + s.input_bytes));
     out += &format!("{MACS_NOTE}\n{RF_NOTE}\n");
     if !s.chain {
         out += &format!("{BRANCH_NOTE}\n");

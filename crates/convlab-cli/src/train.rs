@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use convlab::train::metrics::{Observer, Progress, Record};
 use convlab::train::guard::probe_writable;
+use convlab::train::metrics::{Observer, Progress, Record};
 use convlab::train::state::read_resumable;
 use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -196,7 +196,11 @@ impl Observer for Bars {
             b.finish_and_clear();
         }
         let bar = ProgressBar::new(batches as u64);
-        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar.set_prefix((epoch + 1).to_string());
         self.bar = Some(bar);
     }
@@ -231,7 +235,13 @@ impl Observer for Bars {
 
 /// Trains with `config` into `out`, from `resume` or `init` when given; Ctrl-C stops cleanly.
 /// Started by `mpirun` with several ranks, trains data-parallel (see [`crate::distributed`]).
-pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
+pub fn train(
+    config: TrainConfig,
+    out: PathBuf,
+    resume: Option<PathBuf>,
+    init: Option<PathBuf>,
+    quiet: bool,
+) -> Result<(Outcome, PathBuf)> {
     // Declared first, so that MPI is finalized last (after the trainer is gone).
     let ranks = crate::distributed::start()?;
     let Some(r) = &ranks else { return train_on(None, config, out, resume, init, quiet) };
@@ -245,12 +255,22 @@ pub fn train(config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: O
     }
 }
 
-fn train_on(ranks: Option<&crate::distributed::Ranks>, mut config: TrainConfig, out: PathBuf, resume: Option<PathBuf>, init: Option<PathBuf>, quiet: bool) -> Result<(Outcome, PathBuf)> {
+fn train_on(
+    ranks: Option<&crate::distributed::Ranks>,
+    mut config: TrainConfig,
+    out: PathBuf,
+    resume: Option<PathBuf>,
+    init: Option<PathBuf>,
+    quiet: bool,
+) -> Result<(Outcome, PathBuf)> {
     let lead = ranks.is_none_or(|r| r.rank() == 0);
     let quiet = quiet || !lead;
     if ranks.is_some() && config.threads.is_none() {
         // The cores of this machine, shared by the ranks on it.
-        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].iter().find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok()).unwrap_or(1);
+        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+            .unwrap_or(1);
         config.threads = Some((std::thread::available_parallelism().map_or(1, |n| n.get()) / local.max(1)).max(1));
     }
     if lead {
@@ -308,12 +328,27 @@ fn train_on(ranks: Option<&crate::distributed::Ranks>, mut config: TrainConfig, 
     let ckpt = out.join("checkpoint.safetensors");
     match summary.outcome {
         Outcome::Stopped if !lead => {}
-        Outcome::Stopped => println!("stopped at step {}; resume with: convlab train --resume {}", summary.state.step, ckpt.display()),
+        Outcome::Stopped => {
+            println!("stopped at step {}; resume with: convlab train --resume {}", summary.state.step, ckpt.display())
+        }
         _ => {
-            let acc = summary.last_eval.as_ref().map(|e| format!(", test accuracy {:.2}%", 100.0 * e.accuracy)).unwrap_or_default();
+            let acc = summary
+                .last_eval
+                .as_ref()
+                .map(|e| format!(", test accuracy {:.2}%", 100.0 * e.accuracy))
+                .unwrap_or_default();
             if lead {
-                let comm = if ranks.is_some() { format!(" ({:.1} s in all-reduces)", summary.allreduce_seconds) } else { String::new() };
-                println!("done: {} steps in {:.1} s{comm}{acc}; checkpoint {}", summary.state.step, summary.state.wall_time, ckpt.display());
+                let comm = if ranks.is_some() {
+                    format!(" ({:.1} s in all-reduces)", summary.allreduce_seconds)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "done: {} steps in {:.1} s{comm}{acc}; checkpoint {}",
+                    summary.state.step,
+                    summary.state.wall_time,
+                    ckpt.display()
+                );
             }
         }
     }
@@ -347,7 +382,12 @@ fn check_free_space(dir: &Path, trainer: &Trainer) -> Result<()> {
     let need = 10 * model + (1 << 20);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     if free < need {
-        bail!("{}: only {:.1} MiB free, the checkpoints of this run need about {:.1} MiB", dir.display(), mib(free), mib(need));
+        bail!(
+            "{}: only {:.1} MiB free, the checkpoints of this run need about {:.1} MiB",
+            dir.display(),
+            mib(free),
+            mib(need)
+        );
     }
     Ok(())
 }
@@ -361,7 +401,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let out = match (&args.out, &args.resume) {
         (Some(o), _) => o.clone(),
         (None, Some(r)) => r.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
-        (None, None) => PathBuf::from("runs").join(format!("{}-{}", config.model, config.dataset.replace(['/', '\\'], "_"))),
+        (None, None) => {
+            PathBuf::from("runs").join(format!("{}-{}", config.model, config.dataset.replace(['/', '\\'], "_")))
+        }
     };
     train(config, out, args.resume.clone(), args.init.clone(), args.quiet).map(|_| ())
 }

@@ -57,10 +57,30 @@ fn flip_gives_true_convolution() {
 fn padding_modes_stride_and_multiple_kernels() {
     // same padding with stride 2 on 5x5: ceil(5/2) = 3, P_start = 1, P_end = 1.
     let input = "[[1,2,3,4,5],[6,7,8,9,10],[11,12,13,14,15],[16,17,18,19,20],[21,22,23,24,25]]";
-    let v = json_output(&["conv2d", "--input", input, "--kernel", "[[0,0,0],[0,1,0],[0,0,0]]", "--stride", "2", "--padding", "same"]);
+    let v = json_output(&[
+        "conv2d",
+        "--input",
+        input,
+        "--kernel",
+        "[[0,0,0],[0,1,0],[0,0,0]]",
+        "--stride",
+        "2",
+        "--padding",
+        "same",
+    ]);
     assert_eq!(v["output"], serde_json::json!([[1.0, 3.0, 5.0], [11.0, 13.0, 15.0], [21.0, 23.0, 25.0]]));
     // Edge (replicate) padding repeats the border: the top-left of a 3x3 mean starts at 1,1,2 / 1,1,2 / 6,6,7.
-    let v = json_output(&["conv2d", "--input", input, "--kernel", "[[1,1,1],[1,1,1],[1,1,1]]", "--padding", "1", "--padding-mode", "edge"]);
+    let v = json_output(&[
+        "conv2d",
+        "--input",
+        input,
+        "--kernel",
+        "[[1,1,1],[1,1,1],[1,1,1]]",
+        "--padding",
+        "1",
+        "--padding-mode",
+        "edge",
+    ]);
     assert_eq!(v["output"][0][0], serde_json::json!(1.0 + 1.0 + 2.0 + 1.0 + 1.0 + 2.0 + 6.0 + 6.0 + 7.0));
     // full padding: output 7x7 for a 5x5 input and 3x3 kernel.
     let v = json_output(&["conv2d", "--input", input, "--kernel", "[[1,1,1],[1,1,1],[1,1,1]]", "--padding", "full"]);
@@ -101,12 +121,18 @@ fn bad_input_is_a_one_line_error_with_status_2() {
     assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1,2,3],[1,2,3],[1,2,3]]"], "does not fit");
     assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--stride", "0"], "stride");
     assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--padding", "huge"], "--padding");
-    assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--padding-mode", "foo"], "padding-mode");
+    assert_user_error(
+        &["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--padding-mode", "foo"],
+        "padding-mode",
+    );
     assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--bias", "[1,2]"], "--bias");
     assert_user_error(&["conv2d", "--input", "not json", "--kernel", "[[1]]"], "not valid JSON");
     assert_user_error(&["conv2d", "--input", "@/no/such/file.json", "--kernel", "[[1]]"], "/no/such/file.json");
     assert_user_error(&["conv2d", "--input", "[[[1,2]]]", "--kernel", "[[[1]],[[1]]]"], "channels");
-    assert_user_error(&["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--padding", "2", "--padding-mode", "reflect"], "reflect");
+    assert_user_error(
+        &["conv2d", "--input", "[[1,2],[3,4]]", "--kernel", "[[1]]", "--padding", "2", "--padding-mode", "reflect"],
+        "reflect",
+    );
     assert_user_error(&["pool2d", "--input", "[[1,2],[3,4]]", "--kernel-size", "3"], "kernel");
     assert_user_error(&["pool2d", "--input", "[[1,2],[3,4]]", "--kernel-size", "2", "--op", "median"], "--op");
     assert_user_error(&["pool2d", "--input", "[[1,2],[3,4]]", "--kernel-size", "2", "--padding", "2"], "padding");
@@ -124,7 +150,10 @@ fn empty_huge_and_overflowing_input_is_a_user_error() {
     assert_user_error(&["conv2d", "--input", "[[[[1]]]]", "--kernel", "[[1]]"], "4-D");
     assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--groups", "0"], "groups");
     assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1,1],[1,1]]", "--dilation", "5"], "does not fit");
-    assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1,1],[1,1]]", "--dilation", "18446744073709551615"], "too large");
+    assert_user_error(
+        &["conv2d", "--input", x, "--kernel", "[[1,1],[1,1]]", "--dilation", "18446744073709551615"],
+        "too large",
+    );
     assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--padding", "18446744073709551615"], "too large");
     assert_user_error(&["conv2d", "--input", x, "--kernel", "[[1]]", "--padding", "100000000"], "limit");
     assert_user_error(&["pool2d", "--input", x, "--kernel-size", "18446744073709551615", "--stride", "1"], "too small");

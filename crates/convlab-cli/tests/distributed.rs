@@ -48,7 +48,12 @@ mod mpi {
     use super::TOLERANCE;
 
     fn mpirun() -> Option<Command> {
-        let found = Command::new("mpirun").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let found = Command::new("mpirun")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !found {
             eprintln!("skipped: mpirun not found (Debian: apt-get install libopenmpi-dev openmpi-bin)");
             return None;
@@ -61,16 +66,44 @@ mod mpi {
     }
 
     fn train_args(out: &Path, epochs: usize) -> Vec<String> {
-        ["train", "--model", "lenet5", "--dataset", "builtin", "--builtin-size", "1000", "--batch-size", "50", "--optimizer", "sgd", "--lr", "0.05"]
-            .iter()
-            .map(|a| a.to_string())
-            .chain(["--epochs".into(), epochs.to_string(), "--threads".into(), "1".into(), "--log-every".into(), "5".into(), "--seed".into(), "1".into()])
-            .chain(["--quiet".into(), "--out".into(), s(out)])
-            .collect()
+        [
+            "train",
+            "--model",
+            "lenet5",
+            "--dataset",
+            "builtin",
+            "--builtin-size",
+            "1000",
+            "--batch-size",
+            "50",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.05",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([
+            "--epochs".into(),
+            epochs.to_string(),
+            "--threads".into(),
+            "1".into(),
+            "--log-every".into(),
+            "5".into(),
+            "--seed".into(),
+            "1".into(),
+        ])
+        .chain(["--quiet".into(), "--out".into(), s(out)])
+        .collect()
     }
 
     fn check(o: &Output, what: &str) {
-        assert!(o.status.success(), "{what}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{what}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     fn max_rel_diff(a: &Path, b: &Path) -> f64 {
@@ -100,13 +133,26 @@ mod mpi {
         assert_eq!(r1.len(), r2.len(), "rank 0 alone writes the metrics, one line per record");
         for (a, b) in r1.iter().zip(&r2) {
             assert_eq!((a.kind.as_str(), a.step), (b.kind.as_str(), b.step));
-            assert!((a.loss - b.loss).abs() <= TOLERANCE * a.loss.abs(), "step {}: loss {} vs {}", a.step, a.loss, b.loss);
+            assert!(
+                (a.loss - b.loss).abs() <= TOLERANCE * a.loss.abs(),
+                "step {}: loss {} vs {}",
+                a.step,
+                a.loss,
+                b.loss
+            );
             assert!(b.allreduce_ms.is_some() && a.allreduce_ms.is_none());
         }
-        eprintln!("two ranks vs one process: weights {w:e}, final loss {} vs {}", r1.last().unwrap().loss, r2.last().unwrap().loss);
+        eprintln!(
+            "two ranks vs one process: weights {w:e}, final loss {} vs {}",
+            r1.last().unwrap().loss,
+            r2.last().unwrap().loss
+        );
         // Resume on two ranks: two more epochs from the two-rank checkpoint.
         let mut resume = mpirun().unwrap();
-        let o = resume.args(["train", "--resume", &s(&two.join("checkpoint.safetensors")), "--epochs", "3", "--quiet"]).output().unwrap();
+        let o = resume
+            .args(["train", "--resume", &s(&two.join("checkpoint.safetensors")), "--epochs", "3", "--quiet"])
+            .output()
+            .unwrap();
         check(&o, "resume on two ranks");
         let (r3, _) = read_records(&two.join("metrics.jsonl")).unwrap();
         assert_eq!(r3.iter().filter(|r| r.kind == "epoch").count(), 3);
@@ -118,7 +164,8 @@ mod mpi {
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-            let ppid: Option<u32> = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+            let ppid: Option<u32> =
+                stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
             if ppid != Some(mpirun_pid) {
                 continue;
             }

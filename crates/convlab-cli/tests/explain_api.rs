@@ -136,7 +136,8 @@ fn details_attributions_and_side_views() {
     let (_, d) = get(&format!("/api/detail?input={input}&layer=7&channel=4"));
     assert_eq!(d["inputs"].as_array().unwrap().len(), 216);
     assert_eq!(d["flatten_from"], json!([6, 6, 6]));
-    let dot: f32 = floats(&d["inputs"]).iter().zip(floats(&d["weights"])).map(|(a, b)| a * b).sum::<f32>() + d["bias"].as_f64().unwrap() as f32;
+    let dot: f32 = floats(&d["inputs"]).iter().zip(floats(&d["weights"])).map(|(a, b)| a * b).sum::<f32>()
+        + d["bias"].as_f64().unwrap() as f32;
     assert!((dot - d["output"].as_f64().unwrap() as f32).abs() < 1e-4);
     for method in ["saliency", "guided", "gradcam"] {
         let (code, a) = get(&format!("/api/attribution?input={input}&method={method}&class=2"));
@@ -151,7 +152,8 @@ fn details_attributions_and_side_views() {
     let (_, m) = get("/api/metrics");
     assert_eq!(m.as_array().unwrap().len(), 30);
     let (_, c) = get("/api/confusion?limit=200");
-    let total: u64 = c["matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    let total: u64 =
+        c["matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(total, 200);
     let (_, h) = get("/api/hyper?input=7&kernel=3&padding=same&stride=2");
     assert_eq!((h["ok"].as_bool(), h["output"].as_u64()), (Some(true), Some(4)));
@@ -167,7 +169,9 @@ fn uploads_and_drawings() {
     let _server = serve();
     let img = image::GrayImage::from_fn(40, 30, |x, y| image::Luma([((x * 6 + y * 3) % 256) as u8]));
     let mut png = Vec::new();
-    image::DynamicImage::ImageLuma8(img).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     let (code, r) = post("/api/run", "image/png", &png);
     assert_eq!(code, 200, "{r}");
     let id = r["input_id"].as_str().unwrap().to_string();
@@ -257,7 +261,11 @@ fn raw(addr: &str, raw: &[u8], limit: Duration) -> String {
 }
 
 fn raw_get(addr: &str, target: &str) -> String {
-    raw(addr, format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(), Duration::from_secs(10))
+    raw(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    )
 }
 
 #[test]
@@ -322,7 +330,8 @@ fn hostile_requests_are_refused() {
 
 #[test]
 fn idle_and_slow_clients_do_not_tie_it_up() {
-    let server = Server::start_with(&setup().checkpoint, &["--threads", "2", "--request-timeout", "2", "--idle-timeout", "2"]);
+    let server =
+        Server::start_with(&setup().checkpoint, &["--threads", "2", "--request-timeout", "2", "--idle-timeout", "2"]);
     URL.with(|u| *u.borrow_mut() = server.url.clone());
     let addr = server.addr().to_string();
     // Many idle connections (far more than the 2 computing threads), a client sending its
@@ -350,7 +359,9 @@ fn idle_and_slow_clients_do_not_tie_it_up() {
     };
     let stalled = {
         let addr = addr.clone();
-        std::thread::spawn(move || raw(&addr, b"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sam", Duration::from_secs(10)))
+        std::thread::spawn(move || {
+            raw(&addr, b"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sam", Duration::from_secs(10))
+        })
     };
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..3 {
@@ -358,7 +369,11 @@ fn idle_and_slow_clients_do_not_tie_it_up() {
         assert_eq!(get("/api/model").0, 200);
         let (code, r) = post("/api/run?maps=4", "application/json", format!("{{\"sample\": {i}}}").as_bytes());
         assert_eq!(code, 200, "{r}");
-        assert!(t0.elapsed() < Duration::from_secs(3), "normal requests took {:?} beside idle and slow clients", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "normal requests took {:?} beside idle and slow clients",
+            t0.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let (answer, took) = slow.join().unwrap();
@@ -376,7 +391,10 @@ fn idle_and_slow_clients_do_not_tie_it_up() {
 #[test]
 fn remote_hosts_need_allow_remote() {
     let ck = s(&setup().checkpoint);
-    assert_user_error(&["explain", "--checkpoint", &ck, "--host", "0.0.0.0", "--port", "0"], &["--allow-remote", "not a loopback address"]);
+    assert_user_error(
+        &["explain", "--checkpoint", &ck, "--host", "0.0.0.0", "--port", "0"],
+        &["--allow-remote", "not a loopback address"],
+    );
     assert_user_error(&["explain", "--checkpoint", &ck, "--request-timeout", "0"], &["--request-timeout"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_convlab"))
         .args(["explain", "--checkpoint", &ck, "--host", "0.0.0.0", "--port", "0", "--allow-remote"])
@@ -426,12 +444,16 @@ fn load_many_clients_mixed_requests() {
     let before = listing(st.checkpoint.parent().unwrap());
     let server = serve();
     let url = server.url.clone();
-    let want: Vec<Vec<f32>> = (0..10).map(|i| floats(&st.local.run(&InputSource::Sample(i), 4).unwrap()["probs"])).collect();
+    let want: Vec<Vec<f32>> =
+        (0..10).map(|i| floats(&st.local.run(&InputSource::Sample(i), 4).unwrap()["probs"])).collect();
     let pngs: Vec<(Vec<u8>, Vec<f32>)> = (0..3u32)
         .map(|k| {
-            let img = image::GrayImage::from_fn(32 + 8 * k, 28, |x, y| image::Luma([((x * (k + 3) + y * 5) % 256) as u8]));
+            let img =
+                image::GrayImage::from_fn(32 + 8 * k, 28, |x, y| image::Luma([((x * (k + 3) + y * 5) % 256) as u8]));
             let mut png = Vec::new();
-            image::DynamicImage::ImageLuma8(img).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+            image::DynamicImage::ImageLuma8(img)
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .unwrap();
             let p = floats(&st.local.run(&InputSource::Image(png.clone()), 4).unwrap()["probs"]);
             (png, p)
         })
@@ -461,20 +483,39 @@ fn load_many_clients_mixed_requests() {
                         let outcome: Result<(), String> = (|| match n % 6 {
                             0 => {
                                 let page = check(a.get(&format!("{url}/")).call())?;
-                                page.contains("<title>ConvLab explainer</title>").then_some(()).ok_or("wrong page".into())
+                                page.contains("<title>ConvLab explainer</title>")
+                                    .then_some(())
+                                    .ok_or("wrong page".into())
                             }
                             1 => {
-                                let r = json(&check(a.post(&format!("{url}/api/run?maps=4")).set("Content-Type", "application/json").send_string(&format!("{{\"sample\": {i}}}")))?)?;
-                                (floats(&r["probs"]) == want[i]).then_some(()).ok_or(format!("wrong probabilities for sample {i}"))
+                                let r = json(&check(
+                                    a.post(&format!("{url}/api/run?maps=4"))
+                                        .set("Content-Type", "application/json")
+                                        .send_string(&format!("{{\"sample\": {i}}}")),
+                                )?)?;
+                                (floats(&r["probs"]) == want[i])
+                                    .then_some(())
+                                    .ok_or(format!("wrong probabilities for sample {i}"))
                             }
                             2 => {
-                                let r = json(&check(a.get(&format!("{url}/api/conv?input=sample:{i}&layer=0&channel={}", n % 4)).call())?)?;
-                                (r["sum_check"].as_f64().is_some_and(|v| v < 1e-5)).then_some(()).ok_or("wrong convolution detail".into())
+                                let r = json(&check(
+                                    a.get(&format!("{url}/api/conv?input=sample:{i}&layer=0&channel={}", n % 4)).call(),
+                                )?)?;
+                                (r["sum_check"].as_f64().is_some_and(|v| v < 1e-5))
+                                    .then_some(())
+                                    .ok_or("wrong convolution detail".into())
                             }
                             3 => {
                                 let (png, p) = &pngs[(t + n) % pngs.len()];
-                                let r = json(&check(a.post(&format!("{url}/api/run?maps=4")).set("Content-Type", "image/png").send_bytes(png))?)?;
-                                (floats(&r["probs"]) == *p && r["input_id"].as_str().is_some_and(|id| id.starts_with('u'))).then_some(()).ok_or("wrong upload answer".into())
+                                let r = json(&check(
+                                    a.post(&format!("{url}/api/run?maps=4"))
+                                        .set("Content-Type", "image/png")
+                                        .send_bytes(png),
+                                )?)?;
+                                (floats(&r["probs"]) == *p
+                                    && r["input_id"].as_str().is_some_and(|id| id.starts_with('u')))
+                                .then_some(())
+                                .ok_or("wrong upload answer".into())
                             }
                             4 => {
                                 let js = check(a.get(&format!("{url}/overview.js")).call())?;
@@ -482,7 +523,9 @@ fn load_many_clients_mixed_requests() {
                             }
                             _ => {
                                 let r = json(&check(a.get(&format!("{url}/api/run?sample={i}&maps=2")).call())?)?;
-                                (floats(&r["probs"]) == want[i]).then_some(()).ok_or(format!("wrong probabilities for sample {i}"))
+                                (floats(&r["probs"]) == want[i])
+                                    .then_some(())
+                                    .ok_or(format!("wrong probabilities for sample {i}"))
                             }
                         })();
                         if let Err(e) = outcome {

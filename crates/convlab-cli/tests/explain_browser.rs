@@ -67,7 +67,8 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).timeout(Duration::from_secs(10)).call();
+        let _ =
+            ureq::delete(&format!("{}/session/{}", self.base, self.session)).timeout(Duration::from_secs(10)).call();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -90,7 +91,13 @@ impl Driver {
     fn start(driver: &Path, chromium: &Path) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = target_dir("browser").join("chromedriver.log");
-        let child = Command::new(driver).arg(format!("--port={port}")).arg(format!("--log-path={}", log.display())).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let chromium = niced_launcher(chromium, &target_dir("browser"));
         let t0 = Instant::now();
@@ -124,7 +131,10 @@ impl Driver {
         call("POST", &self.url("/timeouts"), Some(json!({ "pageLoad": 30000, "script": 30000 })));
         call("POST", &self.url("/url"), Some(json!({ "url": url })));
         assert!(
-            self.poll("return document.readyState === 'complete' && !!document.getElementById('status')", Duration::from_secs(30)),
+            self.poll(
+                "return document.readyState === 'complete' && !!document.getElementById('status')",
+                Duration::from_secs(30)
+            ),
             "the explainer page at {url} did not load in headless Chromium"
         );
     }
@@ -150,7 +160,8 @@ impl Driver {
             if !v.is_null() && v != json!(false) {
                 return v;
             }
-            let errors = self.js("return document.getElementById('status') ? document.getElementById('status').textContent : ''");
+            let errors = self
+                .js("return document.getElementById('status') ? document.getElementById('status').textContent : ''");
             assert!(t0.elapsed() < Duration::from_secs(90), "timed out waiting for {what} (status: {errors})");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -208,14 +219,24 @@ fn check_dot_product(d: &Driver, ex: &Explainer, sample: usize, layer: usize, ch
         "the convolution detail",
         &format!("const e = document.getElementById('dot-output'); return e && e.dataset.input === 'sample:{sample}' ? [e.textContent, Number(e.dataset.i), Number(e.dataset.j)] : null"),
     );
-    let (shown, i, j) = (v[0].as_str().unwrap().parse::<f32>().unwrap(), v[1].as_u64().unwrap() as usize, v[2].as_u64().unwrap() as usize);
+    let (shown, i, j) = (
+        v[0].as_str().unwrap().parse::<f32>().unwrap(),
+        v[1].as_u64().unwrap() as usize,
+        v[2].as_u64().unwrap() as usize,
+    );
     let want = activation(ex, sample, layer, ch, i, j);
-    assert!((shown - want).abs() <= 1e-5 + 1e-5 * want.abs(), "sample {sample}: shown {shown} at ({i}, {j}), engine {want}");
+    assert!(
+        (shown - want).abs() <= 1e-5 + 1e-5 * want.abs(),
+        "sample {sample}: shown {shown} at ({i}, {j}), engine {want}"
+    );
 }
 
 #[test]
 fn the_page_in_headless_chromium() {
-    let (Some(driver), Some(chromium)) = (find_binary("CHROMEDRIVER", &["chromedriver"]), find_binary("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"])) else {
+    let (Some(driver), Some(chromium)) = (
+        find_binary("CHROMEDRIVER", &["chromedriver"]),
+        find_binary("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]),
+    ) else {
         eprintln!("SKIPPED: chromedriver or chromium not found (install Debian's chromium and chromium-driver, as .ci/run does)");
         return;
     };
@@ -228,7 +249,9 @@ fn the_page_in_headless_chromium() {
 
     // One overview column per layer.
     let layers = ex.structure()["layers"].as_array().unwrap().len();
-    let overview = format!("const n = document.querySelectorAll('#network .column[data-layer]').length; return n === {layers} ? n : null");
+    let overview = format!(
+        "const n = document.querySelectorAll('#network .column[data-layer]').length; return n === {layers} ? n : null"
+    );
     let cols = d.wait("the overview", &overview);
     assert_eq!(cols, json!(layers));
     d.wait("the first run", "return document.querySelectorAll('#network canvas.map').length > 20 && document.getElementById('status').textContent.includes('test image 0')");
@@ -257,13 +280,16 @@ fn the_page_in_headless_chromium() {
     d.click("#detail .player button");
     d.screenshot(Some("#detail"), &dir.join("pooling.png"));
     d.click("#network .out-row[data-cls='3']");
-    let p = d.wait("the softmax view", "const e = document.getElementById('softmax-p'); return e ? e.textContent : null");
+    let p =
+        d.wait("the softmax view", "const e = document.getElementById('softmax-p'); return e ? e.textContent : null");
     let probs = ex.run(&InputSource::Sample(3), 4).unwrap()["probs"][3].as_f64().unwrap();
     assert!((p.as_str().unwrap().parse::<f64>().unwrap() - probs).abs() < 1e-5);
     d.screenshot(Some("#detail"), &dir.join("dense_softmax.png"));
 
     // Upload a file.
-    let img = image::GrayImage::from_fn(56, 56, |x, y| image::Luma([if (20..36).contains(&x) && (8..48).contains(&y) { 255 } else { 0 }]));
+    let img = image::GrayImage::from_fn(56, 56, |x, y| {
+        image::Luma([if (20..36).contains(&x) && (8..48).contains(&y) { 255 } else { 0 }])
+    });
     let png = dir.join("upload.png");
     img.save(&png).unwrap();
     let e = d.find("#upload");
@@ -303,11 +329,13 @@ fn resnet_checkpoint(dir: &Path) -> PathBuf {
 fn check_blocks(d: &Driver, dir: &Path) {
     let ck = resnet_checkpoint(dir);
     let ex = Explainer::from_checkpoint(&ck, None, &convlab::data::DataOptions::default()).unwrap();
-    let top: Vec<String> = ex.structure()["layers"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
+    let top: Vec<String> =
+        ex.structure()["layers"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(top, ["conv1", "conv2", "res1", "conv3", "conv4", "res2", "classifier"]);
     let server = Server::start(&ck);
     d.go(&format!("{}/", server.url));
-    let columns = "return [...document.querySelectorAll('#network .column[data-layer]')].map(c => c.dataset.layer).join(' ')";
+    let columns =
+        "return [...document.querySelectorAll('#network .column[data-layer]')].map(c => c.dataset.layer).join(' ')";
     // Every block is one group column, except the classifier, which is drawn as the output.
     let groups = format!("return document.querySelectorAll('#network .col-head.group').length === {} && document.querySelectorAll('#network canvas.map').length > 10", top.len() - 1);
     d.wait("the ResNet overview with one group per block", &groups);
@@ -316,20 +344,29 @@ fn check_blocks(d: &Driver, dir: &Path) {
     d.wait("res1 open", "return !!document.querySelector(\"#network .column[data-layer='res1.1']\")");
     assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"));
     d.click("#network .column[data-layer='res1.0'] .col-head");
-    d.wait("res1.0 open", "return document.querySelectorAll(\"#network .column[data-layer^='res1.0.'] canvas.map\").length >= 3");
+    d.wait(
+        "res1.0 open",
+        "return document.querySelectorAll(\"#network .column[data-layer^='res1.0.'] canvas.map\").length >= 3",
+    );
     assert_eq!(d.js(columns), json!("conv1 conv2 res1.0.0 res1.0.1 res1.0.2 res1.1 conv3 conv4 res2 classifier"));
     let heads = d.js("return [...document.querySelectorAll(\"#network .column[data-layer^='res1.0.'] .col-head\")].map(h => h.firstChild.textContent.trim()).join(',')");
     assert_eq!(heads, json!("conv,batch norm,relu"));
     std::thread::sleep(Duration::from_millis(300));
     d.screenshot(Some("#overview"), &dir.join("blocks.png"));
     d.click("#network .column[data-layer='res1.0.0'] canvas.map");
-    d.wait("the detail of a convolution inside a block", "return document.getElementById('detail-title').textContent.includes('res1.0.0')");
+    d.wait(
+        "the detail of a convolution inside a block",
+        "return document.getElementById('detail-title').textContent.includes('res1.0.0')",
+    );
     // An open block is bracketed and named above its columns; its name closes it (with the
     // blocks inside it).
     let tags = d.js("return [...document.querySelectorAll('#network .block-tag')].map(t => t.dataset.block).join(' ')");
     assert_eq!(tags, json!("res1 res1.0"));
     d.click("#network .block-tag[data-block='res1.0']");
-    d.wait("res1.0 closed", "return !!document.querySelector(\"#network .column[data-layer='res1.0'] .col-head.group\")");
+    d.wait(
+        "res1.0 closed",
+        "return !!document.querySelector(\"#network .column[data-layer='res1.0'] .col-head.group\")",
+    );
     assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"));
     d.click("#network .column[data-layer='res1.1'] .col-head");
     d.wait("res1.1 open", "return !!document.querySelector(\"#network .column[data-layer='res1.1.2']\")");
@@ -337,7 +374,11 @@ fn check_blocks(d: &Driver, dir: &Path) {
     d.wait("res1 closed", "return !document.querySelector('#network .block-tag')");
     assert_eq!(d.js(columns), json!(top.join(" ")));
     d.click("#network .column[data-layer='res1'] .col-head");
-    assert_eq!(d.js(columns), json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"), "inner blocks stay closed after reopening");
+    assert_eq!(
+        d.js(columns),
+        json!("conv1 conv2 res1.0 res1.1 conv3 conv4 res2 classifier"),
+        "inner blocks stay closed after reopening"
+    );
     let status = d.js("return document.getElementById('status').className");
     assert_ne!(status, json!("error"), "{}", d.js("return document.getElementById('status').textContent"));
 }

@@ -86,7 +86,12 @@ fn check_leftovers(dir: &Path) -> Option<(usize, usize)> {
 fn comparable(records: &[Record]) -> Vec<String> {
     records
         .iter()
-        .map(|r| format!("{} {} {} {:?} {:?} {:?} {:?} {:?} {}", r.kind, r.step, r.epoch, r.loss, r.lr, r.train_acc, r.test_acc, r.test_loss, r.skipped_steps))
+        .map(|r| {
+            format!(
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {}",
+                r.kind, r.step, r.epoch, r.loss, r.lr, r.train_acc, r.test_acc, r.test_loss, r.skipped_steps
+            )
+        })
         .collect()
 }
 
@@ -137,7 +142,8 @@ fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
         // A kill inside a checkpoint save leaves a temporary file or the previous optimizer state.
         let leftovers = std::fs::read_dir(&dir).unwrap().flatten().any(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            (n.contains(".tmp-") && !n.contains("probe")) || e.path() == previous_optimizer_path(&dir.join("checkpoint.safetensors"))
+            (n.contains(".tmp-") && !n.contains("probe"))
+                || e.path() == previous_optimizer_path(&dir.join("checkpoint.safetensors"))
         });
         in_write += leftovers as usize;
         if check_leftovers(&dir).is_some_and(|(step, _)| step == 30) {
@@ -157,7 +163,8 @@ fn kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run() {
         "kill test: {kills} kills survived ({in_write} inside a checkpoint save, {mid_epoch_resumes} resumes from a mid-epoch checkpoint); {chains} chains of killed runs each ended identical to the uninterrupted run"
     );
     // The last run removed what the killed ones left behind.
-    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n.contains(".tmp-") || n.contains(".prev.") || n.contains("probe")), "{names:?}");
 }
 
@@ -272,7 +279,10 @@ fn train_with_file_limit(dir: &Path, over: &[&str], limit: u64) -> Output {
 fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
     // SGD without momentum has no optimizer state, so the model file is the one that fails;
     // Adam's optimizer file fails first.
-    for (name, opt) in [("model", ["--optimizer", "sgd", "--momentum", "0"]), ("optimizer", ["--optimizer", "adam", "--momentum", "0.9"])] {
+    for (name, opt) in [
+        ("model", ["--optimizer", "sgd", "--momentum", "0"]),
+        ("optimizer", ["--optimizer", "adam", "--momentum", "0.9"]),
+    ] {
         let dir = scratch("faults", &format!("full-{name}"));
         let first = train(&dir, &[&opt[..], &["--steps", "4"]].concat());
         assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
@@ -289,7 +299,8 @@ fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
         let kind = opt[1];
         let (model, _) = load_model(&ck).unwrap();
         let mut optimizer = r.config.optimizer(model.named_parameters()).unwrap();
-        load_optimizer(&ck, &mut *optimizer, kind, 4, r.checkpoint.meta.extra.get(OPTIMIZER_ID).map(String::as_str)).unwrap();
+        load_optimizer(&ck, &mut *optimizer, kind, 4, r.checkpoint.meta.extra.get(OPTIMIZER_ID).map(String::as_str))
+            .unwrap();
         let names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
         assert!(!names.iter().any(|n| s(n).contains(".tmp-")), "{names:?}");
         // And the run goes on once there is room.

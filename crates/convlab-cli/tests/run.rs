@@ -10,9 +10,9 @@ use convlab::Tensor;
 mod common;
 use common::{assert_user_error, convlab, s, scratch};
 
-
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../convlab/tests/fixtures").join(format!("{name}.safetensors"));
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../convlab/tests/fixtures").join(format!("{name}.safetensors"));
     p.to_string_lossy().into_owned()
 }
 
@@ -23,12 +23,21 @@ fn tensor_file(dir: &Path, name: &str, key: &str, t: Tensor) -> String {
     s(&p)
 }
 
-
 #[test]
 fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
     let dir = scratch("run-tests", "lenet5");
     let out = dir.join("y.safetensors");
-    let o = convlab(&["run", "--model", "lenet5", "--weights", &fixture("interop_lenet5"), "--input", &fixture("interop_lenet5.io"), "--output", &s(&out)]);
+    let o = convlab(&[
+        "run",
+        "--model",
+        "lenet5",
+        "--weights",
+        &fixture("interop_lenet5"),
+        "--input",
+        &fixture("interop_lenet5.io"),
+        "--output",
+        &s(&out),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("output [2, 10]"));
     let (got, meta) = checkpoint::load_tensors(&out).unwrap();
@@ -60,7 +69,21 @@ fn a_convlab_checkpoint_carries_its_configuration() {
     assert_eq!(y.to_vec(), want.to_vec());
 
     // Without weights: the seeded initialization, with the flags' configuration.
-    let o = convlab(&["run", "--model", "lenet5", "--in-channels", "2", "--classes", "3", "--seed", "4", "--input", &input, "--output", &s(&out)]);
+    let o = convlab(&[
+        "run",
+        "--model",
+        "lenet5",
+        "--in-channels",
+        "2",
+        "--classes",
+        "3",
+        "--seed",
+        "4",
+        "--input",
+        &input,
+        "--output",
+        &s(&out),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(checkpoint::load_tensors(&out).unwrap().0["output"].to_vec(), want.to_vec());
 }
@@ -84,7 +107,10 @@ fn a_spec_model_checkpoint_rebuilds_from_its_metadata() {
     // The same spec given on the command line is accepted; another model is refused.
     let o = convlab(&["run", "--model", spec, "--weights", &s(&weights), "--input", &input, "--output", &s(&out)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &s(&weights), "--input", &input, "--output", &s(&out)], &["weights are for model"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--weights", &s(&weights), "--input", &input, "--output", &s(&out)],
+        &["weights are for model"],
+    );
 }
 
 #[test]
@@ -94,28 +120,63 @@ fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     let good = fixture("interop_lenet5.io");
     let weights = fixture("interop_lenet5");
     // The weights file has no `input` tensor.
-    assert_user_error(&["run", "--model", "lenet5", "--input", &weights, "--output", &out], &["interop_lenet5.safetensors", "no tensor 'input'", "conv1.weight"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &weights, "--output", &out],
+        &["interop_lenet5.safetensors", "no tensor 'input'", "conv1.weight"],
+    );
     let flat = tensor_file(&dir, "flat.safetensors", "input", Tensor::zeros([2, 784]));
-    assert_user_error(&["run", "--model", "lenet5", "--input", &flat, "--output", &out], &["flat.safetensors", "[2, 784]", "N×C×H×W"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &flat, "--output", &out],
+        &["flat.safetensors", "[2, 784]", "N×C×H×W"],
+    );
     let rgb = tensor_file(&dir, "rgb.safetensors", "input", Tensor::zeros([1, 3, 28, 28]));
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &weights, "--input", &rgb, "--output", &out], &["rgb.safetensors", "[1, 3, 28, 28]", "1 input channel"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--weights", &weights, "--input", &rgb, "--output", &out],
+        &["rgb.safetensors", "[1, 3, 28, 28]", "1 input channel"],
+    );
     let big = tensor_file(&dir, "big.safetensors", "input", Tensor::zeros([1, 1, 32, 32]));
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &weights, "--input", &big, "--output", &out], &["big.safetensors", "[1, 1, 32, 32]", "does not fit lenet5"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--weights", &weights, "--input", &big, "--output", &out],
+        &["big.safetensors", "[1, 1, 32, 32]", "does not fit lenet5"],
+    );
     let mut values = vec![0.0f32; 784];
     values[30] = f32::NAN;
     let nan = tensor_file(&dir, "nan.safetensors", "input", Tensor::from_vec(values, [1, 1, 28, 28]));
-    assert_user_error(&["run", "--model", "lenet5", "--input", &nan, "--output", &out], &["nan.safetensors", "tensor 'input' holds NaN at index [0, 0, 1, 2]"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &nan, "--output", &out],
+        &["nan.safetensors", "tensor 'input' holds NaN at index [0, 0, 1, 2]"],
+    );
     // Weights of another network: named by the metadata, or found by the keys.
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &fixture("interop_seq"), "--input", &good, "--output", &out], &["interop_seq.safetensors", "does not fit LeNet", "missing keys: conv1.weight"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--weights", &fixture("interop_seq"), "--input", &good, "--output", &out],
+        &["interop_seq.safetensors", "does not fit LeNet", "missing keys: conv1.weight"],
+    );
     let other = dir.join("resnet.safetensors");
-    checkpoint::save_tensors(&other, &BTreeMap::new(), &CheckpointMeta::new("resnet18", serde_json::Value::Null).to_metadata()).unwrap();
-    assert_user_error(&["run", "--model", "lenet5", "--weights", &s(&other), "--input", &good, "--output", &out], &["resnet.safetensors", "weights are for model 'resnet18', not 'lenet5'"]);
+    checkpoint::save_tensors(
+        &other,
+        &BTreeMap::new(),
+        &CheckpointMeta::new("resnet18", serde_json::Value::Null).to_metadata(),
+    )
+    .unwrap();
+    assert_user_error(
+        &["run", "--model", "lenet5", "--weights", &s(&other), "--input", &good, "--output", &out],
+        &["resnet.safetensors", "weights are for model 'resnet18', not 'lenet5'"],
+    );
     // Files that are missing or not safetensors.
-    assert_user_error(&["run", "--model", "lenet5", "--input", &s(&dir.join("absent.safetensors")), "--output", &out], &["absent.safetensors"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &s(&dir.join("absent.safetensors")), "--output", &out],
+        &["absent.safetensors"],
+    );
     let text = dir.join("notes.txt");
     std::fs::write(&text, "not a tensor file").unwrap();
-    assert_user_error(&["run", "--model", "lenet5", "--input", &s(&text), "--output", &out], &["notes.txt", "not a safetensors file"]);
-    assert_user_error(&["run", "--model", "lenet5", "--input", &good, "--output", &s(&dir.join("no/dir/y.safetensors"))], &["no/dir/y.safetensors"]);
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &s(&text), "--output", &out],
+        &["notes.txt", "not a safetensors file"],
+    );
+    assert_user_error(
+        &["run", "--model", "lenet5", "--input", &good, "--output", &s(&dir.join("no/dir/y.safetensors"))],
+        &["no/dir/y.safetensors"],
+    );
     assert!(!dir.join("y.safetensors").exists(), "nothing written on error");
 }
 
@@ -123,6 +184,9 @@ fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
 fn an_unknown_model_is_a_one_line_error() {
     let dir = scratch("run-tests", "unknown");
     let out = s(&dir.join("y.safetensors"));
-    assert_user_error(&["run", "--model", "lenet6", "--input", &fixture("interop_lenet5.io"), "--output", &out], &["unknown model 'lenet6'", "available"]);
+    assert_user_error(
+        &["run", "--model", "lenet6", "--input", &fixture("interop_lenet5.io"), "--output", &out],
+        &["unknown model 'lenet6'", "available"],
+    );
     assert!(!dir.join("y.safetensors").exists());
 }

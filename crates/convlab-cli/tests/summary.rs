@@ -15,7 +15,10 @@ fn stdout(o: &Output) -> String {
 
 /// The cells of the table row for `path`.
 fn row(text: &str, path: &str) -> Vec<String> {
-    let line = text.lines().find(|l| l.split_whitespace().next() == Some(path)).unwrap_or_else(|| panic!("no row {path} in\n{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(path))
+        .unwrap_or_else(|| panic!("no row {path} in\n{text}"));
     // The output shape holds spaces: put it back together.
     let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
     cells.into_iter().map(String::from).collect()
@@ -40,7 +43,13 @@ fn lenet5_table() {
     assert_eq!(row(&text, "5"), ["5", "MaxPool2d", "[1, 16, 5, 5]", "0", "0", "16", "4"]);
     assert_eq!(row(&text, "7"), ["7", "Linear", "[1, 120]", "48,120", "48,000", "all", "-"]);
     assert_eq!(row(&text, "11"), ["11", "Linear", "[1, 10]", "850", "840", "all", "-"]);
-    for line in ["Total params: 61,706", "Trainable params: 61,706", "Multiply-adds (per input): 416,520", "Weights (f32): 246,824 bytes", "Activations (forward pass, per input): 60,008 bytes"] {
+    for line in [
+        "Total params: 61,706",
+        "Trainable params: 61,706",
+        "Multiply-adds (per input): 416,520",
+        "Weights (f32): 246,824 bytes",
+        "Activations (forward pass, per input): 60,008 bytes",
+    ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
     assert!(text.contains("count 0"), "the multiply-add rule is stated");
@@ -81,7 +90,8 @@ fn input_files_and_spec_output() {
     // The printed spec rebuilds the same model.
     let again = stdout(&convlab(&["summary", spec.trim(), "--spec"]));
     assert_eq!(again, spec);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&convlab(&["summary", p, "--json", "--classes", "2"]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&convlab(&["summary", p, "--json", "--classes", "2"]))).unwrap();
     assert_eq!(v["total_params"], 4 * 2 * 9 + 4 + 36 * 2 + 2);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -107,7 +117,8 @@ fn zoo_models() {
     assert!(text.contains("Total params: 61,706"), "{text}");
     let spec = stdout(&convlab(&["summary", "tinyvgg", "--spec"]));
     assert!(spec.starts_with("input(3,64,64) conv(10,3) relu"), "{spec}");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&convlab(&["summary", "tinyvgg", "--json", "--classes", "5"]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&convlab(&["summary", "tinyvgg", "--json", "--classes", "5"]))).unwrap();
     assert_eq!((v["source"].clone(), v["output_shape"].clone()), (serde_json::json!("zoo"), serde_json::json!([1, 5])));
     assert_user_error(&["summary", "resnet18_cifar", "--spec"], "resnet18_cifar: ");
     assert_user_error(&["summary", "lenet5", "--input", "1x8x8"], "LeNet on input [1, 1, 8, 8]");

@@ -12,7 +12,22 @@ use convlab::checkpoint::{self, CheckpointMeta};
 mod common;
 use common::{assert_user_error, ok, s, scratch};
 
-const TINY: [&str; 14] = ["--dataset", "builtin", "--builtin-size", "256", "--batch-size", "32", "--optimizer", "adam", "--log-every", "4", "--test-limit", "200", "--threads", "1"];
+const TINY: [&str; 14] = [
+    "--dataset",
+    "builtin",
+    "--builtin-size",
+    "256",
+    "--batch-size",
+    "32",
+    "--optimizer",
+    "adam",
+    "--log-every",
+    "4",
+    "--test-limit",
+    "200",
+    "--threads",
+    "1",
+];
 
 /// One tiny run shared by the tests that need a trained checkpoint.
 fn trained() -> &'static PathBuf {
@@ -44,7 +59,14 @@ fn bar_png(dir: &Path) -> String {
 #[test]
 fn train_writes_its_files_and_resumes() {
     let dir = trained();
-    for f in ["config.json", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.optimizer.safetensors", "best.safetensors", "curves.png"] {
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.safetensors",
+        "checkpoint.optimizer.safetensors",
+        "best.safetensors",
+        "curves.png",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
@@ -62,8 +84,12 @@ fn train_writes_its_files_and_resumes() {
     let lines = std::fs::read_to_string(copy.join("metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
     assert_eq!((last["kind"].as_str(), last["step"].as_u64()), (Some("epoch"), Some(16)));
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(copy.join("config.json")).unwrap()).unwrap();
-    assert_eq!((config["model"].as_str(), config["steps"].as_u64(), config["optimizer"].as_str()), (Some("lenet5"), Some(16), Some("adam")));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(copy.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (config["model"].as_str(), config["steps"].as_u64(), config["optimizer"].as_str()),
+        (Some("lenet5"), Some(16), Some("adam"))
+    );
 }
 
 #[test]
@@ -73,7 +99,12 @@ fn ctrl_c_saves_a_checkpoint_and_stops() {
     let out = s(&dir);
     args.push(&out);
     args.extend(TINY);
-    let child = Command::new(env!("CARGO_BIN_EXE_convlab")).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_convlab"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     // Wait for the first logged step, then interrupt.
     while !std::fs::read_to_string(dir.join("metrics.jsonl")).is_ok_and(|t| !t.is_empty()) {
@@ -95,7 +126,19 @@ fn eval_predict_filters_features() {
     let dir = trained();
     let work = scratch("train-cli", "inspect");
     let best = s(&dir.join("best.safetensors"));
-    let out = ok(&["eval", "--checkpoint", &best, "--dataset", "builtin", "--limit", "100", "--mistakes", "8", "--out", &s(&work)]);
+    let out = ok(&[
+        "eval",
+        "--checkpoint",
+        &best,
+        "--dataset",
+        "builtin",
+        "--limit",
+        "100",
+        "--mistakes",
+        "8",
+        "--out",
+        &s(&work),
+    ]);
     assert!(out.contains("accuracy") && out.contains("confusion matrix") && out.contains("per class"), "{out}");
     for f in ["confusion.png", "mistakes.png"] {
         assert_eq!(&std::fs::read(work.join(f)).unwrap()[1..4], b"PNG");
@@ -134,15 +177,24 @@ fn bad_input_is_one_line_and_status_2() {
     let work = scratch("train-cli", "errors");
     let best = s(&dir.join("best.safetensors"));
     let o = s(&work.join("x"));
-    assert_user_error(&["train", "--model", "lenet6", "--dataset", "builtin", "--out", &o], &["unknown model 'lenet6'"]);
+    assert_user_error(
+        &["train", "--model", "lenet6", "--dataset", "builtin", "--out", &o],
+        &["unknown model 'lenet6'"],
+    );
     assert_user_error(&["train", "--model", "lenet5", "--dataset", "nosuchset", "--out", &o], &["nosuchset"]);
-    assert_user_error(&["train", "--model", "lenet5", "--dataset", "mnist", "--data-dir", &s(&work), "--out", &o], &["mnist"]);
+    assert_user_error(
+        &["train", "--model", "lenet5", "--dataset", "mnist", "--data-dir", &s(&work), "--out", &o],
+        &["mnist"],
+    );
     assert_user_error(&["train", "--dataset", "builtin"], &["--model"]);
     assert_user_error(&["train", "--model", "lenet5", "--dataset", "builtin", "--optimizer", "adagrad"], &["adagrad"]);
     assert_user_error(&["train", "--model", "lenet5", "--dataset", "builtin", "--schedule", "zigzag"], &["zigzag"]);
     assert_user_error(&["train", "--model", "lenet5", "--dataset", "builtin", "--batch-size", "0"], &["batch size"]);
     // AlexNet cannot take 28×28 images.
-    assert_user_error(&["train", "--model", "alexnet", "--dataset", "builtin", "--builtin-size", "16", "--out", &o], &["alexnet"]);
+    assert_user_error(
+        &["train", "--model", "alexnet", "--dataset", "builtin", "--builtin-size", "16", "--out", &o],
+        &["alexnet"],
+    );
     assert_user_error(&["train", "--resume", &s(&work.join("none.safetensors"))], &["none.safetensors"]);
     assert_user_error(&["train", "--resume", &best], &["--init"]);
     // Corrupt and foreign checkpoints.
@@ -177,13 +229,33 @@ fn bad_input_is_one_line_and_status_2() {
 #[test]
 fn a_spec_model_trains_and_reloads() {
     let dir = scratch("train-cli", "spec");
-    let mut args = vec!["train", "--model", "conv(4,5,padding=2) relu maxpool(2) flatten linear(10)", "--steps", "4", "--quiet", "--out"];
+    let mut args = vec![
+        "train",
+        "--model",
+        "conv(4,5,padding=2) relu maxpool(2) flatten linear(10)",
+        "--steps",
+        "4",
+        "--quiet",
+        "--out",
+    ];
     let out = s(&dir);
     args.push(&out);
     args.extend(TINY);
     ok(&args);
     let best = s(&dir.join("best.safetensors"));
-    let out = ok(&["eval", "--checkpoint", &best, "--dataset", "builtin", "--limit", "50", "--mistakes", "0", "--out", &s(&dir)]);
+    let out = ok(&[
+        "eval",
+        "--checkpoint",
+        &best,
+        "--dataset",
+        "builtin",
+        "--limit",
+        "50",
+        "--mistakes",
+        "0",
+        "--out",
+        &s(&dir),
+    ]);
     assert!(out.contains("input(1,28,28) conv(4,5,padding=2)"), "{out}");
     ok(&["filters", "--checkpoint", &best, "--layer", "0", "--out", &s(&dir.join("f.png"))]);
 }
@@ -192,11 +264,37 @@ fn a_spec_model_trains_and_reloads() {
 fn nesterov_and_label_smoothing_reach_the_run_and_are_checked() {
     let dir = scratch("train-cli", "nesterov");
     let out = s(&dir);
-    let common = ["--dataset", "builtin", "--builtin-size", "64", "--batch-size", "32", "--steps", "2", "--threads", "1", "--quiet", "--out", &out];
-    let mut args = vec!["train", "--model", "lenet5", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--label-smoothing", "0.1"];
+    let common = [
+        "--dataset",
+        "builtin",
+        "--builtin-size",
+        "64",
+        "--batch-size",
+        "32",
+        "--steps",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        &out,
+    ];
+    let mut args = vec![
+        "train",
+        "--model",
+        "lenet5",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--nesterov",
+        "--label-smoothing",
+        "0.1",
+    ];
     args.extend(common);
     ok(&args);
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["nesterov"], true, "{config}");
     assert!((config["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6, "{config}");
     let mut adam = vec!["train", "--model", "lenet5", "--optimizer", "adam", "--nesterov"];

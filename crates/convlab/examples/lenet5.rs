@@ -44,7 +44,11 @@ impl LeNet5 {
             ("fc3.weight", &[10, 84], 84),
             ("fc3.bias", &[10], 84),
         ];
-        let params = spec.iter().enumerate().map(|(i, (name, shape, fan_in))| (*name, param(shape, *fan_in, seed + i as u64))).collect();
+        let params = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (name, shape, fan_in))| (*name, param(shape, *fan_in, seed + i as u64)))
+            .collect();
         LeNet5 { params }
     }
 
@@ -57,7 +61,10 @@ impl LeNet5 {
         let pad2 = Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() };
         let pool = Pool2dParams::new([2, 2]);
         let x = x.conv2d(self.p("conv1.weight"), Some(self.p("conv1.bias")), &pad2).relu().max_pool2d(&pool); // [N, 6, 14, 14]
-        let x = x.conv2d(self.p("conv2.weight"), Some(self.p("conv2.bias")), &Conv2dParams::default()).relu().max_pool2d(&pool); // [N, 16, 5, 5]
+        let x = x
+            .conv2d(self.p("conv2.weight"), Some(self.p("conv2.bias")), &Conv2dParams::default())
+            .relu()
+            .max_pool2d(&pool); // [N, 16, 5, 5]
         let x = x.flatten(1, -1); // [N, 400]
         let x = x.linear(self.p("fc1.weight"), Some(self.p("fc1.bias"))).relu();
         let x = x.linear(self.p("fc2.weight"), Some(self.p("fc2.bias"))).relu();

@@ -117,12 +117,7 @@ impl Tensor {
     /// Like [`Tensor::backward`], also keeping the gradients of the listed intermediate
     /// tensors (for saliency maps and Grad-CAM).
     pub fn backward_retaining(&self, retain: &[&Tensor]) -> Gradients {
-        assert_eq!(
-            self.numel(),
-            1,
-            "backward() starts from a scalar loss, got shape {}",
-            self.shape()
-        );
+        assert_eq!(self.numel(), 1, "backward() starts from a scalar loss, got shape {}", self.shape());
         let keep: HashSet<TensorId> = retain.iter().map(|t| t.id()).collect();
         let mut store = Gradients::default();
         if !self.requires_grad() {
@@ -136,7 +131,12 @@ impl Tensor {
             let Some(grad) = pending.remove(&t.id()) else { continue };
             if let Some(node) = &t.0.node {
                 let input_grads = (node.backward)(&grad, t);
-                assert_eq!(input_grads.len(), node.inputs.len(), "{}: backward returned the wrong number of gradients", node.op);
+                assert_eq!(
+                    input_grads.len(),
+                    node.inputs.len(),
+                    "{}: backward returned the wrong number of gradients",
+                    node.op
+                );
                 for (input, g) in node.inputs.iter().zip(input_grads) {
                     let Some(g) = g else { continue };
                     if !input.requires_grad() {

@@ -267,7 +267,11 @@ pub fn tune_malloc() -> &'static str {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only changes glibc's allocation thresholds; called before the workloads allocate.
-        let ok = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_ARENA_MAX, 1) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1 };
+        let ok = unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                && libc::mallopt(libc::M_ARENA_MAX, 1) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
+        };
         if ok {
             return "no mmap, one arena, trim_threshold max (as the peers)";
         }

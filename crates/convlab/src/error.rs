@@ -25,7 +25,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// The first line of a panic's message (the engine panics with a message naming the op and
 /// the shapes; an unknown payload gives an empty string).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let msg = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
     msg.lines().next().unwrap_or("").to_string()
 }
 

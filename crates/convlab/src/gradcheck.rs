@@ -106,7 +106,9 @@ mod tests {
         let bad = |t: &[Tensor]| {
             let d = t[0].storage();
             let out = d.iter().map(|v| v * v).collect();
-            Tensor::from_op(out, [4], "bad_square", &[&t[0]], move |g, _| vec![Some(g.mul(&Tensor::from_vec(d.to_vec(), [4])))])
+            Tensor::from_op(out, [4], "bad_square", &[&t[0]], move |g, _| {
+                vec![Some(g.mul(&Tensor::from_vec(d.to_vec(), [4])))]
+            })
         };
         assert!(gradcheck(bad, &[x], &GradCheck::default()).is_err());
     }

@@ -45,13 +45,13 @@ pub mod train;
 pub struct ReadmeDoctests;
 
 pub use autograd::{is_grad_enabled, no_grad, Gradients, NoGradGuard};
+pub use checkpoint::{Checkpoint, CheckpointMeta};
 pub use error::{Error, Result};
-pub use shape::Shape;
-pub use tensor::{Tensor, TensorId};
 pub use ops::activation::{Activation, Gelu};
 pub use ops::batchnorm::{BatchNormParams, RunningStats};
+pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
 pub use ops::loss::{CrossEntropyParams, NllLossParams, Reduction};
 pub use ops::pool::{Pool1dParams, Pool2dParams, PoolShape};
-pub use ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
 pub use optim::{Adam, AdamParams, AdamW, AdamWParams, Optimizer, RMSprop, RMSpropParams, Schedule, Sgd, SgdParams};
-pub use checkpoint::{Checkpoint, CheckpointMeta};
+pub use shape::Shape;
+pub use tensor::{Tensor, TensorId};

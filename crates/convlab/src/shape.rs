@@ -51,10 +51,7 @@ impl Shape {
     pub fn axis(&self, axis: isize) -> usize {
         let rank = (self.rank() as isize).max(1);
         let a = if axis < 0 { axis + rank } else { axis };
-        assert!(
-            a >= 0 && a < rank,
-            "axis {axis} is out of range for shape {self}"
-        );
+        assert!(a >= 0 && a < rank, "axis {axis} is out of range for shape {self}");
         a as usize
     }
 
@@ -84,15 +81,7 @@ impl Shape {
     pub fn broadcast_strides(&self, target: &Shape) -> Vec<usize> {
         let own = self.strides();
         let offset = target.rank() - self.rank();
-        (0..target.rank())
-            .map(|i| {
-                if i < offset || self.0[i - offset] == 1 {
-                    0
-                } else {
-                    own[i - offset]
-                }
-            })
-            .collect()
+        (0..target.rank()).map(|i| if i < offset || self.0[i - offset] == 1 { 0 } else { own[i - offset] }).collect()
     }
 }
 

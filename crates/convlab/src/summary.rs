@@ -64,7 +64,10 @@ impl ReceptiveField {
     fn max(self, other: ReceptiveField) -> ReceptiveField {
         match (self, other) {
             (ReceptiveField::Window { size: a, jump: ja }, ReceptiveField::Window { size: b, jump: jb }) => {
-                ReceptiveField::Window { size: [a[0].max(b[0]), a[1].max(b[1])], jump: [ja[0].max(jb[0]), ja[1].max(jb[1])] }
+                ReceptiveField::Window {
+                    size: [a[0].max(b[0]), a[1].max(b[1])],
+                    jump: [ja[0].max(jb[0]), ja[1].max(jb[1])],
+                }
             }
             _ => ReceptiveField::Whole,
         }
@@ -167,7 +170,11 @@ fn modules<'a>(m: &'a dyn Module, path: String, out: &mut HashMap<String, &'a dy
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown error".into());
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown error".into());
     msg.trim_start_matches("shape error: ").trim_start_matches("invalid argument: ").to_string()
 }
 
@@ -185,7 +192,9 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
             (y, ctx.take_recorded())
         })
     }));
-    let (y, recorded) = run.map_err(|p| Error::Shape(format!("{} on input {}: {}", model.kind(), crate::Shape::from(&shape[..]), panic_message(p))))?;
+    let (y, recorded) = run.map_err(|p| {
+        Error::Shape(format!("{} on input {}: {}", model.kind(), crate::Shape::from(&shape[..]), panic_message(p)))
+    })?;
 
     let mut by_path = HashMap::new();
     modules(model, String::new(), &mut by_path);
@@ -211,7 +220,9 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
                 input_shape: rec.input_shape.clone(),
                 output_shape: rec.output.dims().to_vec(),
                 params: match m {
-                    Some(m) if first => m.local_tensors().iter().filter(|t| t.2 == TensorKind::Parameter).map(|t| t.1.numel()).sum(),
+                    Some(m) if first => {
+                        m.local_tensors().iter().filter(|t| t.2 == TensorKind::Parameter).map(|t| t.1.numel()).sum()
+                    }
                     _ => 0,
                 },
                 macs: m.map(|m| macs(m, rec)).unwrap_or(0),
@@ -230,7 +241,11 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
 
     let tensors = model.named_tensors();
     let count = |kind: TensorKind, trainable: bool| -> usize {
-        tensors.iter().filter(|(_, t, k)| *k == kind && (!trainable || t.requires_grad())).map(|(_, t, _)| t.numel()).sum()
+        tensors
+            .iter()
+            .filter(|(_, t, k)| *k == kind && (!trainable || t.requires_grad()))
+            .map(|(_, t, _)| t.numel())
+            .sum()
     };
     let total_params = count(TensorKind::Parameter, false);
     let buffer_values = count(TensorKind::Buffer, false);
@@ -259,7 +274,10 @@ fn leaf_field(rec: &Recorded, read: ReceptiveField) -> ReceptiveField {
     match (rec.geometry, read) {
         (Some(g), ReceptiveField::Window { size, jump }) => {
             let f = g.effective_kernel();
-            ReceptiveField::Window { size: [0, 1].map(|i| size[i] + (f[i] - 1) * jump[i]), jump: [0, 1].map(|i| jump[i] * g.stride[i]) }
+            ReceptiveField::Window {
+                size: [0, 1].map(|i| size[i] + (f[i] - 1) * jump[i]),
+                jump: [0, 1].map(|i| jump[i] * g.stride[i]),
+            }
         }
         _ => read,
     }

@@ -230,13 +230,7 @@ impl Tensor {
             inputs: inputs.iter().map(|t| (*t).clone()).collect(),
             backward: Box::new(backward) as BackwardFn,
         });
-        Tensor(Arc::new(Inner {
-            id: TensorId::next(),
-            shape,
-            data: RwLock::new(data),
-            requires_grad: track,
-            node,
-        }))
+        Tensor(Arc::new(Inner { id: TensorId::next(), shape, data: RwLock::new(data), requires_grad: track, node }))
     }
 
     // ----- in-place data replacement (optimizers, loading weights) ---------------------------

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use convlab::checkpoint::{self, CheckpointMeta, LoadReport, Normalization};
-use convlab::nn::{Act, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential};
+use convlab::nn::{
+    Act, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential,
+};
 use convlab::{Activation, Error, Pool2dParams, Tensor};
 
 /// A fresh directory under the target's temporary directory.
@@ -38,7 +40,8 @@ fn trained_net(seed: u64) -> Sequential {
 }
 
 fn file_list(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -204,13 +207,24 @@ fn other_dtypes_are_converted_to_f32() {
     let mut add = |name: &str, dtype: &str, shape: &str, bytes: Vec<u8>| {
         let start = data.len();
         data.extend_from_slice(&bytes);
-        entries.push(format!(r#""{name}":{{"dtype":"{dtype}","shape":{shape},"data_offsets":[{start},{}]}}"#, data.len()));
+        entries
+            .push(format!(r#""{name}":{{"dtype":"{dtype}","shape":{shape},"data_offsets":[{start},{}]}}"#, data.len()));
     };
     add("f64", "F64", "[3]", [0.1f64, -2.5, 1e10].iter().flat_map(|v| v.to_le_bytes()).collect());
     // f16: 1.0 = 0x3c00, -2.0 = 0xc000, 65504 = 0x7bff, 2^-24 (smallest subnormal) = 0x0001, 0.333 ≈ 0x3555
-    add("f16", "F16", "[5]", [0x3c00u16, 0xc000, 0x7bff, 0x0001, 0x3555].iter().flat_map(|v| v.to_le_bytes()).collect());
+    add(
+        "f16",
+        "F16",
+        "[5]",
+        [0x3c00u16, 0xc000, 0x7bff, 0x0001, 0x3555].iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
     // bf16: the top half of an f32.
-    add("bf16", "BF16", "[2]", [1.5f32, -3.0].iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect());
+    add(
+        "bf16",
+        "BF16",
+        "[2]",
+        [1.5f32, -3.0].iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect(),
+    );
     add("nbt", "I64", "[]", 1234i64.to_le_bytes().to_vec());
     add("i32", "I32", "[2]", [-7i32, 40000].iter().flat_map(|v| v.to_le_bytes()).collect());
     add("u8", "U8", "[2]", vec![0, 255]);
@@ -250,13 +264,40 @@ fn corrupt_truncated_and_foreign_files_are_errors_naming_the_file() {
         ("header_not_utf8", [2u64.to_le_bytes().as_slice(), &[0xff, 0xfe]].concat(), "not a valid JSON"),
         ("truncated", good[..good.len() - 5].to_vec(), "truncated"),
         ("trailing_bytes", [good.clone(), vec![0; 8]].concat(), "truncated or corrupt"),
-        ("shape_lies", craft(r#"{"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}}"#, &[0u8; 16]), "does not match its shape"),
+        (
+            "shape_lies",
+            craft(r#"{"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}}"#, &[0u8; 16]),
+            "does not match its shape",
+        ),
         ("offsets_gap", craft(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, &[0u8; 16]), "tensor 'w'"),
-        ("offsets_backwards", craft(r#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[16,0]}}"#, &[0u8; 16]), "tensor 'w'"),
-        ("shape_overflow", craft(r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}}"#, &[0u8; 16]), "overflow"),
-        ("unknown_dtype", craft(r#"{"w":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}"#, &[0u8; 16]), "not a valid JSON"),
-        ("fp8", craft(r#"{"w":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}"#, &[0u8; 4]), "cannot be converted"),
-        ("bad_epoch", craft(r#"{"__metadata__":{"epoch":"\"soon\""},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &[0u8; 4]), "metadata 'epoch'"),
+        (
+            "offsets_backwards",
+            craft(r#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[16,0]}}"#, &[0u8; 16]),
+            "tensor 'w'",
+        ),
+        (
+            "shape_overflow",
+            craft(r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}}"#, &[0u8; 16]),
+            "overflow",
+        ),
+        (
+            "unknown_dtype",
+            craft(r#"{"w":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}"#, &[0u8; 16]),
+            "not a valid JSON",
+        ),
+        (
+            "fp8",
+            craft(r#"{"w":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}"#, &[0u8; 4]),
+            "cannot be converted",
+        ),
+        (
+            "bad_epoch",
+            craft(
+                r#"{"__metadata__":{"epoch":"\"soon\""},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                &[0u8; 4],
+            ),
+            "metadata 'epoch'",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let file = format!("{name}.safetensors");

@@ -95,20 +95,29 @@ fn single(config: &TrainConfig) -> RankRun {
 }
 
 fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
-    a.iter().zip(b).map(|((na, va), (nb, vb))| {
-        assert_eq!(na, nb);
-        va.iter().zip(vb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|((na, va), (nb, vb))| {
+            assert_eq!(na, nb);
+            va.iter().zip(vb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        })
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn shards_cover_every_batch_once_in_the_single_process_order() {
     let ds = toy(50);
     let base = LoaderConfig { batch_size: 12, shuffle: true, seed: 9, workers: 0, ..LoaderConfig::default() };
-    let whole: Vec<Vec<usize>> = DataLoader::new(ds.clone(), base.clone()).epoch(1).map(|b| b.unwrap().indices).collect();
+    let whole: Vec<Vec<usize>> =
+        DataLoader::new(ds.clone(), base.clone()).epoch(1).map(|b| b.unwrap().indices).collect();
     for size in [2, 3, 5] {
         let parts: Vec<Vec<Vec<usize>>> = (0..size)
-            .map(|rank| DataLoader::new(ds.clone(), LoaderConfig { shard: Some(Shard { rank, size }), ..base.clone() }).epoch(1).map(|b| b.unwrap().indices).collect())
+            .map(|rank| {
+                DataLoader::new(ds.clone(), LoaderConfig { shard: Some(Shard { rank, size }), ..base.clone() })
+                    .epoch(1)
+                    .map(|b| b.unwrap().indices)
+                    .collect()
+            })
             .collect();
         for (i, batch) in whole.iter().enumerate() {
             let joined: Vec<usize> = parts.iter().flat_map(|p| p[i].clone()).collect();
@@ -136,7 +145,13 @@ fn ranks_compute_what_one_process_does() {
         let steps1: Vec<&Record> = one.records.iter().filter(|r| r.kind == "step").collect();
         assert_eq!(steps.len(), steps1.len());
         for (a, b) in steps.iter().zip(&steps1) {
-            assert!((a.loss - b.loss).abs() < 1e-5 * b.loss.abs().max(1.0), "{size} ranks, step {}: loss {} vs {}", a.step, a.loss, b.loss);
+            assert!(
+                (a.loss - b.loss).abs() < 1e-5 * b.loss.abs().max(1.0),
+                "{size} ranks, step {}: loss {} vs {}",
+                a.step,
+                a.loss,
+                b.loss
+            );
             assert_eq!(a.train_acc, b.train_acc, "step {}", a.step);
             assert!(a.allreduce_ms.is_some() && b.allreduce_ms.is_none());
         }

@@ -26,7 +26,13 @@ fn conv2d_params(p: &Value) -> Conv2dParams {
     };
     let s = p_usizes(p, "stride");
     let d = p_usizes(p, "dilation");
-    Conv2dParams { stride: [s[0], s[1]], padding, dilation: [d[0], d[1]], groups: p_usize(p, "groups"), padding_mode: mode(p) }
+    Conv2dParams {
+        stride: [s[0], s[1]],
+        padding,
+        dilation: [d[0], d[1]],
+        groups: p_usize(p, "groups"),
+        padding_mode: mode(p),
+    }
 }
 
 fn conv1d_params(p: &Value) -> Conv1dParams {
@@ -37,7 +43,13 @@ fn conv1d_params(p: &Value) -> Conv1dParams {
         "full" => Padding1d::Full,
         _ => Padding1d::Explicit { start: pad[0], end: pad[1] },
     };
-    Conv1dParams { stride: p_usize(p, "stride"), padding, dilation: p_usize(p, "dilation"), groups: p_usize(p, "groups"), padding_mode: mode(p) }
+    Conv1dParams {
+        stride: p_usize(p, "stride"),
+        padding,
+        dilation: p_usize(p, "dilation"),
+        groups: p_usize(p, "groups"),
+        padding_mode: mode(p),
+    }
 }
 
 fn transpose_params(p: &Value) -> ConvTranspose2dParams {
@@ -45,7 +57,13 @@ fn transpose_params(p: &Value) -> ConvTranspose2dParams {
         let v = p_usizes(p, k);
         [v[0], v[1]]
     };
-    ConvTranspose2dParams { stride: a("stride"), padding: a("padding"), output_padding: a("output_padding"), dilation: a("dilation"), groups: p_usize(p, "groups") }
+    ConvTranspose2dParams {
+        stride: a("stride"),
+        padding: a("padding"),
+        output_padding: a("output_padding"),
+        dilation: a("dilation"),
+        groups: p_usize(p, "groups"),
+    }
 }
 
 /// Runs a fixture case's op on `inputs` ([x, weight, bias?]).
@@ -119,12 +137,32 @@ fn conv2d_gradcheck_over_options() {
         ("same_s1", Conv2dParams { padding: Padding2d::Same, ..base }, [1, 2, 5, 4], [2, 2, 3, 2]),
         ("same_s2", Conv2dParams { stride: [2, 2], padding: Padding2d::Same, ..base }, [1, 2, 6, 5], [2, 2, 3, 3]),
         ("full", Conv2dParams { padding: Padding2d::Full, ..base }, [1, 2, 4, 3], [2, 2, 3, 2]),
-        ("reflect", Conv2dParams { padding: Padding2d::pair(2, 1), padding_mode: PaddingMode::Reflect, ..base }, [1, 2, 5, 4], [2, 2, 3, 3]),
-        ("replicate", Conv2dParams { stride: [2, 1], padding: 1.into(), padding_mode: PaddingMode::Replicate, ..base }, [1, 2, 5, 4], [2, 2, 3, 3]),
-        ("circular", Conv2dParams { padding: Padding2d::per_side(1, 2, 2, 0), padding_mode: PaddingMode::Circular, ..base }, [1, 2, 4, 3], [2, 2, 3, 3]),
+        (
+            "reflect",
+            Conv2dParams { padding: Padding2d::pair(2, 1), padding_mode: PaddingMode::Reflect, ..base },
+            [1, 2, 5, 4],
+            [2, 2, 3, 3],
+        ),
+        (
+            "replicate",
+            Conv2dParams { stride: [2, 1], padding: 1.into(), padding_mode: PaddingMode::Replicate, ..base },
+            [1, 2, 5, 4],
+            [2, 2, 3, 3],
+        ),
+        (
+            "circular",
+            Conv2dParams { padding: Padding2d::per_side(1, 2, 2, 0), padding_mode: PaddingMode::Circular, ..base },
+            [1, 2, 4, 3],
+            [2, 2, 3, 3],
+        ),
         ("dilation", Conv2dParams { padding: 2.into(), dilation: [2, 1], ..base }, [1, 2, 6, 5], [2, 2, 3, 3]),
         ("groups", Conv2dParams { padding: 1.into(), groups: 2, ..base }, [1, 4, 4, 3], [4, 2, 3, 3]),
-        ("depthwise", Conv2dParams { stride: [2, 2], padding: 1.into(), groups: 3, ..base }, [2, 3, 5, 4], [3, 1, 3, 3]),
+        (
+            "depthwise",
+            Conv2dParams { stride: [2, 2], padding: 1.into(), groups: 3, ..base },
+            [2, 3, 5, 4],
+            [3, 1, 3, 3],
+        ),
         ("pointwise", base, [2, 4, 3, 3], [3, 4, 1, 1]),
     ];
     for (name, p, xs, ws) in grid {
@@ -135,7 +173,11 @@ fn conv2d_gradcheck_over_options() {
         check(&format!("conv2d {name}"), |t| t[0].conv2d(&t[1], None, &p), &[x, w]);
     }
     // Unbatched input.
-    check("conv2d unbatched", |t| t[0].conv2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..base }), &[Tensor::randn([2, 4, 3], 4), Tensor::randn([3, 2, 3, 3], 5)]);
+    check(
+        "conv2d unbatched",
+        |t| t[0].conv2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..base }),
+        &[Tensor::randn([2, 4, 3], 4), Tensor::randn([3, 2, 3, 3], 5)],
+    );
 }
 
 #[test]
@@ -148,7 +190,14 @@ fn conv1d_gradcheck_over_options() {
         ("full", Conv1dParams { padding: Padding1d::Full, ..base }),
         ("reflect", Conv1dParams { padding: 2.into(), padding_mode: PaddingMode::Reflect, ..base }),
         ("replicate", Conv1dParams { padding: 2.into(), padding_mode: PaddingMode::Replicate, ..base }),
-        ("circular", Conv1dParams { padding: Padding1d::Explicit { start: 3, end: 1 }, padding_mode: PaddingMode::Circular, ..base }),
+        (
+            "circular",
+            Conv1dParams {
+                padding: Padding1d::Explicit { start: 3, end: 1 },
+                padding_mode: PaddingMode::Circular,
+                ..base
+            },
+        ),
         ("dilation_groups", Conv1dParams { padding: 1.into(), dilation: 2, groups: 2, ..base }),
     ];
     for (name, p) in grid {
@@ -163,8 +212,16 @@ fn conv1d_gradcheck_over_options() {
 fn true_convolution_flip_and_pad_gradcheck() {
     let x = Tensor::randn([1, 2, 5, 4], 9);
     let w = Tensor::randn([2, 2, 3, 2], 10);
-    check("convolve2d", |t| t[0].convolve2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..Default::default() }), &[x.clone(), w]);
-    check("convolve1d", |t| t[0].convolve1d(&t[1], None, &Conv1dParams::default()), &[Tensor::randn([1, 2, 7], 11), Tensor::randn([3, 2, 3], 12)]);
+    check(
+        "convolve2d",
+        |t| t[0].convolve2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..Default::default() }),
+        &[x.clone(), w],
+    );
+    check(
+        "convolve1d",
+        |t| t[0].convolve1d(&t[1], None, &Conv1dParams::default()),
+        &[Tensor::randn([1, 2, 7], 11), Tensor::randn([3, 2, 3], 12)],
+    );
     check("flip", |t| t[0].flip(&[0, 2]), &[Tensor::randn([3, 2, 5], 13)]);
     for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
         check(&format!("pad2d {mode:?}"), |t| t[0].pad2d(2, 1, 3, 2, mode, 0.5), std::slice::from_ref(&x));
@@ -177,7 +234,11 @@ fn conv_transpose2d_gradcheck() {
     let base = ConvTranspose2dParams::default();
     let grid: Vec<(&str, ConvTranspose2dParams, usize)> = vec![
         ("plain", base, 1),
-        ("stride2_outpad", ConvTranspose2dParams { stride: [2, 2], padding: [1, 1], output_padding: [1, 1], ..base }, 1),
+        (
+            "stride2_outpad",
+            ConvTranspose2dParams { stride: [2, 2], padding: [1, 1], output_padding: [1, 1], ..base },
+            1,
+        ),
         ("stride_mixed", ConvTranspose2dParams { stride: [2, 3], padding: [0, 1], output_padding: [1, 2], ..base }, 1),
         ("dilation", ConvTranspose2dParams { padding: [1, 1], dilation: [2, 2], output_padding: [1, 0], ..base }, 1),
         ("groups", ConvTranspose2dParams { stride: [2, 1], padding: [1, 0], groups: 2, ..base }, 2),

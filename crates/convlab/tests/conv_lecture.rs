@@ -1,7 +1,9 @@
 //! The lecture's worked convolution examples, with their exact values, and its output-size
 //! formulas (valid / same / full, stride 1 and 2).
 
-use convlab::ops::conv::{conv2d_output_shape, conv_output_size, same_padding, Conv1dParams, Conv2dParams, Padding1d, Padding2d};
+use convlab::ops::conv::{
+    conv2d_output_shape, conv_output_size, same_padding, Conv1dParams, Conv2dParams, Padding1d, Padding2d,
+};
 use convlab::Tensor;
 
 fn img(rows: &[&[f32]]) -> Tensor {
@@ -12,7 +14,13 @@ fn img(rows: &[&[f32]]) -> Tensor {
 #[test]
 fn true_convolution_flips_the_kernel() {
     // y_ij = Σ w_uv x_{i-u+1, j-v+1}: the 5×5 example.
-    let x = img(&[&[1., 1., 1., 1., 1.], &[-1., 0., -3., 0., 1.], &[2., 1., 1., -1., 0.], &[0., -1., 1., 2., 1.], &[1., 2., 1., 1., 1.]]);
+    let x = img(&[
+        &[1., 1., 1., 1., 1.],
+        &[-1., 0., -3., 0., 1.],
+        &[2., 1., 1., -1., 0.],
+        &[0., -1., 1., 2., 1.],
+        &[1., 2., 1., 1., 1.],
+    ]);
     let w = img(&[&[1., 0., 0.], &[0., 0., 0.], &[0., 0., -1.]]);
     let y = x.convolve2d(&w, None, &Conv2dParams::default());
     assert_eq!(y.to_vec(), vec![0., -2., -1., 2., 2., 4., -1., 0., 0.]);
@@ -88,7 +96,11 @@ fn three_channel_window_sums_over_channels() {
     let w = Tensor::from_vec(kernels.concat(), [1, 3, 3, 3]);
     assert_eq!(x.conv2d(&w, None, &Conv2dParams::default()).to_vec(), vec![2.0]);
     // Per channel: 1 + 0 + 1.
-    let per_channel = x.conv2d(&Tensor::from_vec(kernels.concat(), [3, 1, 3, 3]), None, &Conv2dParams { groups: 3, ..Default::default() });
+    let per_channel = x.conv2d(
+        &Tensor::from_vec(kernels.concat(), [3, 1, 3, 3]),
+        None,
+        &Conv2dParams { groups: 3, ..Default::default() },
+    );
     assert_eq!(per_channel.to_vec(), vec![1.0, 0.0, 1.0]);
     // With a bias, Z = W ⊗ X + b.
     let b = Tensor::from_vec(vec![0.5], [1]);
@@ -128,7 +140,12 @@ fn output_size_formulas() {
         }
     }
     // LeNet's first layer: 28 + 2·2 - 5 + 1 = 28.
-    let g = conv2d_output_shape(&[64, 1, 28, 28], &[6, 1, 5, 5], &Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() }).unwrap();
+    let g = conv2d_output_shape(
+        &[64, 1, 28, 28],
+        &[6, 1, 5, 5],
+        &Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() },
+    )
+    .unwrap();
     assert_eq!((g.ho, g.wo), (28, 28));
     assert_eq!(g.arithmetic().lines().next().unwrap(), "height: (28 - 5 + 2 + 2) / 1 + 1 = 28");
 }
@@ -145,7 +162,11 @@ fn validation_errors_name_the_shapes() {
     assert!(e.contains("groups"), "{e}");
     let e = err(&[1, 3, 8, 8], &[4, 3, 3, 3], &Conv2dParams { stride: [0, 1], ..p });
     assert!(e.contains("stride"), "{e}");
-    let e = err(&[1, 3, 3, 8], &[4, 3, 3, 3], &Conv2dParams { padding: Padding2d::uniform(3), padding_mode: convlab::PaddingMode::Reflect, ..p });
+    let e = err(
+        &[1, 3, 3, 8],
+        &[4, 3, 3, 3],
+        &Conv2dParams { padding: Padding2d::uniform(3), padding_mode: convlab::PaddingMode::Reflect, ..p },
+    );
     assert!(e.contains("reflect") && e.contains("[1, 3, 3, 8]"), "{e}");
     let e = err(&[1, 3, 8], &[4, 3, 3], &p);
     assert!(e.contains("dimensions"), "{e}");

@@ -1,6 +1,6 @@
 //! The built-in synthetic digits: sizes, determinism, balance, documented statistics.
 
-use convlab::data::{self, builtin, Dataset, DataOptions, Split};
+use convlab::data::{self, builtin, DataOptions, Dataset, Split};
 
 #[test]
 fn builtin_statistics() {
@@ -81,7 +81,10 @@ fn builtin_lenet5_learns() {
         data::open("builtin", Split::Train, &opts).unwrap(),
         LoaderConfig { batch_size: 64, shuffle: true, normalize: norm.clone(), ..LoaderConfig::default() },
     );
-    let test = DataLoader::new(data::open("builtin", Split::Test, &opts).unwrap(), LoaderConfig { batch_size: 500, normalize: norm, ..LoaderConfig::default() });
+    let test = DataLoader::new(
+        data::open("builtin", Split::Test, &opts).unwrap(),
+        LoaderConfig { batch_size: 500, normalize: norm, ..LoaderConfig::default() },
+    );
     let net = build("lenet5", &ModelConfig::for_model("lenet5").unwrap(), 0).unwrap();
     let mut opt = Sgd::new(net.named_parameters(), SgdParams { lr: 0.05, momentum: 0.9, ..SgdParams::default() });
     let start = std::time::Instant::now();

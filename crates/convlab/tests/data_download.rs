@@ -50,11 +50,18 @@ fn handle(mut stream: TcpStream, body: &[u8], log: &Mutex<Vec<Option<String>>>) 
         }
     }
     log.lock().unwrap().push(range.clone());
-    let start = range.as_deref().and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
-    let head = |status: &str, len: usize, extra: &str| format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n");
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+    let head = |status: &str, len: usize, extra: &str| {
+        format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n")
+    };
     match path.as_str() {
         "/file.gz" => match start {
-            Some(s) if s >= body.len() => stream.write_all(head("416 Range Not Satisfiable", 0, &format!("Content-Range: bytes */{}\r\n", body.len())).as_bytes())?,
+            Some(s) if s >= body.len() => stream.write_all(
+                head("416 Range Not Satisfiable", 0, &format!("Content-Range: bytes */{}\r\n", body.len())).as_bytes(),
+            )?,
             Some(s) => {
                 let extra = format!("Content-Range: bytes {s}-{}/{}\r\n", body.len() - 1, body.len());
                 stream.write_all(head("206 Partial Content", body.len() - s, &extra).as_bytes())?;
@@ -168,7 +175,8 @@ fn broken_connection_keeps_the_part_for_resuming() {
     let server = serve(gz.clone());
     let dir = temp_dir("cut");
     let dest = dir.join("file.gz");
-    let err = fetch(&format!("{}/cut/file.gz", server.base), &dest, &Check::Sha256(gz_hash), false).unwrap_err().to_string();
+    let err =
+        fetch(&format!("{}/cut/file.gz", server.base), &dest, &Check::Sha256(gz_hash), false).unwrap_err().to_string();
     assert!(err.contains("resumes next time"), "{err}");
     assert!(!dest.exists());
     let part = std::fs::read(dir.join("file.gz.part")).unwrap();
@@ -176,7 +184,10 @@ fn broken_connection_keeps_the_part_for_resuming() {
     // The next try continues from there.
     fetch(&format!("{}/file.gz", server.base), &dest, &Check::Sha256(gz_hash), false).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), gz);
-    assert_eq!(server.ranges.lock().unwrap().last().unwrap().as_deref(), Some(format!("bytes={}-", part.len()).as_str()));
+    assert_eq!(
+        server.ranges.lock().unwrap().last().unwrap().as_deref(),
+        Some(format!("bytes={}-", part.len()).as_str())
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -184,11 +195,14 @@ fn broken_connection_keeps_the_part_for_resuming() {
 fn missing_file_and_unreachable_server() {
     let server = serve(vec![1, 2, 3]);
     let dir = temp_dir("404");
-    let err = fetch(&format!("{}/nothing.gz", server.base), &dir.join("x.gz"), &Check::None, false).unwrap_err().to_string();
+    let err =
+        fetch(&format!("{}/nothing.gz", server.base), &dir.join("x.gz"), &Check::None, false).unwrap_err().to_string();
     assert!(err.contains("404") && err.contains("/nothing.gz"), "{err}");
     // A port nobody listens on (bound, then closed).
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = fetch(&format!("http://127.0.0.1:{port}/file.gz"), &dir.join("y.gz"), &Check::None, false).unwrap_err().to_string();
+    let err = fetch(&format!("http://127.0.0.1:{port}/file.gz"), &dir.join("y.gz"), &Check::None, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

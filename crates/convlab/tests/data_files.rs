@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use convlab::data::download::{verify, Check};
-use convlab::data::{self, cifar, mnist, Dataset, DataOptions, Split};
+use convlab::data::{self, cifar, mnist, DataOptions, Dataset, Split};
 
 /// `../shared/data/<sub>` beside the repository (or under `$CONVLAB_TEST_DATA` when set).
 fn shared(sub: &str) -> Option<PathBuf> {
@@ -48,7 +48,11 @@ fn mnist_from_shared_copy() {
     let mean = ds.pixels().iter().map(|&b| b as f64).sum::<f64>() / n / 255.0;
     let var = ds.pixels().iter().map(|&b| (b as f64 / 255.0 - mean).powi(2)).sum::<f64>() / n;
     let norm = data::normalization("mnist").unwrap();
-    assert!((mean - norm.mean[0] as f64).abs() < 1e-4 && (var.sqrt() - norm.std[0] as f64).abs() < 1e-4, "{mean} {}", var.sqrt());
+    assert!(
+        (mean - norm.mean[0] as f64).abs() < 1e-4 && (var.sqrt() - norm.std[0] as f64).abs() < 1e-4,
+        "{mean} {}",
+        var.sqrt()
+    );
     let test = data::open("mnist", Split::Test, &offline(&dir)).unwrap();
     assert_eq!(test.len(), 10_000);
     // The table's hashes of the decompressed files (what a download is checked against).
@@ -182,7 +186,12 @@ fn crafted_idx_files() {
         data::open("mnist", Split::Test, &offline(&dir)).err().expect("should fail").to_string()
     };
     let cases: Vec<(Vec<u8>, Vec<u8>, &str, &str)> = vec![
-        (idx_bytes([0, 0, 8, 3], &[3, 28, 28], &pixels), idx_bytes([0, 0, 9, 1], &[3], &[1, 2, 3]), "t10k-labels", "0x09"),
+        (
+            idx_bytes([0, 0, 8, 3], &[3, 28, 28], &pixels),
+            idx_bytes([0, 0, 9, 1], &[3], &[1, 2, 3]),
+            "t10k-labels",
+            "0x09",
+        ),
         (idx_bytes([1, 2, 8, 3], &[3, 28, 28], &pixels), good_labels.clone(), "t10k-images", "magic number"),
         (good_images[..1000].to_vec(), good_labels.clone(), "t10k-images", "truncated"),
         (idx_bytes([0, 0, 8, 3], &[5, 28, 28], &pixels), good_labels.clone(), "t10k-images", "claims 5 items"),
@@ -227,9 +236,15 @@ fn crafted_cifar_files() {
 #[test]
 fn offline_without_files_says_what_to_put_where() {
     let cache = temp_dir("empty-cache");
-    let opts = DataOptions { cache_dir: Some(cache.clone()), download: false, progress: false, ..DataOptions::default() };
+    let opts =
+        DataOptions { cache_dir: Some(cache.clone()), download: false, progress: false, ..DataOptions::default() };
     let err = data::open("mnist", Split::Train, &opts).err().unwrap().to_string();
-    for want in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "https://ossci-datasets.s3.amazonaws.com/mnist/", &cache.join("mnist").display().to_string()] {
+    for want in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        &cache.join("mnist").display().to_string(),
+    ] {
         assert!(err.contains(want), "expected '{want}' in: {err}");
     }
     let err = data::open("cifar10", Split::Test, &opts).err().unwrap().to_string();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use convlab::data::folder::ImageFolder;
-use convlab::data::{self, Dataset, DataOptions, Split};
+use convlab::data::{self, DataOptions, Dataset, Split};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -43,7 +43,8 @@ fn classes_labels_order_and_channels() {
     let err = data::open(root.to_str().unwrap(), Split::Test, &DataOptions::default()).err().unwrap().to_string();
     assert!(err.contains("test/"), "{err}");
     // Forced grayscale: luminance of the colours.
-    let g = ImageFolder::open(&root, Split::Train, &DataOptions { grayscale: Some(true), ..DataOptions::default() }).unwrap();
+    let g = ImageFolder::open(&root, Split::Train, &DataOptions { grayscale: Some(true), ..DataOptions::default() })
+        .unwrap();
     assert_eq!(g.image_shape(), [1, 3, 4]);
     assert!(g.get(0).unwrap().image[0] < 0.2 && g.get(2).unwrap().image[0] == 0.4);
     std::fs::remove_dir_all(&root).unwrap();
@@ -76,14 +77,21 @@ fn center_crop_then_resize() {
     wide.save(put(&root.join("k/wide.png"))).unwrap();
     // 2×2 image of a single value: resized up to 4×4, stays that value.
     GrayImage::from_pixel(2, 2, Luma([51])).save(put(&root.join("k/small.png"))).unwrap();
-    let ds = ImageFolder::open(&root, Split::Train, &DataOptions { image_size: Some([4, 4]), ..DataOptions::default() }).unwrap();
+    let ds =
+        ImageFolder::open(&root, Split::Train, &DataOptions { image_size: Some([4, 4]), ..DataOptions::default() })
+            .unwrap();
     assert_eq!(ds.image_shape(), [1, 4, 4]);
     // Square target: the centred 4×4 window of the wide image is all white.
     let s = ds.get(1).unwrap();
     assert!(s.image.iter().all(|&v| v == 1.0), "{:?}", s.image);
     assert!(ds.get(0).unwrap().image.iter().all(|&v| (v - 0.2).abs() < 1e-6));
     // Target 2×4 (same ratio as 4×8): no crop, a downscale keeps black edges and white middle.
-    let ds = ImageFolder::open(&root, Split::Train, &DataOptions { image_size: Some([2, 4]), grayscale: Some(true), ..DataOptions::default() }).unwrap();
+    let ds = ImageFolder::open(
+        &root,
+        Split::Train,
+        &DataOptions { image_size: Some([2, 4]), grayscale: Some(true), ..DataOptions::default() },
+    )
+    .unwrap();
     let s = ds.get(1).unwrap().image;
     assert_eq!(s.len(), 8);
     assert!(s[0] < 0.3 && s[3] < 0.3 && s[1] > 0.7 && s[2] > 0.7, "{s:?}");

@@ -28,7 +28,10 @@ fn batches_in_order_with_matching_images_and_labels() {
     let loader = DataLoader::new(ds.clone(), config(4));
     assert_eq!(loader.batches_per_epoch(), 3);
     let batches = run(&loader, 0);
-    assert_eq!(batches.iter().map(|b| b.indices.clone()).collect::<Vec<_>>(), vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    assert_eq!(
+        batches.iter().map(|b| b.indices.clone()).collect::<Vec<_>>(),
+        vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]
+    );
     assert_eq!(batches[2].images.dims(), &[2, 2, 4, 5]);
     for b in &batches {
         let data = b.images.to_vec();
@@ -65,7 +68,11 @@ fn shuffle_is_seeded_per_epoch() {
     assert_eq!(e0, order(&DataLoader::new(ds.clone(), cfg.clone()), 0), "same seed and epoch, same order");
     assert_eq!(e0, loader.order(0));
     assert_ne!(e0, order(&loader, 1), "a new order each epoch");
-    assert_eq!(order(&loader, 7), order(&DataLoader::new(ds.clone(), cfg.clone()), 7), "a resumed run sees the same order");
+    assert_eq!(
+        order(&loader, 7),
+        order(&DataLoader::new(ds.clone(), cfg.clone()), 7),
+        "a resumed run sees the same order"
+    );
     assert_ne!(e0, order(&DataLoader::new(ds, LoaderConfig { seed: 4, ..cfg }), 0));
 }
 
@@ -105,7 +112,10 @@ fn normalization_per_channel_and_checked() {
     let ds = dataset(6);
     let norm = Normalization { mean: vec![0.1, 0.6], std: vec![0.5, 0.25] };
     let raw = run(&DataLoader::new(ds.clone(), config(6)), 0).remove(0).images.to_vec();
-    let got = run(&DataLoader::new(ds.clone(), LoaderConfig { normalize: Some(norm), ..config(6) }), 0).remove(0).images.to_vec();
+    let got = run(&DataLoader::new(ds.clone(), LoaderConfig { normalize: Some(norm), ..config(6) }), 0)
+        .remove(0)
+        .images
+        .to_vec();
     for (k, (&r, &g)) in raw.iter().zip(&got).enumerate() {
         let ch = k / 20 % 2;
         let want = if ch == 0 { (r - 0.1) / 0.5 } else { (r - 0.6) / 0.25 };
@@ -152,7 +162,11 @@ fn find_shift(img: &[f32], out: &[f32], [c, h, w]: [usize; 3]) -> Option<(isize,
             let ok = (0..c * h * w).all(|k| {
                 let (ch, y, x) = (k / (h * w), (k / w % h) as isize, (k % w) as isize);
                 let (sy, sx) = (y + dy, x + dx);
-                let want = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize { img[ch * h * w + sy as usize * w + sx as usize] } else { 0.0 };
+                let want = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                    img[ch * h * w + sy as usize * w + sx as usize]
+                } else {
+                    0.0
+                };
                 out[k] == want
             });
             if ok {

@@ -87,7 +87,11 @@ fn idx_headers_claiming_more_than_the_file_can_hold_are_refused() {
     let p = write(&dir, "good.gz", &gz_with_zeros(&good, 0));
     assert_eq!(idx::load(&p, 2).unwrap().data, vec![1, 2, 3, 4, 5, 6]);
     let p = write(&dir, "short.gz", &gz_with_zeros(&good[..good.len() - 2], 0));
-    assert_names(&load_err(&p, 2), "short.gz", "truncated: the header claims 2 items of [3] (6 bytes) but the file holds 4 bytes");
+    assert_names(
+        &load_err(&p, 2),
+        "short.gz",
+        "truncated: the header claims 2 items of [3] (6 bytes) but the file holds 4 bytes",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -112,7 +116,11 @@ fn cifar_sizes_are_checked_before_reading() {
     let path = dir.join("data_batch_1.bin");
     std::fs::File::create(&path).unwrap().set_len(10_000_000_000).unwrap();
     let err = cifar::load_binary(std::slice::from_ref(&path)).unwrap_err().to_string();
-    assert_names(&err, "data_batch_1.bin", "10000000000 bytes is not a whole number of 3073-byte CIFAR-10 records (3254149 complete, 123 bytes left over");
+    assert_names(
+        &err,
+        "data_batch_1.bin",
+        "10000000000 bytes is not a whole number of 3073-byte CIFAR-10 records (3254149 complete, 123 bytes left over",
+    );
     let mut two = vec![0u8; 2 * cifar::RECORD];
     two[cifar::RECORD] = 10;
     let err = cifar::from_batches(&[("a.bin", &two[..cifar::RECORD]), ("b.bin", &two)]).unwrap_err().to_string();
@@ -158,7 +166,10 @@ fn bmp_header(w: i32, h: i32) -> Vec<u8> {
 #[test]
 fn images_with_huge_headers_are_refused_before_decoding() {
     let err = folder::decode_image(&png_header(100_000, 100_000, 8, 2), "huge.png").unwrap_err().to_string();
-    assert_eq!(err, "huge.png: image header claims 100000×100000 pixels, more than the limit of 16384 per side; refusing to decode");
+    assert_eq!(
+        err,
+        "huge.png: image header claims 100000×100000 pixels, more than the limit of 16384 per side; refusing to decode"
+    );
     let err = folder::decode_image(&bmp_header(20_000, 3), "wide.bmp").unwrap_err().to_string();
     assert_names(&err, "wide.bmp", "image header claims 20000×3 pixels");
     // Within the side limit but 16000×16000 RGBA of 16 bits (2 GB): the allocation limit.
@@ -178,7 +189,9 @@ fn images_with_huge_headers_are_refused_before_decoding() {
     assert_names(&err, "big.png", "100000×100000 pixels");
     // A real image still decodes, and to_chw gives values in [0, 1].
     let mut png = Vec::new();
-    image::GrayImage::from_pixel(3, 2, image::Luma([255])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    image::GrayImage::from_pixel(3, 2, image::Luma([255]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     let img = folder::decode_image(&png, "ok.png").unwrap();
     assert_eq!(folder::to_chw(img, [3, 2, 3]), vec![1.0; 18]);
     std::fs::remove_dir_all(&root).unwrap();
@@ -210,7 +223,10 @@ fn safetensors_headers_that_do_not_fit_the_file_are_refused() {
     let err = |bytes: &[u8]| checkpoint::from_bytes(bytes, "ck.safetensors").unwrap_err().to_string();
     let mut long = craft("{}", &[]);
     long[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    assert_eq!(err(&long), "ck.safetensors: not a safetensors file (or truncated): the header length does not fit in the file's 10 bytes");
+    assert_eq!(
+        err(&long),
+        "ck.safetensors: not a safetensors file (or truncated): the header length does not fit in the file's 10 bytes"
+    );
     let past = craft(r#"{"w":{"dtype":"F32","shape":[250],"data_offsets":[0,1000]}}"#, &[0; 16]);
     assert_names(&err(&past), "ck.safetensors", "truncated or corrupt: the header's tensor sizes do not add up");
     let overlap = craft(
@@ -218,14 +234,18 @@ fn safetensors_headers_that_do_not_fit_the_file_are_refused() {
         &[0; 24],
     );
     assert_names(&err(&overlap), "ck.safetensors", "tensor 'b' has data offsets that are not contiguous");
-    let huge_shape = craft(r#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#, &[0; 4]);
+    let huge_shape =
+        craft(r#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#, &[0; 4]);
     assert_names(&err(&huge_shape), "ck.safetensors", "overflows");
     // Normalization that would turn every input into NaN or infinity.
     let bad_norm = craft(r#"{"__metadata__":{"normalization":"{\"mean\":[0.5],\"std\":[0.0]}"}}"#, &[]);
     assert_eq!(err(&bad_norm), "ck.safetensors: metadata 'normalization': std[0] = 0 must be a positive finite number");
     let n = Normalization { mean: vec![1e39f64 as f32], std: vec![1.0] };
     assert_eq!(n.check().unwrap_err(), "mean[0] = inf must be a finite number");
-    let ok = craft(r#"{"__metadata__":{"normalization":"{\"mean\":[0.5],\"std\":[0.25]}"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]);
+    let ok = craft(
+        r#"{"__metadata__":{"normalization":"{\"mean\":[0.5],\"std\":[0.25]}"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+        &[0; 4],
+    );
     assert_eq!(checkpoint::from_bytes(&ok, "ok").unwrap().meta.normalization.unwrap().std, vec![0.25]);
 }
 
@@ -236,13 +256,24 @@ fn non_finite_inputs_are_named_by_index() {
     assert!(matches!(err, Error::Format { .. }));
     assert_eq!(err.to_string(), "in.safetensors: tensor 'input' holds inf at index [0, 0, 2] (2 non-finite values in all); inputs must be finite numbers");
     assert!(checkpoint::check_finite("in", "input", &Tensor::ones([2, 2])).is_ok());
-    assert!(checkpoint::check_finite("in", "s", &Tensor::from_vec(vec![f32::NEG_INFINITY], Vec::<usize>::new())).is_err());
+    assert!(
+        checkpoint::check_finite("in", "s", &Tensor::from_vec(vec![f32::NEG_INFINITY], Vec::<usize>::new())).is_err()
+    );
 }
 
 // ---- peak memory --------------------------------------------------------------------------
 
 const CASE_ENV: &str = "CONVLAB_HOSTILE_CASE";
-const CASES: [&str; 8] = ["baseline", "idx_gz_claims_10^9", "idx_gz_bomb_1GiB", "unbounded_gunzip_1GiB (the old way)", "safetensors_header_2^40", "png_100000x100000", "png_16000x16000x16bit_rgba", "cifar_sparse_10GB"];
+const CASES: [&str; 8] = [
+    "baseline",
+    "idx_gz_claims_10^9",
+    "idx_gz_bomb_1GiB",
+    "unbounded_gunzip_1GiB (the old way)",
+    "safetensors_header_2^40",
+    "png_100000x100000",
+    "png_16000x16000x16bit_rgba",
+    "cifar_sparse_10GB",
+];
 
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -269,8 +300,12 @@ fn hostile_case_child() {
             Ok(format!("{} bytes decompressed", out.len()))
         }
         "safetensors_header_2^40" => checkpoint::load(dir.join("long.safetensors")).map(|c| c.meta.model),
-        "png_100000x100000" => folder::decode_image(&png_header(100_000, 100_000, 8, 2), "huge.png").map(|_| String::new()),
-        "png_16000x16000x16bit_rgba" => folder::decode_image(&png_header(16_000, 16_000, 16, 6), "deep.png").map(|_| String::new()),
+        "png_100000x100000" => {
+            folder::decode_image(&png_header(100_000, 100_000, 8, 2), "huge.png").map(|_| String::new())
+        }
+        "png_16000x16000x16bit_rgba" => {
+            folder::decode_image(&png_header(16_000, 16_000, 16, 6), "deep.png").map(|_| String::new())
+        }
         "cifar_sparse_10GB" => cifar::load_binary(&[dir.join("sparse.bin")]).map(|d| d.labels().len().to_string()),
         other => panic!("unknown case {other}"),
     };
@@ -302,7 +337,10 @@ fn peak_memory_of_hostile_inputs() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().find_map(|l| l.split_once("HWM ").map(|(_, rest)| rest)).unwrap_or_else(|| panic!("{case}: {stdout}"));
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("HWM ").map(|(_, rest)| rest))
+            .unwrap_or_else(|| panic!("{case}: {stdout}"));
         let mut parts = line.splitn(3, ' ');
         let (start, peak, msg) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap_or(""));
         println!("{case:<38} {start:>12} {peak:>12}  {msg}");

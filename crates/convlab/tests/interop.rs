@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use convlab::checkpoint::{self, CheckpointMeta};
 use convlab::models::{self, ModelConfig};
-use convlab::nn::{Act, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential};
+use convlab::nn::{
+    Act, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential,
+};
 use convlab::{no_grad, Activation, Conv2dParams, Padding2d, Pool2dParams, Tensor};
 
 const TORCHVISION: [&str; 4] = ["resnet18", "vgg11_bn", "densenet121", "alexnet"];

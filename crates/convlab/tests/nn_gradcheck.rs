@@ -85,7 +85,13 @@ fn dropout_with_a_fixed_mask() {
 fn batch_norm_every_rank_mode_and_option() {
     let stats = RunningStats::new(3);
     // Non-trivial running statistics for evaluation mode.
-    Tensor::randn([5, 3, 3], 20).mul_scalar(2.0).add_scalar(1.0).batch_norm(Some(&stats), None, None, true, &BatchNormParams::default());
+    Tensor::randn([5, 3, 3], 20).mul_scalar(2.0).add_scalar(1.0).batch_norm(
+        Some(&stats),
+        None,
+        None,
+        true,
+        &BatchNormParams::default(),
+    );
     let (w, b) = (Tensor::randn([3], 21), Tensor::randn([3], 22));
     let shapes: [&[usize]; 3] = [&[5, 3], &[3, 3, 5], &[2, 3, 3, 3]];
     for (i, &shape) in shapes.iter().enumerate() {
@@ -95,7 +101,11 @@ fn batch_norm_every_rank_mode_and_option() {
                 let params = BatchNormParams { momentum, eps: 1e-5 };
                 let what = format!("batch_norm {shape:?} train={train} momentum={momentum:?}");
                 let s = stats.clone();
-                ok(&what, |t| t[0].batch_norm(Some(&s), Some(&t[1]), Some(&t[2]), train, &params), &[x.clone(), w.clone(), b.clone()]);
+                ok(
+                    &what,
+                    |t| t[0].batch_norm(Some(&s), Some(&t[1]), Some(&t[2]), train, &params),
+                    &[x.clone(), w.clone(), b.clone()],
+                );
                 if train {
                     // Without affine parameters or running statistics.
                     ok(&what, |t| t[0].batch_norm(None, None, None, true, &params), std::slice::from_ref(&x));
@@ -113,9 +123,13 @@ fn cross_entropy_every_option() {
     let t = [0, 3, 1, 1, 2];
     let cw = Tensor::from_vec(vec![0.5, 2.0, 1.0, 1.5], [4]);
     for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-        for (weight, ignore_index, label_smoothing) in
-            [(None, None, 0.0), (Some(cw.clone()), None, 0.0), (Some(cw.clone()), Some(1), 0.0), (None, None, 0.1), (Some(cw.clone()), Some(3), 0.3)]
-        {
+        for (weight, ignore_index, label_smoothing) in [
+            (None, None, 0.0),
+            (Some(cw.clone()), None, 0.0),
+            (Some(cw.clone()), Some(1), 0.0),
+            (None, None, 0.1),
+            (Some(cw.clone()), Some(3), 0.3),
+        ] {
             let p = CrossEntropyParams { weight, ignore_index, reduction, label_smoothing };
             ok(&format!("cross_entropy {p:?}"), |x| cross_entropy(&x[0], &t, &p), std::slice::from_ref(&x));
             let p = NllLossParams { weight: p.weight, ignore_index, reduction };
@@ -125,7 +139,12 @@ fn cross_entropy_every_option() {
     // [N, C, d1, d2]
     let xs = Tensor::randn([2, 3, 2, 3], 41);
     let ts = [0, 1, 2, 2, 2, 0, 1, 0, 0, 2, 1, 1];
-    let p = CrossEntropyParams { weight: Some(Tensor::from_vec(vec![1.0, 0.5, 2.0], [3])), ignore_index: Some(0), label_smoothing: 0.2, ..Default::default() };
+    let p = CrossEntropyParams {
+        weight: Some(Tensor::from_vec(vec![1.0, 0.5, 2.0], [3])),
+        ignore_index: Some(0),
+        label_smoothing: 0.2,
+        ..Default::default()
+    };
     ok("cross_entropy spatial", |x| cross_entropy(&x[0], &ts, &p), &[xs.clone()]);
     let p = NllLossParams { reduction: Reduction::None, ..Default::default() };
     ok("nll_loss spatial", |x| nll_loss(&x[0], &ts, &p), &[xs]);

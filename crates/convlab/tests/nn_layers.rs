@@ -5,17 +5,24 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use convlab::nn::{
-    Act, AdaptiveAvgPool2d, BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Dropout,
-    Flatten, Forward, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential, TensorKind,
-};
 use common::{assert_matches_torch, Fixtures};
 use convlab::nn::AvgPool2d;
+use convlab::nn::{
+    Act, AdaptiveAvgPool2d, BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
+    ConvTranspose2dConfig, Dropout, Flatten, Forward, Linear, MaxPool2d, Mode, Module, ParamRng, Sequential,
+    TensorKind,
+};
 use convlab::{no_grad, Activation, Conv2dParams, Padding2d, PaddingMode, Pool2dParams, Tensor};
 
 fn lenet_like(rng: &mut ParamRng) -> Sequential {
     let mut s = Sequential::new();
-    s.push(Conv2d::new(Conv2dConfig { conv: Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() }, ..Conv2dConfig::new(1, 6, 5) }, rng));
+    s.push(Conv2d::new(
+        Conv2dConfig {
+            conv: Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() },
+            ..Conv2dConfig::new(1, 6, 5)
+        },
+        rng,
+    ));
     s.push(BatchNorm::new_2d(6));
     s.push(Act(Activation::Relu));
     s.push(MaxPool2d(Pool2dParams::new([2, 2])));
@@ -28,7 +35,8 @@ fn lenet_like(rng: &mut ParamRng) -> Sequential {
 #[test]
 fn names_kinds_and_shapes_follow_pytorch() {
     let net = lenet_like(&mut ParamRng::new(0));
-    let got: Vec<(String, Vec<usize>, TensorKind)> = net.named_tensors().into_iter().map(|(n, t, k)| (n, t.dims().to_vec(), k)).collect();
+    let got: Vec<(String, Vec<usize>, TensorKind)> =
+        net.named_tensors().into_iter().map(|(n, t, k)| (n, t.dims().to_vec(), k)).collect();
     let p = TensorKind::Parameter;
     let b = TensorKind::Buffer;
     let want = vec![
@@ -61,10 +69,20 @@ fn other_layers_have_torch_shapes() {
     assert_eq!(ct.weight.dims(), &[4, 3, 3, 3]);
     let y = ct.run(&Tensor::randn([1, 4, 5, 5], 2), Mode::Eval);
     assert_eq!(y.dims(), &[1, 6, 7, 7]);
-    let dw = Conv2d::new(Conv2dConfig { conv: Conv2dParams { groups: 8, ..Default::default() }, bias: false, ..Conv2dConfig::new(8, 8, 3) }, &mut rng);
+    let dw = Conv2d::new(
+        Conv2dConfig {
+            conv: Conv2dParams { groups: 8, ..Default::default() },
+            bias: false,
+            ..Conv2dConfig::new(8, 8, 3)
+        },
+        &mut rng,
+    );
     assert_eq!(dw.weight.dims(), &[8, 1, 3, 3]);
     assert!(dw.bias.is_none());
-    assert_eq!(AdaptiveAvgPool2d { output_size: [1, 1] }.run(&Tensor::ones([2, 3, 5, 7]), Mode::Eval).dims(), &[2, 3, 1, 1]);
+    assert_eq!(
+        AdaptiveAvgPool2d { output_size: [1, 1] }.run(&Tensor::ones([2, 3, 5, 7]), Mode::Eval).dims(),
+        &[2, 3, 1, 1]
+    );
 }
 
 #[test]
@@ -124,7 +142,20 @@ fn recording_names_every_output_by_its_path() {
     let y = no_grad(|| outer.forward(&Tensor::randn([2, 1, 28, 28], 1), &mut ctx));
     let rec = ctx.take_recorded();
     let paths: Vec<&str> = rec.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["features.0", "features.1", "features.2", "features.3", "features.4", "features.5", "features.6", "features", "head"]);
+    assert_eq!(
+        paths,
+        [
+            "features.0",
+            "features.1",
+            "features.2",
+            "features.3",
+            "features.4",
+            "features.5",
+            "features.6",
+            "features",
+            "head"
+        ]
+    );
     assert_eq!(rec[0].kind, "Conv2d");
     assert_eq!(rec[0].output.dims(), &[2, 6, 28, 28]);
     assert_eq!(rec[3].input_shape, vec![2, 6, 28, 28]);
@@ -156,11 +187,22 @@ fn strict_loading_names_missing_unexpected_and_misshaped_keys() {
 /// The same stack as `tools/fixtures/layers.py`.
 fn torch_stack(rng: &mut ParamRng) -> Sequential {
     let mut s = Sequential::new();
-    s.push(Conv2d::new(Conv2dConfig { conv: Conv2dParams { padding: Padding2d::uniform(1), ..Default::default() }, ..Conv2dConfig::new(2, 4, 3) }, rng));
+    s.push(Conv2d::new(
+        Conv2dConfig {
+            conv: Conv2dParams { padding: Padding2d::uniform(1), ..Default::default() },
+            ..Conv2dConfig::new(2, 4, 3)
+        },
+        rng,
+    ));
     s.push(BatchNorm::new_2d(4));
     s.push(Act(Activation::Relu));
     s.push(MaxPool2d(Pool2dParams::new([2, 2])));
-    let reflect = Conv2dParams { stride: [2, 2], padding: Padding2d::uniform(1), padding_mode: PaddingMode::Reflect, ..Default::default() };
+    let reflect = Conv2dParams {
+        stride: [2, 2],
+        padding: Padding2d::uniform(1),
+        padding_mode: PaddingMode::Reflect,
+        ..Default::default()
+    };
     s.push(Conv2d::new(Conv2dConfig { conv: reflect, ..Conv2dConfig::new(4, 6, 3) }, rng));
     s.push(Act(Activation::LeakyRelu { negative_slope: 0.1 }));
     let grouped = Conv2dParams { padding: Padding2d::uniform(1), groups: 3, ..Default::default() };
@@ -179,11 +221,13 @@ fn torch_stack(rng: &mut ParamRng) -> Sequential {
 fn a_stack_of_every_layer_kind_matches_pytorch() {
     let fx = Fixtures::load("layers");
     let case = "sequential";
-    let keys: Vec<String> = fx.params(case)["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+    let keys: Vec<String> =
+        fx.params(case)["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
     let net = torch_stack(&mut ParamRng::new(0));
     let own: Vec<String> = net.named_tensors().into_iter().map(|(n, _, _)| n).collect();
     assert_eq!(own, keys, "state_dict keys and their order");
-    let state: BTreeMap<String, Tensor> = keys.iter().map(|k| (k.clone(), fx.tensor(case, &format!("state/{}", k.replace('.', "/"))))).collect();
+    let state: BTreeMap<String, Tensor> =
+        keys.iter().map(|k| (k.clone(), fx.tensor(case, &format!("state/{}", k.replace('.', "/"))))).collect();
     net.load_state_dict(&state).unwrap();
 
     let x = fx.tensor(case, "x");

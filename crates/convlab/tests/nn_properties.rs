@@ -41,7 +41,14 @@ fn activation_known_values() {
 #[test]
 fn saturating_functions_stay_finite_with_finite_gradients() {
     let x = Tensor::from_vec(vec![-1e4, -100.0, 100.0, 1e4], [4]).requires_grad_();
-    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Silu, Activation::Softplus { beta: 1.0, threshold: 20.0 }, Activation::Gelu { approximate: Gelu::None }, Activation::Elu { alpha: 1.0 }] {
+    for act in [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Silu,
+        Activation::Softplus { beta: 1.0, threshold: 20.0 },
+        Activation::Gelu { approximate: Gelu::None },
+        Activation::Elu { alpha: 1.0 },
+    ] {
         let y = act.apply(&x);
         assert!(y.to_vec().iter().all(|v| v.is_finite()), "{act:?}: {y:?}");
         let g = y.sum_all().backward();

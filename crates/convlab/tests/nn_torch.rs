@@ -118,8 +118,16 @@ fn batch_norm_and_running_statistics_match_torch() {
         let c = fx.tensor(&case, "x").dims()[1];
         let stats = RunningStats::new(c);
         fx.tensor(&case, "x1").batch_norm(Some(&stats), None, None, true, &params);
-        assert_matches_torch(&format!("{case}: running_mean after step 1"), &stats.mean, &fx.tensor(&case, "running_mean_1"));
-        assert_matches_torch(&format!("{case}: running_var after step 1"), &stats.var, &fx.tensor(&case, "running_var_1"));
+        assert_matches_torch(
+            &format!("{case}: running_mean after step 1"),
+            &stats.mean,
+            &fx.tensor(&case, "running_mean_1"),
+        );
+        assert_matches_torch(
+            &format!("{case}: running_var after step 1"),
+            &stats.var,
+            &fx.tensor(&case, "running_var_1"),
+        );
         let names: &[&str] = if affine { &["x", "weight", "bias"] } else { &["x"] };
         let s = stats.clone();
         check(&fx, &case, names, move |t| {
@@ -148,7 +156,12 @@ fn classification_losses_match_torch() {
         let ignore_index = p["ignore_index"].as_i64().and_then(|i| usize::try_from(i).ok());
         let weight = if p_bool(p, "weighted") { Some(fx.tensor(&case, "class_weight")) } else { None };
         if which == "cross_entropy" {
-            let params = CrossEntropyParams { weight, ignore_index, reduction: reduction(p), label_smoothing: p_f32(p, "label_smoothing") };
+            let params = CrossEntropyParams {
+                weight,
+                ignore_index,
+                reduction: reduction(p),
+                label_smoothing: p_f32(p, "label_smoothing"),
+            };
             check(&fx, &case, &["x"], |x| cross_entropy(&x[0], &t, &params));
         } else {
             let params = NllLossParams { weight, ignore_index, reduction: reduction(p) };

@@ -8,8 +8,8 @@ mod common;
 use common::{assert_close, assert_matches_torch, p_f32, Fixtures};
 use convlab::ops::loss::{mse_loss, Reduction};
 use convlab::optim::{
-    clip_grad_norm, Adam, AdamParams, AdamW, AdamWParams, Anneal, CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, OneCycleLR, Optimizer,
-    RMSprop, RMSpropParams, Schedule, SequentialLR, Sgd, SgdParams, StepLR,
+    clip_grad_norm, Adam, AdamParams, AdamW, AdamWParams, Anneal, CosineAnnealingLR, ExponentialLR, LinearLR,
+    MultiStepLR, OneCycleLR, Optimizer, RMSprop, RMSpropParams, Schedule, SequentialLR, Sgd, SgdParams, StepLR,
 };
 use convlab::{Gradients, Tensor};
 
@@ -141,7 +141,12 @@ fn optimizers_match_torch_given_torch_gradients() {
                 // RMSprop take square roots, which PyTorch's vectorized CPU kernels do not
                 // always round correctly, so they agree to a few ulp instead.
                 if case.starts_with("sgd") {
-                    assert_eq!(p.to_vec(), want.to_vec(), "{case}: {name} after step {} is not bit-for-bit PyTorch's", k + 1);
+                    assert_eq!(
+                        p.to_vec(),
+                        want.to_vec(),
+                        "{case}: {name} after step {} is not bit-for-bit PyTorch's",
+                        k + 1
+                    );
                 }
             }
         }
@@ -159,11 +164,19 @@ fn optimizers_match_torch_training_end_to_end() {
         let losses = f.tensor(&case, "loss").to_vec();
         for (k, &want_loss) in losses.iter().enumerate() {
             let loss = loss_of(&f, &params);
-            assert_matches_torch(&format!("{case}: loss at step {}", k + 1), &loss.reshape([1]), &Tensor::from_vec(vec![want_loss], [1]));
+            assert_matches_torch(
+                &format!("{case}: loss at step {}", k + 1),
+                &loss.reshape([1]),
+                &Tensor::from_vec(vec![want_loss], [1]),
+            );
             opt.step(&loss.backward());
             for (name, p) in &params {
                 let want = row(&f.tensor(&case, &format!("{name}.after")), k, p);
-                assert_matches_torch(&format!("{case}: {name} after step {} (own gradients)", k + 1), &p.detach(), &want);
+                assert_matches_torch(
+                    &format!("{case}: {name} after step {} (own gradients)", k + 1),
+                    &p.detach(),
+                    &want,
+                );
             }
         }
     }
@@ -190,7 +203,8 @@ fn state_dict_round_trip_resumes_exactly() {
         let saved = opt1.state_dict();
         let stateless = p["optimizer"] == "SGD" && opt_f32(p, "momentum", 0.0) == 0.0;
         assert_eq!(saved.is_empty(), stateless, "{case}: state after five steps: {:?}", names(&saved));
-        let resumed: Vec<(String, Tensor)> = first.iter().map(|(n, t)| (n.clone(), t.detach().requires_grad_())).collect();
+        let resumed: Vec<(String, Tensor)> =
+            first.iter().map(|(n, t)| (n.clone(), t.detach().requires_grad_())).collect();
         let mut opt2 = build(p, resumed.clone());
         opt2.load_state_dict(&saved).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(names(&opt2.state_dict()), names(&saved), "{case}: state keys after loading");
@@ -220,7 +234,10 @@ fn state_dict_keys_follow_parameter_names() {
     assert!(opt.state_dict().is_empty(), "no state before the first step");
     opt.step(&loss_of(&f, &params).backward());
     let keys = names(&opt.state_dict());
-    assert_eq!(&keys[..4], &["fc1.weight.exp_avg", "fc1.weight.exp_avg_sq", "fc1.weight.max_exp_avg_sq", "fc1.weight.step"]);
+    assert_eq!(
+        &keys[..4],
+        &["fc1.weight.exp_avg", "fc1.weight.exp_avg_sq", "fc1.weight.max_exp_avg_sq", "fc1.weight.step"]
+    );
     assert_eq!(keys.len(), 16);
     assert_eq!(opt.state_dict()[3].1.to_vec(), vec![1.0]);
 
@@ -248,13 +265,16 @@ fn load_state_dict_rejects_mismatches() {
     };
     let e = other.load_state_dict(&with("fc3.weight.square_avg", Tensor::zeros([2]))).unwrap_err().to_string();
     assert!(e.contains("fc3.weight.square_avg") && e.contains("no parameter"), "{e}");
-    let wrong_shape: Vec<(String, Tensor)> =
-        good.iter().map(|(k, t)| if k == "fc1.bias.square_avg" { (k.clone(), Tensor::zeros([4])) } else { (k.clone(), t.clone()) }).collect();
+    let wrong_shape: Vec<(String, Tensor)> = good
+        .iter()
+        .map(|(k, t)| if k == "fc1.bias.square_avg" { (k.clone(), Tensor::zeros([4])) } else { (k.clone(), t.clone()) })
+        .collect();
     let e = other.load_state_dict(&wrong_shape).unwrap_err().to_string();
     assert!(e.contains("fc1.bias.square_avg") && e.contains("[4]") && e.contains("[5]"), "{e}");
     let e = other.load_state_dict(&with("fc1.bias.exp_avg", Tensor::zeros([5]))).unwrap_err().to_string();
     assert!(e.contains("unknown state") && e.contains("exp_avg"), "{e}");
-    let missing: Vec<(String, Tensor)> = good.iter().filter(|(k, _)| k != "fc2.bias.momentum_buffer").cloned().collect();
+    let missing: Vec<(String, Tensor)> =
+        good.iter().filter(|(k, _)| k != "fc2.bias.momentum_buffer").cloned().collect();
     let e = other.load_state_dict(&missing).unwrap_err().to_string();
     assert!(e.contains("fc2.bias.momentum_buffer"), "{e}");
     // A failed load changes nothing: the state is still the good one loaded above.
@@ -311,7 +331,12 @@ fn schedule_of(p: &serde_json::Value) -> Schedule {
         "multistep" => MultiStepLR { milestones: common::p_usizes(p, "milestones"), gamma: p_f32(p, "gamma") }.into(),
         "exponential" => ExponentialLR { gamma: p_f32(p, "gamma") }.into(),
         "cosine" => CosineAnnealingLR { t_max: us("t_max"), eta_min: p_f32(p, "eta_min") }.into(),
-        "linear" => LinearLR { start_factor: p_f32(p, "start_factor"), end_factor: p_f32(p, "end_factor"), total_iters: us("total_iters") }.into(),
+        "linear" => LinearLR {
+            start_factor: p_f32(p, "start_factor"),
+            end_factor: p_f32(p, "end_factor"),
+            total_iters: us("total_iters"),
+        }
+        .into(),
         "onecycle" => OneCycleLR {
             max_lr: p_f32(p, "max_lr"),
             total_steps: us("total_steps"),
@@ -388,10 +413,19 @@ fn clip_grad_norm_matches_torch() {
             grads.insert(p, g.clone());
         }
         let unrelated = Tensor::zeros([3]).requires_grad_();
-        let total = clip_grad_norm(&mut grads, &[params.clone(), vec![unrelated.clone()]].concat(), max_norm, norm_type);
-        assert_matches_torch(&format!("{case}: total norm"), &Tensor::from_vec(vec![total], [1]), &f.tensor(&case, "total_norm"));
+        let total =
+            clip_grad_norm(&mut grads, &[params.clone(), vec![unrelated.clone()]].concat(), max_norm, norm_type);
+        assert_matches_torch(
+            &format!("{case}: total norm"),
+            &Tensor::from_vec(vec![total], [1]),
+            &f.tensor(&case, "total_norm"),
+        );
         for (i, p) in params.iter().enumerate() {
-            assert_matches_torch(&format!("{case}: clipped gradient {i}"), grads.get(p).unwrap(), &f.tensor(&case, &format!("c{i}")));
+            assert_matches_torch(
+                &format!("{case}: clipped gradient {i}"),
+                grads.get(p).unwrap(),
+                &f.tensor(&case, &format!("c{i}")),
+            );
         }
         assert!(grads.get(&unrelated).is_none());
     }

@@ -5,7 +5,10 @@ mod common;
 
 use common::{assert_matches_torch, p_bool, p_usizes, Fixtures};
 use convlab::gradcheck::{gradcheck, GradCheck};
-use convlab::ops::pool::{adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape, pool2d_output_shape};
+use convlab::ops::pool::{
+    adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape,
+    pool2d_output_shape,
+};
 use convlab::{Pool1dParams, Pool2dParams, Tensor};
 
 // ----- reading a fixture case ---------------------------------------------------------------
@@ -281,9 +284,13 @@ fn invalid_settings_are_errors_naming_the_shapes() {
     assert!(e.contains("[3, 8]") && e.contains("[N, C, H, W]"), "{e}");
     let e = err(pool2d_output_shape(&[1, 3, 8, 8], &Pool2dParams::new([0, 2])));
     assert!(e.contains("kernel size"), "{e}");
-    let e = err(avg_pool2d_output_shape(&[1, 3, 8, 8], &Pool2dParams { dilation: [2, 2], ..Pool2dParams::new([2, 2]) }));
+    let e =
+        err(avg_pool2d_output_shape(&[1, 3, 8, 8], &Pool2dParams { dilation: [2, 2], ..Pool2dParams::new([2, 2]) }));
     assert!(e.contains("dilation [2, 2]"), "{e}");
-    let e = err(avg_pool2d_output_shape(&[1, 3, 8, 8], &Pool2dParams { divisor_override: Some(0), ..Pool2dParams::new([2, 2]) }));
+    let e = err(avg_pool2d_output_shape(
+        &[1, 3, 8, 8],
+        &Pool2dParams { divisor_override: Some(0), ..Pool2dParams::new([2, 2]) },
+    ));
     assert!(e.contains("divisor_override"), "{e}");
     // 1-D messages show scalars.
     let e = err(avg_pool1d_output_shape(&[2, 3, 4], &Pool1dParams { padding: 2, ..Pool1dParams::new(3) }));

@@ -26,7 +26,13 @@ fn conv_arguments() {
     let want = ConvSpec {
         out_channels: 8,
         kernel_size: [3, 5],
-        conv: Conv2dParams { stride: [2, 1], padding: Padding2d::pair(1, 2), dilation: [2, 2], groups: 2, padding_mode: PaddingMode::Reflect },
+        conv: Conv2dParams {
+            stride: [2, 1],
+            padding: Padding2d::pair(1, 2),
+            dilation: [2, 2],
+            groups: 2,
+            padding_mode: PaddingMode::Reflect,
+        },
         bias: false,
         in_channels: Some(4),
     };
@@ -47,22 +53,49 @@ fn conv_arguments() {
     let want = Conv1dSpec {
         out_channels: 4,
         kernel_size: 3,
-        conv: Conv1dParams { stride: 2, padding: Padding1d::Same, dilation: 2, groups: 1, padding_mode: PaddingMode::Circular },
+        conv: Conv1dParams {
+            stride: 2,
+            padding: Padding1d::Same,
+            dilation: 2,
+            groups: 1,
+            padding_mode: PaddingMode::Circular,
+        },
         bias: false,
         in_channels: None,
     };
     assert_eq!(c, LayerSpec::Conv1d(want));
-    assert!(matches!(layer("conv1d(4,3,padding=(1,2))"), LayerSpec::Conv1d(c) if c.conv.padding == Padding1d::Explicit { start: 1, end: 2 }));
+    assert!(
+        matches!(layer("conv1d(4,3,padding=(1,2))"), LayerSpec::Conv1d(c) if c.conv.padding == Padding1d::Explicit { start: 1, end: 2 })
+    );
 }
 
 #[test]
 fn other_layers_and_arguments() {
-    assert_eq!(layer("linear(10,bias=false,in=20)"), LayerSpec::Linear { out_features: 10, bias: false, in_features: Some(20) });
+    assert_eq!(
+        layer("linear(10,bias=false,in=20)"),
+        LayerSpec::Linear { out_features: 10, bias: false, in_features: Some(20) }
+    );
     assert_eq!(layer("linear(out_features=10)"), LayerSpec::Linear { out_features: 10, bias: true, in_features: None });
-    let p = Pool2dParams { stride: [2, 2], padding: [1, 1], dilation: [2, 2], ceil_mode: true, ..Pool2dParams::new([3, 3]) };
+    let p = Pool2dParams {
+        stride: [2, 2],
+        padding: [1, 1],
+        dilation: [2, 2],
+        ceil_mode: true,
+        ..Pool2dParams::new([3, 3])
+    };
     assert_eq!(layer("maxpool(3,stride=2,padding=1,dilation=2,ceil_mode=true)"), LayerSpec::MaxPool(p));
-    let p = Pool2dParams { stride: [1, 1], padding: [1, 1], ceil_mode: true, count_include_pad: false, divisor_override: Some(3), ..Pool2dParams::new([2, 2]) };
-    assert_eq!(layer("avgpool(2,stride=1,padding=1,ceil_mode=True,count_include_pad=false,divisor_override=3)"), LayerSpec::AvgPool(p));
+    let p = Pool2dParams {
+        stride: [1, 1],
+        padding: [1, 1],
+        ceil_mode: true,
+        count_include_pad: false,
+        divisor_override: Some(3),
+        ..Pool2dParams::new([2, 2])
+    };
+    assert_eq!(
+        layer("avgpool(2,stride=1,padding=1,ceil_mode=True,count_include_pad=false,divisor_override=3)"),
+        LayerSpec::AvgPool(p)
+    );
     assert_eq!(layer("maxpool(kernel_size=(2,3))"), LayerSpec::MaxPool(Pool2dParams::new([2, 3])));
     assert_eq!(layer("adaptiveavgpool(3)"), LayerSpec::AdaptiveAvgPool([3, 3]));
     assert_eq!(layer("adaptiveavgpool(3,5)"), LayerSpec::AdaptiveAvgPool([3, 5]));
@@ -73,7 +106,10 @@ fn other_layers_and_arguments() {
         layer("batchnorm(eps=0.001,momentum=none,affine=false,track_running_stats=false)"),
         LayerSpec::BatchNorm(BatchNormSpec { eps: 0.001, momentum: None, affine: false, track_running_stats: false })
     );
-    assert_eq!(layer("batchnorm(momentum=0.01)"), LayerSpec::BatchNorm(BatchNormSpec { momentum: Some(0.01), ..Default::default() }));
+    assert_eq!(
+        layer("batchnorm(momentum=0.01)"),
+        LayerSpec::BatchNorm(BatchNormSpec { momentum: Some(0.01), ..Default::default() })
+    );
     assert_eq!(layer("dropout"), LayerSpec::Dropout(0.5));
     assert_eq!(layer("dropout(0.25)"), LayerSpec::Dropout(0.25));
     assert_eq!(layer("dropout(p=0)"), LayerSpec::Dropout(0.0));
@@ -150,9 +186,15 @@ fn canonical_text_round_trips() {
 #[test]
 fn parse_errors_name_the_layer() {
     let e = err("conv(6,5) foo(1) relu");
-    assert!(e.contains("layer 1 `foo(1)`") && e.contains("unknown layer type 'foo'") && e.contains("conv, conv1d"), "{e}");
+    assert!(
+        e.contains("layer 1 `foo(1)`") && e.contains("unknown layer type 'foo'") && e.contains("conv, conv1d"),
+        "{e}"
+    );
     let e = err("conv(6,5,strid=2)");
-    assert!(e.contains("layer 0 `conv(6,5,strid=2)`") && e.contains("unknown argument 'strid'") && e.contains("stride"), "{e}");
+    assert!(
+        e.contains("layer 0 `conv(6,5,strid=2)`") && e.contains("unknown argument 'strid'") && e.contains("stride"),
+        "{e}"
+    );
     for (text, needle) in [
         ("conv(0,3)", "out=0: expected a positive integer"),
         ("conv(6)", "missing argument 'k'"),
@@ -177,7 +219,13 @@ fn parse_errors_name_the_layer() {
         let e = err(text);
         assert!(e.contains(&format!("`{text}`")) && e.contains(needle), "{text}: {e}");
     }
-    for (text, needle) in [("conv(6,5", "expected ',' or ')'"), ("conv(6,,5)", "expected a value"), ("relu 3", "layer 1 `3`: unknown layer type '3'"), ("relu =3", "expected a layer name"), ("", "no layers")] {
+    for (text, needle) in [
+        ("conv(6,5", "expected ',' or ')'"),
+        ("conv(6,,5)", "expected a value"),
+        ("relu 3", "layer 1 `3`: unknown layer type '3'"),
+        ("relu =3", "expected a layer name"),
+        ("", "no layers"),
+    ] {
         let e = err(text);
         assert!(e.contains(needle), "{text}: {e}");
     }
@@ -202,7 +250,10 @@ fn json_and_toml_forms() {
     assert!(e.contains("layer 0 `{\"out\":6,\"type\":\"conv\"}`") && e.contains("missing argument 'k'"), "{e}");
     let e = Spec::from_json(r#"[{"out": 6}]"#).unwrap_err().to_string();
     assert!(e.contains("needs a \"type\""), "{e}");
-    assert!(Spec::from_json(r#"{"layers": [], "shape": 1}"#).unwrap_err().to_string().contains("unknown key \"shape\""));
+    assert!(Spec::from_json(r#"{"layers": [], "shape": 1}"#)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown key \"shape\""));
     assert!(Spec::from_json("[1, 2").unwrap_err().to_string().contains("spec JSON"));
 
     let toml = r#"
@@ -250,8 +301,18 @@ fn shape_inference_and_building() {
     let shapes = spec.infer_shapes(&[1, 28, 28]).unwrap();
     let outputs: Vec<Vec<usize>> = shapes.iter().map(|s| s.output.clone()).collect();
     let want: Vec<Vec<usize>> = vec![
-        vec![6, 28, 28], vec![6, 28, 28], vec![6, 14, 14], vec![16, 10, 10], vec![16, 10, 10], vec![16, 5, 5],
-        vec![400], vec![120], vec![120], vec![84], vec![84], vec![10],
+        vec![6, 28, 28],
+        vec![6, 28, 28],
+        vec![6, 14, 14],
+        vec![16, 10, 10],
+        vec![16, 10, 10],
+        vec![16, 5, 5],
+        vec![400],
+        vec![120],
+        vec![120],
+        vec![84],
+        vec![84],
+        vec![10],
     ];
     assert_eq!(outputs, want);
     let params: Vec<usize> = shapes.iter().map(|s| s.params).collect();
@@ -262,7 +323,21 @@ fn shape_inference_and_building() {
     let net = spec.build(&[1, 28, 28], 7).unwrap();
     assert_eq!(net.num_parameters(), 61_706);
     let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias", "11.weight", "11.bias"]);
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "3.weight",
+            "3.bias",
+            "7.weight",
+            "7.bias",
+            "9.weight",
+            "9.bias",
+            "11.weight",
+            "11.bias"
+        ]
+    );
     let sd = net.state_dict();
     assert_eq!(sd["3.weight"].dims(), &[16, 6, 5, 5]);
     assert_eq!(sd["7.weight"].dims(), &[120, 400]);
@@ -283,16 +358,36 @@ fn shape_inference_and_building() {
     assert_eq!(shapes[6].params, 16);
     let net = s.build(&[4, 9, 9], 0).unwrap();
     let kinds: Vec<&str> = net.layers().map(|(_, m)| m.kind()).collect();
-    assert_eq!(kinds, ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "AdaptiveAvgPool2d", "Flatten", "BatchNorm1d", "Dropout", "Linear", "Softmax"]);
+    assert_eq!(
+        kinds,
+        [
+            "Conv2d",
+            "BatchNorm2d",
+            "ReLU",
+            "Conv2d",
+            "AdaptiveAvgPool2d",
+            "Flatten",
+            "BatchNorm1d",
+            "Dropout",
+            "Linear",
+            "Softmax"
+        ]
+    );
     let y = net.run(&Tensor::randn([3, 4, 9, 9], 2), Mode::Eval);
     let sums: Vec<f32> = y.sum(&[1], false).to_vec();
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{sums:?}");
 
     // One-dimensional networks: conv1d and pooling over [C, L].
-    let s: Spec = "conv1d(4,5,padding=2) batchnorm relu maxpool(2) avgpool(3,stride=1) conv1d(2,3,dilation=2) flatten linear(3)".parse().unwrap();
+    let s: Spec =
+        "conv1d(4,5,padding=2) batchnorm relu maxpool(2) avgpool(3,stride=1) conv1d(2,3,dilation=2) flatten linear(3)"
+            .parse()
+            .unwrap();
     let shapes = s.infer_shapes(&[2, 50]).unwrap();
     let outputs: Vec<Vec<usize>> = shapes.iter().map(|s| s.output.clone()).collect();
-    assert_eq!(outputs, [vec![4, 50], vec![4, 50], vec![4, 50], vec![4, 25], vec![4, 23], vec![2, 19], vec![38], vec![3]]);
+    assert_eq!(
+        outputs,
+        [vec![4, 50], vec![4, 50], vec![4, 50], vec![4, 25], vec![4, 23], vec![2, 19], vec![38], vec![3]]
+    );
     let net = s.build(&[2, 50], 0).unwrap();
     let kinds: Vec<&str> = net.layers().map(|(_, m)| m.kind()).collect();
     assert_eq!(kinds, ["Conv1d", "BatchNorm1d", "ReLU", "MaxPool1d", "AvgPool1d", "Conv1d", "Flatten", "Linear"]);
@@ -344,7 +439,9 @@ fn modules_print_as_specs() {
     let spec: Spec = all.parse().unwrap();
     let net = spec.build(&[4, 20, 20], 0).unwrap();
     assert_eq!(Spec::from_module(&net).unwrap().to_string(), all);
-    let one_d: Spec = "conv1d(4,3,padding=(1,2),stride=2) maxpool(2) avgpool(2,padding=1) batchnorm flatten linear(2)".parse().unwrap();
+    let one_d: Spec = "conv1d(4,3,padding=(1,2),stride=2) maxpool(2) avgpool(2,padding=1) batchnorm flatten linear(2)"
+        .parse()
+        .unwrap();
     assert_eq!(Spec::from_module(&one_d.build(&[3, 40], 0).unwrap()).unwrap(), one_d);
     // A single layer is a one-layer spec.
     let lin = Linear::new(4, 3, true, &mut ParamRng::new(0));
@@ -375,7 +472,8 @@ fn resolving_model_arguments() {
     let again = resolve_model(&m.description, None, None, None, 0).unwrap();
     assert_eq!(again.module.state_dict()["0.weight"].to_vec(), m.module.state_dict()["0.weight"].to_vec());
 
-    let m = resolve_model("conv(8,3) relu globalavgpool flatten linear(4)", Some(3), None, Some(&[3, 32, 32]), 0).unwrap();
+    let m =
+        resolve_model("conv(8,3) relu globalavgpool flatten linear(4)", Some(3), None, Some(&[3, 32, 32]), 0).unwrap();
     assert_eq!(m.input, vec![3, 32, 32]);
     let m = resolve_model("input(3,16,16) conv(8,3)", None, None, None, 0).unwrap();
     assert_eq!(m.input, vec![3, 16, 16]);
@@ -385,7 +483,10 @@ fn resolving_model_arguments() {
     let path = dir.join("net.json");
     std::fs::write(&path, r#"{"layers": [{"type": "conv", "out": 4, "k": 3}, "flatten", {"type": "linear", "out": 2}], "input": [2, 5, 5]}"#).unwrap();
     let m = resolve_model(path.to_str().unwrap(), None, Some(2), None, 0).unwrap();
-    assert_eq!((m.input.clone(), m.description.clone()), (vec![2, 5, 5], "input(2,5,5) conv(4,3) flatten linear(2)".to_string()));
+    assert_eq!(
+        (m.input.clone(), m.description.clone()),
+        (vec![2, 5, 5], "input(2,5,5) conv(4,3) flatten linear(2)".to_string())
+    );
     std::fs::remove_dir_all(&dir).ok();
 
     let msg = |r: Result<convlab::spec::ResolvedModel, convlab::Error>| r.err().expect("an error").to_string();

@@ -24,7 +24,23 @@ fn lenet5_rows() {
     let paths: Vec<&str> = s.rows.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]);
     let kinds: Vec<&str> = s.rows.iter().map(|r| r.kind).collect();
-    assert_eq!(kinds, ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]);
+    assert_eq!(
+        kinds,
+        [
+            "Conv2d",
+            "ReLU",
+            "MaxPool2d",
+            "Conv2d",
+            "ReLU",
+            "MaxPool2d",
+            "Flatten",
+            "Linear",
+            "ReLU",
+            "Linear",
+            "ReLU",
+            "Linear"
+        ]
+    );
     let params: Vec<usize> = s.rows.iter().map(|r| r.params).collect();
     assert_eq!(params, [156, 0, 0, 2416, 0, 0, 0, 48120, 0, 10164, 0, 850]);
     assert_eq!((s.total_params, s.trainable_params, s.buffer_values), (61_706, 61_706, 0));
@@ -44,7 +60,10 @@ fn lenet5_rows() {
     let fields: Vec<ReceptiveField> = s.rows.iter().map(|r| r.receptive_field).collect();
     assert_eq!(&fields[..6], &[rf(5, 1), rf(5, 1), rf(6, 2), rf(14, 2), rf(14, 2), rf(16, 4)]);
     assert!(fields[6..].iter().all(|f| *f == ReceptiveField::Whole));
-    assert_eq!((fields[2].size_text(), fields[5].jump_text(), fields[7].size_text(), fields[7].jump_text()), ("6".into(), "4".into(), "all".into(), "-".into()));
+    assert_eq!(
+        (fields[2].size_text(), fields[5].jump_text(), fields[7].size_text(), fields[7].jump_text()),
+        ("6".into(), "4".into(), "all".into(), "-".into())
+    );
     // Memory: weights as f32, activations of one forward pass.
     assert_eq!(s.param_bytes, 61_706 * 4);
     assert_eq!(s.input_bytes, 28 * 28 * 4);
@@ -99,7 +118,13 @@ impl Module for Residual {
 }
 
 fn conv3(rng: &mut ParamRng) -> Conv2d {
-    Conv2d::new(Conv2dConfig { conv: Conv2dParams { padding: Padding2d::uniform(1), ..Default::default() }, ..Conv2dConfig::new(2, 2, 3) }, rng)
+    Conv2d::new(
+        Conv2dConfig {
+            conv: Conv2dParams { padding: Padding2d::uniform(1), ..Default::default() },
+            ..Conv2dConfig::new(2, 2, 3)
+        },
+        rng,
+    )
 }
 
 #[test]
@@ -144,8 +169,13 @@ fn zoo_lenet5_summarizes_like_the_spec() {
     let z = summarize(zoo.module.as_ref(), &zoo.input, 0).unwrap();
     let s = summary_of(LENET, &[1, 28, 28]);
     let paths: Vec<&str> = z.rows.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(paths, ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2", "relu4", "fc3"]);
-    let strip = |s: &Summary| s.rows.iter().map(|r| (r.kind, r.output_shape.clone(), r.params, r.macs, r.receptive_field)).collect::<Vec<_>>();
+    assert_eq!(
+        paths,
+        ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2", "relu4", "fc3"]
+    );
+    let strip = |s: &Summary| {
+        s.rows.iter().map(|r| (r.kind, r.output_shape.clone(), r.params, r.macs, r.receptive_field)).collect::<Vec<_>>()
+    };
     assert_eq!(strip(&z), strip(&s));
     assert_eq!((z.total_params, z.total_macs, z.activation_bytes), (s.total_params, s.total_macs, s.activation_bytes));
 }
@@ -154,7 +184,9 @@ fn zoo_lenet5_summarizes_like_the_spec() {
 fn zoo_models_print_as_specs_when_they_are_chains() {
     let m = convlab::spec::resolve_model("tinyvgg", None, None, None, 0).unwrap();
     assert_eq!(m.input, vec![3, 64, 64]);
-    let spec = Spec::from_module(m.module.as_ref()).or_else(|_| Spec::from_module_traced(m.module.as_ref(), &m.input)).unwrap();
+    let spec = Spec::from_module(m.module.as_ref())
+        .or_else(|_| Spec::from_module_traced(m.module.as_ref(), &m.input))
+        .unwrap();
     assert_eq!(spec.to_string(), "input(3,64,64) conv(10,3) relu conv(10,3) relu maxpool(2) conv(10,3) relu conv(10,3) relu maxpool(2) flatten linear(10)");
     // The spec rebuilds a network with the same parameter count.
     assert_eq!(spec.build(&m.input, 0).unwrap().num_parameters(), m.module.num_parameters());

@@ -73,7 +73,9 @@ fn training_learns_and_writes_its_files() {
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 9 + 3);
     for l in &lines {
-        for key in ["kind", "step", "epoch", "loss", "lr", "train_acc", "test_acc", "test_loss", "images_per_sec", "wall_time"] {
+        for key in
+            ["kind", "step", "epoch", "loss", "lr", "train_acc", "test_acc", "test_loss", "images_per_sec", "wall_time"]
+        {
             assert!(l.get(key).is_some(), "{key} missing in {l}");
         }
     }
@@ -97,7 +99,8 @@ fn training_learns_and_writes_its_files() {
     // curves.png is a PNG of the documented size.
     let png = std::fs::read(dir.join("curves.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
-    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    let (w, h) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert_eq!((w, h), (1000, 400));
 }
 
@@ -185,7 +188,14 @@ fn stop_flag_then_resume_equals_uninterrupted_run_mid_epoch() {
 fn stop_flag_then_resume_equals_uninterrupted_run_at_epoch_end() {
     // SGD momentum and weight decay; stopped after the last step of the first epoch, before
     // its evaluation.
-    let config = TrainConfig { epochs: 2, optimizer: OptimizerKind::Sgd, lr: 0.02, weight_decay: 1e-3, schedule: "step:1:0.5".into(), ..config() };
+    let config = TrainConfig {
+        epochs: 2,
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.02,
+        weight_decay: 1e-3,
+        schedule: "step:1:0.5".into(),
+        ..config()
+    };
     resume_matches_uninterrupted("resume-boundary", config, 6);
 }
 
@@ -202,7 +212,15 @@ fn resuming_checks_the_files() {
     assert!(e.contains("adam") && e.contains("sgd"), "{e}");
     // A model-only checkpoint cannot be resumed.
     let plain = dir.join("plain.safetensors");
-    checkpoint::save(&plain, &*t.model, &checkpoint::CheckpointMeta::for_model("lenet5", &convlab::models::ModelConfig { in_channels: 1, num_classes: 4 })).unwrap();
+    checkpoint::save(
+        &plain,
+        &*t.model,
+        &checkpoint::CheckpointMeta::for_model(
+            "lenet5",
+            &convlab::models::ModelConfig { in_channels: 1, num_classes: 4 },
+        ),
+    )
+    .unwrap();
     let e = trainer(config()).resume_from(&plain).err().unwrap().to_string();
     assert!(e.contains("--init"), "{e}");
     // Without the optimizer file.
@@ -216,9 +234,16 @@ fn resuming_checks_the_files() {
 #[test]
 fn lenet5_learns_real_mnist_quickly() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates: Vec<PathBuf> =
-        std::env::var_os("CONVLAB_MNIST").map(PathBuf::from).into_iter().chain([root.join("../shared/data/mnist"), root.join("../../shared/data/mnist")]).collect();
-    let Some(dir) = candidates.iter().find(|d| d.join("train-images-idx3-ubyte.gz").exists() || d.join("train-images-idx3-ubyte").exists()).cloned() else {
+    let candidates: Vec<PathBuf> = std::env::var_os("CONVLAB_MNIST")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([root.join("../shared/data/mnist"), root.join("../../shared/data/mnist")])
+        .collect();
+    let Some(dir) = candidates
+        .iter()
+        .find(|d| d.join("train-images-idx3-ubyte.gz").exists() || d.join("train-images-idx3-ubyte").exists())
+        .cloned()
+    else {
         eprintln!("skipping: no MNIST in {candidates:?} (set CONVLAB_MNIST)");
         return;
     };

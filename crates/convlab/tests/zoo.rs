@@ -16,7 +16,8 @@ use convlab::Tensor;
 
 fn keys_fixture() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zoo_keys.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("zoo_keys.json (run tools/make_fixtures.py zoo_keys)")).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(path).expect("zoo_keys.json (run tools/make_fixtures.py zoo_keys)"))
+        .unwrap()
 }
 
 fn default_build(name: &str, seed: u64) -> Box<dyn Module> {
@@ -99,7 +100,10 @@ fn check_run(name: &str, net: &dyn Module, x: &Tensor, mode: Mode, classes: usiz
     let paths: BTreeSet<&str> = rec.iter().map(|r| r.path.as_str()).collect();
     for (param, _, kind) in net.named_tensors() {
         let prefix = param.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
-        assert!(paths.contains(prefix), "{name} {mode:?}: no recorded output for '{prefix}' (owner of {param}, {kind:?})");
+        assert!(
+            paths.contains(prefix),
+            "{name} {mode:?}: no recorded output for '{prefix}' (owner of {param}, {kind:?})"
+        );
     }
     assert_eq!(rec.last().unwrap().output.dims(), y.dims(), "{name}: last record is the output");
 }
@@ -150,7 +154,9 @@ fn small_models_counts_and_recordings() {
 #[test]
 #[ignore]
 fn remaining_imagenet_vgg_parameter_counts() {
-    for (name, want) in COUNTS.iter().filter(|(n, _)| n.starts_with("vgg") && is_imagenet(n) && !DEFAULT_VGGS.contains(n)) {
+    for (name, want) in
+        COUNTS.iter().filter(|(n, _)| n.starts_with("vgg") && is_imagenet(n) && !DEFAULT_VGGS.contains(n))
+    {
         assert_eq!(default_build(name, 0).num_parameters(), *want, "{name}");
     }
 }
@@ -202,13 +208,23 @@ fn recordings_name_the_layers() {
     let net = default_build("tinyvgg", 0);
     let mut ctx = Forward::recording(Mode::Eval, 0);
     net.forward(&Tensor::randn([1, 3, 64, 64], 0), &mut ctx);
-    let paths: Vec<String> = ctx.take_recorded().into_iter().map(|r| format!("{} {:?}", r.path, r.output.dims())).collect();
+    let paths: Vec<String> =
+        ctx.take_recorded().into_iter().map(|r| format!("{} {:?}", r.path, r.output.dims())).collect();
     assert_eq!(
         paths,
         [
-            "conv_1_1 [1, 10, 62, 62]", "relu_1_1 [1, 10, 62, 62]", "conv_1_2 [1, 10, 60, 60]", "relu_1_2 [1, 10, 60, 60]", "max_pool_1 [1, 10, 30, 30]",
-            "conv_2_1 [1, 10, 28, 28]", "relu_2_1 [1, 10, 28, 28]", "conv_2_2 [1, 10, 26, 26]", "relu_2_2 [1, 10, 26, 26]", "max_pool_2 [1, 10, 13, 13]",
-            "flatten [1, 1690]", "output [1, 10]",
+            "conv_1_1 [1, 10, 62, 62]",
+            "relu_1_1 [1, 10, 62, 62]",
+            "conv_1_2 [1, 10, 60, 60]",
+            "relu_1_2 [1, 10, 60, 60]",
+            "max_pool_1 [1, 10, 30, 30]",
+            "conv_2_1 [1, 10, 28, 28]",
+            "relu_2_1 [1, 10, 28, 28]",
+            "conv_2_2 [1, 10, 26, 26]",
+            "relu_2_2 [1, 10, 26, 26]",
+            "max_pool_2 [1, 10, 13, 13]",
+            "flatten [1, 1690]",
+            "output [1, 10]",
         ]
     );
 }
@@ -311,6 +327,8 @@ fn torch_style_state_dicts_load_by_name() {
     let x = Tensor::randn([1, 3, 32, 32], 0);
     assert_eq!(src.run(&x, Mode::Eval).to_vec(), dst.run(&x, Mode::Eval).to_vec());
     // The ImageNet stem does not fit the CIFAR form.
-    let err = default_build("resnet18_cifar", 0).load_state_dict(&build("resnet18", &ModelConfig { in_channels: 3, num_classes: 10 }, 0).unwrap().state_dict()).unwrap_err();
+    let err = default_build("resnet18_cifar", 0)
+        .load_state_dict(&build("resnet18", &ModelConfig { in_channels: 3, num_classes: 10 }, 0).unwrap().state_dict())
+        .unwrap_err();
     assert!(err.to_string().contains("conv1.weight"), "{err}");
 }

@@ -17,7 +17,8 @@ use convlab::Tensor;
 
 fn keys_fixture() -> serde_json::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zoo_keys.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("zoo_keys.json (run tools/make_fixtures.py zoo_keys)")).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(path).expect("zoo_keys.json (run tools/make_fixtures.py zoo_keys)"))
+        .unwrap()
 }
 
 fn default_build(name: &str, seed: u64) -> Box<dyn Module> {
@@ -34,9 +35,15 @@ fn state_dict_keys_and_shapes_equal_torchvision() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
+            .map(|e| {
+                (
+                    e[0].as_str().unwrap().to_string(),
+                    e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect(),
+                )
+            })
             .collect();
-        let got: Vec<(String, Vec<usize>)> = default_build(name, 0).named_tensors().into_iter().map(|(n, t, _)| (n, t.dims().to_vec())).collect();
+        let got: Vec<(String, Vec<usize>)> =
+            default_build(name, 0).named_tensors().into_iter().map(|(n, t, _)| (n, t.dims().to_vec())).collect();
         // Same order as torch's state_dict, names and shapes.
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(g, w, "{name}: entry {i}");

@@ -108,7 +108,9 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
         None => None,
         Some(b) => {
             let t = match serde_json::from_str::<f64>(b.trim()) {
-                Ok(v) if !(v as f32).is_finite() => bail!("--bias: {v} is outside the range of f32 values (about ±3.4e38)"),
+                Ok(v) if !(v as f32).is_finite() => {
+                    bail!("--bias: {v} is outside the range of f32 values (about ±3.4e38)")
+                }
                 Ok(v) => Tensor::full([cout], v as f32),
                 Err(_) => parse_tensor_arg("bias", b, 1, 1)?,
             };
@@ -130,16 +132,19 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
     }
     let geom = convlab::ops::conv::conv2d_output_shape(x.dims(), w.dims(), &params)?;
     check_size(&geom)?;
-    let out = no_grad(|| if args.flip { x.convolve2d(&w, bias.as_ref(), &params) } else { x.conv2d(&w, bias.as_ref(), &params) });
+    let out = no_grad(|| {
+        if args.flip {
+            x.convolve2d(&w, bias.as_ref(), &params)
+        } else {
+            x.conv2d(&w, bias.as_ref(), &params)
+        }
+    });
     let (oh, ow) = (out.dims()[2], out.dims()[3]);
     // One kernel on a 2-D input prints a 2-D result, as in the lecture.
     let out_dims: Vec<usize> = if cout == 1 { vec![oh, ow] } else { vec![cout, oh, ow] };
     let data = out.to_vec();
     let [pt, pb, pl, pr] = geom.pad;
-    let eff = [
-        params.dilation[0] * (w.dims()[2] - 1) + 1,
-        params.dilation[1] * (w.dims()[3] - 1) + 1,
-    ];
+    let eff = [params.dilation[0] * (w.dims()[2] - 1) + 1, params.dilation[1] * (w.dims()[3] - 1) + 1];
     let [sh, sw] = params.stride;
     let (ih, iw) = (x.dims()[2], x.dims()[3]);
     if args.json {

@@ -74,7 +74,13 @@ pub fn nested_to_flat(v: &Value) -> std::result::Result<(Vec<usize>, Vec<f32>), 
     Ok((dims, data))
 }
 
-fn walk(v: &Value, dims: &[usize], depth: usize, path: &mut String, out: &mut Vec<f32>) -> std::result::Result<(), String> {
+fn walk(
+    v: &Value,
+    dims: &[usize],
+    depth: usize,
+    path: &mut String,
+    out: &mut Vec<f32>,
+) -> std::result::Result<(), String> {
     match v {
         Value::Array(items) => {
             if depth >= dims.len() || items.len() != dims[depth] {
@@ -96,7 +102,10 @@ fn walk(v: &Value, dims: &[usize], depth: usize, path: &mut String, out: &mut Ve
         Value::Number(n) if depth == dims.len() => {
             let x = n.as_f64().ok_or_else(|| format!("{path}: number out of range"))?;
             if !(x as f32).is_finite() {
-                return Err(format!("{}: {x} is outside the range of f32 values (about ±3.4e38)", if path.is_empty() { "value" } else { path }));
+                return Err(format!(
+                    "{}: {x} is outside the range of f32 values (about ±3.4e38)",
+                    if path.is_empty() { "value" } else { path }
+                ));
             }
             out.push(x as f32);
             Ok(())
@@ -142,7 +151,11 @@ pub fn to_nested(data: &[f32], dims: &[usize]) -> Value {
     if dims.is_empty() {
         // The shortest decimal that reads back as the same f32 (0.33333334, not 0.3333333432674408).
         let v = data[0];
-        return if v.is_finite() { serde_json::from_str(&format!("{v:?}")).unwrap_or(Value::Null) } else { Value::Null };
+        return if v.is_finite() {
+            serde_json::from_str(&format!("{v:?}")).unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
     }
     let step: usize = dims[1..].iter().product();
     Value::Array((0..dims[0]).map(|i| to_nested(&data[i * step..(i + 1) * step], &dims[1..])).collect())

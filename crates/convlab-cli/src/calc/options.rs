@@ -6,7 +6,9 @@ use anyhow::{bail, Result};
 pub fn parse_list(what: &str, s: &str) -> Result<Vec<usize>> {
     s.split(',')
         .map(|p| {
-            p.trim().parse::<usize>().map_err(|_| anyhow::anyhow!("--{what}: '{s}' is not a non-negative integer or a comma-separated list of them"))
+            p.trim().parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("--{what}: '{s}' is not a non-negative integer or a comma-separated list of them")
+            })
         })
         .collect()
 }

@@ -7,8 +7,8 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use convlab::ops::pool::Pool2dParams;
 use convlab::no_grad;
+use convlab::ops::pool::Pool2dParams;
 use serde_json::json;
 
 use super::matrix::{format_matrix, parse_tensor_arg, to_nested};
@@ -87,8 +87,14 @@ pub fn run(args: &Pool2dArgs) -> Result<()> {
     let [ph, pw] = params.padding;
     let [dh, dw] = params.dilation;
     let dil = if dh > 1 || dw > 1 { format!(", dilation {dh}×{dw}") } else { String::new() };
-    println!("{} pooling, window {kh}×{kw}, stride {sh}×{sw}, padding {ph}×{pw}{dil}", if is_max { "Max" } else { "Average" });
-    println!("Output size{}:", if params.ceil_mode { " (ceil mode: the last window may hang over the end)" } else { "" });
+    println!(
+        "{} pooling, window {kh}×{kw}, stride {sh}×{sw}, padding {ph}×{pw}{dil}",
+        if is_max { "Max" } else { "Average" }
+    );
+    println!(
+        "Output size{}:",
+        if params.ceil_mode { " (ceil mode: the last window may hang over the end)" } else { "" }
+    );
     for (axis, line) in ["height", "width "].iter().zip(geom.arithmetic()) {
         println!("  {axis}: {line}");
     }

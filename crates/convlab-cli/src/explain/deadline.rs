@@ -23,8 +23,8 @@
 //! if state.head_timed_out() { /* answer 408 */ }
 //! ```
 
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -166,7 +166,10 @@ impl<'a> Deadlines<'a> {
         if self.write_timer.as_mut().poll(cx).is_ready() {
             self.write_armed = false;
             self.state.lock().write_timed_out = true;
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client did not read its answer in time")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not read its answer in time",
+            )));
         }
         Poll::Pending
     }
@@ -213,7 +216,11 @@ impl AsyncWrite for Deadlines<'_> {
         }
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut *this.tcp).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => this.wrote(r),

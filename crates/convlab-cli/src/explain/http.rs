@@ -41,7 +41,9 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::StatusCode;
@@ -118,7 +120,11 @@ pub struct Response {
 impl Response {
     /// `{"error": msg}` with `status`.
     pub fn error(status: u16, msg: impl std::fmt::Display) -> Response {
-        Response { status, content_type: "application/json", body: serde_json::to_vec(&serde_json::json!({ "error": msg.to_string() })).unwrap_or_default() }
+        Response {
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(&serde_json::json!({ "error": msg.to_string() })).unwrap_or_default(),
+        }
     }
 }
 
@@ -143,11 +149,23 @@ pub fn serve(listener: TcpListener, cfg: &HttpConfig, handler: Arc<Handler>, com
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let open = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
-        let shared = Arc::new(Shared { cfg: cfg.clone(), handler, computes, workers: Arc::new(Semaphore::new(cfg.workers.max(1))) });
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            handler,
+            computes,
+            workers: Arc::new(Semaphore::new(cfg.workers.max(1))),
+        });
         loop {
             let mut tcp = match listener.accept().await {
                 Ok((s, _)) => s,
-                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: wait for connections to end.
                     eprintln!("warning: accepting a connection failed: {e}");
@@ -238,21 +256,28 @@ async fn answer(req: hyper::Request<Incoming>, shared: &Shared) -> hyper::Respon
     let (parts, body) = req.into_parts();
     // Origin form only: no `http://host/path`, no `*`.
     let target = match parts.uri.path_and_query() {
-        Some(pq) if parts.uri.scheme().is_none() && parts.uri.authority().is_none() && pq.as_str().starts_with('/') => pq.as_str().to_string(),
+        Some(pq) if parts.uri.scheme().is_none() && parts.uri.authority().is_none() && pq.as_str().starts_with('/') => {
+            pq.as_str().to_string()
+        }
         _ => return refuse(400, "the request target must be a path starting with '/'"),
     };
-    let header = |name| parts.headers.get(name).map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let header =
+        |name| parts.headers.get(name).map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if let Some(e) = header(EXPECT).filter(|e| !e.eq_ignore_ascii_case("100-continue")) {
         return refuse(417, format!("unsupported expectation '{e}'"));
     }
-    if let Some(len) = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > cfg.body_bytes as u64) {
+    if let Some(len) =
+        header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > cfg.body_bytes as u64)
+    {
         return refuse(413, format!("request body of {len} bytes is over the limit of {} bytes", cfg.body_bytes));
     }
     let mut body = Limited::new(body, cfg.body_bytes);
     let mut bytes = Vec::new();
     loop {
         match tokio::time::timeout(cfg.request_timeout, body.frame()).await {
-            Err(_) => return refuse(408, format!("the request body stalled for {} s", cfg.request_timeout.as_secs_f64())),
+            Err(_) => {
+                return refuse(408, format!("the request body stalled for {} s", cfg.request_timeout.as_secs_f64()))
+            }
             Ok(None) => break,
             Ok(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -266,13 +291,25 @@ async fn answer(req: hyper::Request<Incoming>, shared: &Shared) -> hyper::Respon
         }
     }
     if cfg.loopback_hosts_only && !header(HOST).is_none_or(|h| is_loopback_host(&h)) {
-        return to_hyper(Response::error(403, "this server answers only requests addressed to localhost, 127.0.0.1 or [::1] (see --allow-remote)"), false);
+        return to_hyper(
+            Response::error(
+                403,
+                "this server answers only requests addressed to localhost, 127.0.0.1 or [::1] (see --allow-remote)",
+            ),
+            false,
+        );
     }
-    let headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
     let req = Request { method: parts.method.as_str().to_string(), target, headers, body: bytes };
     let resp = if (shared.computes)(&req) {
         let handler = shared.handler.clone();
-        let Ok(permit) = shared.workers.clone().acquire_owned().await else { return refuse(503, "the server is shutting down") };
+        let Ok(permit) = shared.workers.clone().acquire_owned().await else {
+            return refuse(503, "the server is shutting down");
+        };
         // The permit moves into the blocking task: it is held while computing even if the
         // client goes away and this future is dropped.
         let job = tokio::task::spawn_blocking(move || {
@@ -295,7 +332,10 @@ fn is_loopback_host(host: &str) -> bool {
         h.rsplit_once(':').map_or(h, |(n, port)| if port.bytes().all(|b| b.is_ascii_digit()) { n } else { h })
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name == "::1"
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
 #[cfg(test)]
@@ -304,10 +344,12 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:7860", "127.0.0.1:80", "127.1.2.3", "[::1]:7860", "[::1]", "app.localhost:1"] {
+        for h in ["localhost", "localhost:7860", "127.0.0.1:80", "127.1.2.3", "[::1]:7860", "[::1]", "app.localhost:1"]
+        {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["example.com", "evil.com:7860", "10.0.0.1:7860", "localhost.evil.com", "[::2]:1", "127.0.0.1.nip.io"] {
+        for h in ["example.com", "evil.com:7860", "10.0.0.1:7860", "localhost.evil.com", "[::2]:1", "127.0.0.1.nip.io"]
+        {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

@@ -98,17 +98,31 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         ..HttpConfig::default()
     };
-    let opts = ServeOptions { host: args.host.clone(), port: args.port, allow_remote: args.allow_remote, threads: args.threads, http };
+    let opts = ServeOptions {
+        host: args.host.clone(),
+        port: args.port,
+        allow_remote: args.allow_remote,
+        threads: args.threads,
+        http,
+    };
     // Refuse a remote address before the (possibly slow) model and dataset loading.
     let addrs = resolve(&opts)?;
-    let data = DataOptions { data_dir: args.data_dir.clone(), download: args.data_dir.is_none(), progress: true, ..DataOptions::default() };
+    let data = DataOptions {
+        data_dir: args.data_dir.clone(),
+        download: args.data_dir.is_none(),
+        progress: true,
+        ..DataOptions::default()
+    };
     let ex = Explainer::from_checkpoint(&args.checkpoint, args.dataset.as_deref(), &data)?;
     serve_on(ex, &opts, &addrs)
 }
 
 /// The addresses `opts.host:opts.port` names, checked against `--allow-remote`.
 fn resolve(opts: &ServeOptions) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = (opts.host.as_str(), opts.port).to_socket_addrs().map_err(|e| anyhow!("cannot resolve --host {}: {e}", opts.host))?.collect();
+    let addrs: Vec<SocketAddr> = (opts.host.as_str(), opts.port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("cannot resolve --host {}: {e}", opts.host))?
+        .collect();
     if addrs.is_empty() {
         bail!("--host {} names no address", opts.host);
     }
@@ -117,7 +131,11 @@ fn resolve(opts: &ServeOptions) -> Result<Vec<SocketAddr>> {
         bail!("--host {} is not a loopback address ({}): add --allow-remote to serve other machines (the explainer has no login)", opts.host, remote.join(", "));
     }
     if !remote.is_empty() {
-        eprintln!("warning: serving on {} ({}): anyone who can reach this machine can use the explainer, which has no login", opts.host, remote.join(", "));
+        eprintln!(
+            "warning: serving on {} ({}): anyone who can reach this machine can use the explainer, which has no login",
+            opts.host,
+            remote.join(", ")
+        );
     }
     Ok(addrs)
 }
@@ -129,7 +147,8 @@ pub fn serve(ex: Explainer, opts: &ServeOptions) -> Result<()> {
 }
 
 fn serve_on(ex: Explainer, opts: &ServeOptions, addrs: &[SocketAddr]) -> Result<()> {
-    let listener = TcpListener::bind(addrs).map_err(|e| anyhow!("cannot listen on {}:{}: {e}", opts.host, opts.port))?;
+    let listener =
+        TcpListener::bind(addrs).map_err(|e| anyhow!("cannot listen on {}:{}: {e}", opts.host, opts.port))?;
     let addr = listener.local_addr()?;
     println!("ConvLab explainer for {}: http://{addr}/", ex.description);
     std::io::stdout().flush()?;

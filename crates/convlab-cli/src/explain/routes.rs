@@ -78,10 +78,15 @@ struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: &str) -> Query {
-        Query(q.split('&').filter(|p| !p.is_empty()).map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        }).collect())
+        Query(
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect(),
+        )
     }
     fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
@@ -92,7 +97,9 @@ impl Query {
     fn num(&self, k: &str, default: usize) -> Result<usize, Reply> {
         match self.get(k) {
             None | Some("") => Ok(default),
-            Some(v) => v.parse().map_err(|_| error(400, format!("parameter '{k}' must be a non-negative integer, got '{v}'"))),
+            Some(v) => {
+                v.parse().map_err(|_| error(400, format!("parameter '{k}' must be a non-negative integer, got '{v}'")))
+            }
         }
     }
     fn opt_num(&self, k: &str) -> Result<Option<usize>, Reply> {
@@ -138,24 +145,38 @@ fn route(ex: &Explainer, req: &Request) -> Reply {
             "/api/model" => json_reply(200, &ex.structure()),
             "/api/samples" => engine(ex.samples(q.num("offset", 0)?, q.num("count", 10)?)),
             "/api/run" => engine(ex.run(&InputSource::Sample(q.num("sample", 0)?), q.num("maps", 16)?)),
-            "/api/layer" => engine(ex.layer_maps(q.req("input")?, q.req("layer")?, q.num("offset", 0)?, q.num("count", 16)?)),
-            "/api/detail" | "/api/conv" => {
-                engine(ex.detail(q.req("input")?, q.req("layer")?, q.num("channel", 0)?, q.num("cin_offset", 0)?, q.num("cin_count", 16)?))
+            "/api/layer" => {
+                engine(ex.layer_maps(q.req("input")?, q.req("layer")?, q.num("offset", 0)?, q.num("count", 16)?))
             }
-            "/api/attribution" => engine(ex.attribution(q.req("input")?, q.get("method").unwrap_or("saliency"), q.opt_num("class")?, q.get("layer").filter(|l| !l.is_empty()))),
+            "/api/detail" | "/api/conv" => engine(ex.detail(
+                q.req("input")?,
+                q.req("layer")?,
+                q.num("channel", 0)?,
+                q.num("cin_offset", 0)?,
+                q.num("cin_count", 16)?,
+            )),
+            "/api/attribution" => engine(ex.attribution(
+                q.req("input")?,
+                q.get("method").unwrap_or("saliency"),
+                q.opt_num("class")?,
+                q.get("layer").filter(|l| !l.is_empty()),
+            )),
             "/api/filters" => json_reply(200, &ex.filters()),
             "/api/metrics" => engine(ex.metrics()),
             "/api/confusion" => engine(ex.confusion(q.num("limit", 500)?.min(2000))),
             "/api/hyper" => {
                 let d = HyperQuery::default();
-                json_reply(200, &hyper(&HyperQuery {
-                    input: q.num("input", d.input)?,
-                    kernel: q.num("kernel", d.kernel)?,
-                    padding: q.get("padding").unwrap_or(&d.padding).to_string(),
-                    stride: q.num("stride", d.stride)?,
-                    dilation: q.num("dilation", d.dilation)?,
-                    padding_mode: q.get("mode").unwrap_or(&d.padding_mode).to_string(),
-                }))
+                json_reply(
+                    200,
+                    &hyper(&HyperQuery {
+                        input: q.num("input", d.input)?,
+                        kernel: q.num("kernel", d.kernel)?,
+                        padding: q.get("padding").unwrap_or(&d.padding).to_string(),
+                        stride: q.num("stride", d.stride)?,
+                        dilation: q.num("dilation", d.dilation)?,
+                        padding_mode: q.get("mode").unwrap_or(&d.padding_mode).to_string(),
+                    }),
+                )
             }
             _ => error(404, format!("no such page: {path}")),
         })
@@ -166,7 +187,11 @@ fn route(ex: &Explainer, req: &Request) -> Reply {
 /// Answers one request; a panic inside becomes a 500 with its message.
 pub fn handle(ex: &Explainer, req: &Request) -> Response {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ex, req))).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
         error(500, format!("internal error: {msg}"))
     })
 }

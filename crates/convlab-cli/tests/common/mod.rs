@@ -52,15 +52,17 @@ pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-
-pub const SPEC: &str = "input(1,28,28) conv(4,3,padding=1) relu maxpool(2) conv(6,3) relu maxpool(2) flatten linear(10)";
+pub const SPEC: &str =
+    "input(1,28,28) conv(4,3,padding=1) relu maxpool(2) conv(6,3) relu maxpool(2) flatten linear(10)";
 
 /// Trains [`SPEC`] for `steps` SGD steps on the built-in digits and writes
 /// `dir/checkpoint.safetensors` and `dir/metrics.jsonl`.
 pub fn make_checkpoint(dir: &Path, steps: usize) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let m = resolve_model(SPEC, None, None, None, 7).unwrap();
-    let train = data::open("builtin", Split::Train, &DataOptions { builtin_size: Some(steps * 32), ..DataOptions::default() }).unwrap();
+    let train =
+        data::open("builtin", Split::Train, &DataOptions { builtin_size: Some(steps * 32), ..DataOptions::default() })
+            .unwrap();
     let norm = data::normalization("builtin").unwrap();
     let mut opt = Sgd::new(m.module.named_parameters(), SgdParams { lr: 0.05, momentum: 0.9, ..SgdParams::default() });
     let mut metrics = String::new();
@@ -82,7 +84,10 @@ pub fn make_checkpoint(dir: &Path, steps: usize) -> PathBuf {
         class_names: train.classes().to_vec(),
         normalization: Some(norm),
         epoch: Some(1),
-        ..CheckpointMeta::new(&m.description, serde_json::json!({ "in_channels": 1, "num_classes": 10, "dataset": "builtin" }))
+        ..CheckpointMeta::new(
+            &m.description,
+            serde_json::json!({ "in_channels": 1, "num_classes": 10, "dataset": "builtin" }),
+        )
     };
     let path = dir.join("checkpoint.safetensors");
     checkpoint::save(&path, &*m.module, &meta).unwrap();

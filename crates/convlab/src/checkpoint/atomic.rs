@@ -93,7 +93,9 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
         let Some(rest) = name.strip_prefix('.') else { continue };
         let Some((_, tail)) = rest.rsplit_once(".tmp-") else { continue };
         let Some((pid, n)) = tail.split_once('-') else { continue };
-        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
         if !alive(pid) && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }

@@ -51,28 +51,42 @@ fn encode_one(t: &Tensor, stored: Stored) -> Encoded {
 }
 
 /// The bytes of a safetensors file holding `tensors` and the string `metadata`.
-pub(crate) fn encode(path: &Path, tensors: &[(String, Tensor, Stored)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode(
+    path: &Path,
+    tensors: &[(String, Tensor, Stored)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, Error> {
     let encoded: Vec<(String, Encoded)> = tensors.iter().map(|(n, t, s)| (n.clone(), encode_one(t, *s))).collect();
     let meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let meta = if meta.is_empty() { None } else { Some(meta) };
-    safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), &meta)
-        .map_err(|e| Error::Format { path: path.display().to_string(), msg: format!("cannot encode safetensors: {e:?}") })
+    safetensors::serialize(encoded.iter().map(|(n, e)| (n.as_str(), e)), &meta).map_err(|e| Error::Format {
+        path: path.display().to_string(),
+        msg: format!("cannot encode safetensors: {e:?}"),
+    })
 }
 
 fn describe(e: &SafeTensorError, len: usize) -> String {
     match e {
-        SafeTensorError::HeaderTooSmall => format!("not a safetensors file: {len} bytes, too short for the 8-byte header length"),
+        SafeTensorError::HeaderTooSmall => {
+            format!("not a safetensors file: {len} bytes, too short for the 8-byte header length")
+        }
         SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
             format!("not a safetensors file (or truncated): the header length does not fit in the file's {len} bytes")
         }
-        SafeTensorError::InvalidHeader | SafeTensorError::InvalidHeaderStart | SafeTensorError::InvalidHeaderDeserialization => {
+        SafeTensorError::InvalidHeader
+        | SafeTensorError::InvalidHeaderStart
+        | SafeTensorError::InvalidHeaderDeserialization => {
             "not a safetensors file: the header is not a valid JSON table of tensors".into()
         }
         SafeTensorError::MetadataIncompleteBuffer => {
             format!("truncated or corrupt: the header's tensor sizes do not add up to the file's {len} bytes")
         }
-        SafeTensorError::TensorInvalidInfo => "corrupt header: a tensor's byte range does not match its shape and dtype".into(),
-        SafeTensorError::InvalidOffset(name) => format!("corrupt header: tensor '{name}' has data offsets that are not contiguous"),
+        SafeTensorError::TensorInvalidInfo => {
+            "corrupt header: a tensor's byte range does not match its shape and dtype".into()
+        }
+        SafeTensorError::InvalidOffset(name) => {
+            format!("corrupt header: tensor '{name}' has data offsets that are not contiguous")
+        }
         SafeTensorError::ValidationOverflow => "corrupt header: a tensor's shape overflows".into(),
         other => format!("cannot read safetensors: {other:?}"),
     }

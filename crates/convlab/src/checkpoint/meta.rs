@@ -65,12 +65,20 @@ const FIELDS: [&str; 6] = ["model", "config", "epoch", "class_names", "normaliza
 impl CheckpointMeta {
     /// Metadata naming the model and its configuration, with this ConvLab's version.
     pub fn new(model: &str, config: serde_json::Value) -> CheckpointMeta {
-        CheckpointMeta { model: model.to_string(), config, convlab_version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() }
+        CheckpointMeta {
+            model: model.to_string(),
+            config,
+            convlab_version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        }
     }
 
     /// Metadata for the zoo model `name` built with `config`.
     pub fn for_model(name: &str, config: &ModelConfig) -> CheckpointMeta {
-        CheckpointMeta::new(name, serde_json::json!({ "in_channels": config.in_channels, "num_classes": config.num_classes }))
+        CheckpointMeta::new(
+            name,
+            serde_json::json!({ "in_channels": config.in_channels, "num_classes": config.num_classes }),
+        )
     }
 
     /// The zoo configuration recorded in `config`, when it has one.

@@ -95,7 +95,9 @@ pub fn compare(module: &dyn Module, tensors: &BTreeMap<String, Tensor>) -> LoadR
     for (name, t, _) in &own {
         match tensors.get(name) {
             None => report.missing.push(name.clone()),
-            Some(v) if !fits(v, t) => report.mismatched.push(format!("{name}: file {} vs module {}", v.shape(), t.shape())),
+            Some(v) if !fits(v, t) => {
+                report.mismatched.push(format!("{name}: file {} vs module {}", v.shape(), t.shape()))
+            }
             Some(_) => {}
         }
     }
@@ -122,9 +124,14 @@ pub fn apply(module: &dyn Module, tensors: &BTreeMap<String, Tensor>, strict: bo
 
 /// Writes `tensors` (as f32) and the string `metadata` to a safetensors file at `path`,
 /// atomically. For optimizer state and other tensors that are not a module's.
-pub fn save_tensors(path: impl AsRef<Path>, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMap<String, String>) -> Result<(), Error> {
+pub fn save_tensors(
+    path: impl AsRef<Path>,
+    tensors: &BTreeMap<String, Tensor>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), Error> {
     let path = path.as_ref();
-    let list: Vec<(String, Tensor, Stored)> = tensors.iter().map(|(n, t)| (n.clone(), t.clone(), Stored::F32)).collect();
+    let list: Vec<(String, Tensor, Stored)> =
+        tensors.iter().map(|(n, t)| (n.clone(), t.clone(), Stored::F32)).collect();
     let bytes = format::encode(path, &list, metadata)?;
     write_atomic(path, |w: &mut dyn Write| w.write_all(&bytes))
 }
@@ -140,7 +147,11 @@ pub fn save(path: impl AsRef<Path>, module: &dyn Module, meta: &CheckpointMeta) 
         .named_tensors()
         .into_iter()
         .map(|(n, t, _)| {
-            let stored = if n == "num_batches_tracked" || n.ends_with(".num_batches_tracked") { Stored::I64 } else { Stored::F32 };
+            let stored = if n == "num_batches_tracked" || n.ends_with(".num_batches_tracked") {
+                Stored::I64
+            } else {
+                Stored::F32
+            };
             (n, t, stored)
         })
         .collect();
@@ -225,7 +236,10 @@ pub fn load_into(path: impl AsRef<Path>, module: &dyn Module) -> Result<Checkpoi
 
 /// Loads what fits of a checkpoint into `module` and reports the keys that did not
 /// (PyTorch's `strict=False`).
-pub fn load_into_non_strict(path: impl AsRef<Path>, module: &dyn Module) -> Result<(CheckpointMeta, LoadReport), Error> {
+pub fn load_into_non_strict(
+    path: impl AsRef<Path>,
+    module: &dyn Module,
+) -> Result<(CheckpointMeta, LoadReport), Error> {
     let path = path.as_ref();
     let ck = load(path)?;
     let report = apply(module, &ck.tensors, false).map_err(|msg| format_error(path, msg))?;

@@ -35,7 +35,8 @@ use super::{DataOptions, Dataset, MemoryDataset, Split};
 use crate::Error;
 
 /// Class names in label order.
-pub const CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+pub const CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 /// Bytes in one record: the label and 3×32×32 pixels.
 pub const RECORD: usize = 1 + 3 * 32 * 32;
 pub const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -113,7 +114,10 @@ pub fn extract(archive: &Path, into: &Path) -> Result<(), Error> {
     let inner = tmp.join(BIN_DIR);
     if !inner.is_dir() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::Format { path: archive.display().to_string(), msg: format!("the archive has no {BIN_DIR}/ folder") });
+        return Err(Error::Format {
+            path: archive.display().to_string(),
+            msg: format!("the archive has no {BIN_DIR}/ folder"),
+        });
     }
     let target = into.join(BIN_DIR);
     let renamed = std::fs::rename(&inner, &target).map_err(|e| io(&target, e));
@@ -184,7 +188,10 @@ fn append_batch(bytes: &[u8], name: &str, pixels: &mut Vec<u8>, labels: &mut Vec
     pixels.reserve(bytes.len());
     for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
         if record[0] >= 10 {
-            return Err(Error::Format { path: name.to_string(), msg: format!("record {i}: label {} is not below 10", record[0]) });
+            return Err(Error::Format {
+                path: name.to_string(),
+                msg: format!("record {i}: label {} is not below 10", record[0]),
+            });
         }
         labels.push(record[0]);
         pixels.extend_from_slice(&record[1..]);

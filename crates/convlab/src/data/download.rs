@@ -60,8 +60,10 @@ fn digest_of(path: &Path, check: &Check) -> Result<Option<(String, &'static str)
     Ok(match *check {
         Check::Sha256(want) => Some((sha256_hex(reader).map_err(|e| io_err(path, e))?, want)),
         Check::Sha256Gunzipped(want) => {
-            let got = sha256_hex(flate2::read::GzDecoder::new(reader))
-                .map_err(|e| Error::Format { path: path.display().to_string(), msg: format!("not a valid gzip file: {e}") })?;
+            let got = sha256_hex(flate2::read::GzDecoder::new(reader)).map_err(|e| Error::Format {
+                path: path.display().to_string(),
+                msg: format!("not a valid gzip file: {e}"),
+            })?;
             Some((got, want))
         }
         Check::None => None,
@@ -72,8 +74,12 @@ fn digest_of(path: &Path, check: &Check) -> Result<Option<(String, &'static str)
 pub fn verify(path: &Path, check: &Check) -> Result<(), Error> {
     if let Some((got, want)) = digest_of(path, check)? {
         if !got.eq_ignore_ascii_case(want) {
-            let what = if matches!(check, Check::Sha256Gunzipped(_)) { "SHA-256 of the gunzipped content" } else { "SHA-256" };
-            return Err(Error::Format { path: path.display().to_string(), msg: format!("checksum mismatch: {what} is {got}, expected {want}") });
+            let what =
+                if matches!(check, Check::Sha256Gunzipped(_)) { "SHA-256 of the gunzipped content" } else { "SHA-256" };
+            return Err(Error::Format {
+                path: path.display().to_string(),
+                msg: format!("checksum mismatch: {what} is {got}, expected {want}"),
+            });
         }
     }
     Ok(())
@@ -101,7 +107,10 @@ pub fn fetch(url: &str, dest: &Path, check: &Check, progress: bool) -> Result<()
     download_to(url, &part, progress)?;
     if let Err(e) = verify(&part, check) {
         let _ = fs::remove_file(&part);
-        return Err(Error::Format { path: url.to_string(), msg: format!("downloaded file failed verification and was removed ({e})") });
+        return Err(Error::Format {
+            path: url.to_string(),
+            msg: format!("downloaded file failed verification and was removed ({e})"),
+        });
     }
     fs::rename(&part, dest).map_err(|e| io_err(dest, e))
 }
@@ -128,18 +137,19 @@ fn download_to(url: &str, part: &Path, progress: bool) -> Result<(), Error> {
     let resumed = response.status() == 206;
     let remaining: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let start = if resumed { have } else { 0 };
-    let mut file = if resumed {
-        OpenOptions::new().append(true).open(part)
-    } else {
-        File::create(part)
-    }
-    .map_err(|e| io_err(part, e))?;
+    let mut file = if resumed { OpenOptions::new().append(true).open(part) } else { File::create(part) }
+        .map_err(|e| io_err(part, e))?;
 
-    let bar = if progress { indicatif::ProgressBar::new(remaining.map_or(0, |r| r + start)) } else { indicatif::ProgressBar::hidden() };
+    let bar = if progress {
+        indicatif::ProgressBar::new(remaining.map_or(0, |r| r + start))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     if progress {
-        let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
         bar.set_position(start);
@@ -154,7 +164,11 @@ fn download_to(url: &str, part: &Path, progress: bool) -> Result<(), Error> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let _ = file.flush();
-                return Err(net_err(format!("{e} after {} bytes (the partial download in {} resumes next time)", start + got, part.display())));
+                return Err(net_err(format!(
+                    "{e} after {} bytes (the partial download in {} resumes next time)",
+                    start + got,
+                    part.display()
+                )));
             }
         };
         file.write_all(&buf[..n]).map_err(|e| io_err(part, e))?;

@@ -90,7 +90,11 @@ impl ImageFolder {
         };
         let class_dirs: Vec<PathBuf> = sorted_entries(&dir)?.into_iter().filter(|p| p.is_dir()).collect();
         if class_dirs.is_empty() {
-            return Err(Error::Invalid(format!("{}: no class subfolders (expected {}/<class>/*.png|jpg|jpeg|bmp)", dir.display(), dir.display())));
+            return Err(Error::Invalid(format!(
+                "{}: no class subfolders (expected {}/<class>/*.png|jpg|jpeg|bmp)",
+                dir.display(),
+                dir.display()
+            )));
         }
         let mut classes = Vec::new();
         let mut files = Vec::new();
@@ -99,7 +103,10 @@ impl ImageFolder {
             files.extend(sorted_entries(class_dir)?.into_iter().filter(|p| is_image(p)).map(|p| (p, label)));
         }
         let Some((first, _)) = files.first() else {
-            return Err(Error::Invalid(format!("{}: no images (.png, .jpg, .jpeg, .bmp) in its class subfolders", dir.display())));
+            return Err(Error::Invalid(format!(
+                "{}: no images (.png, .jpg, .jpeg, .bmp) in its class subfolders",
+                dir.display()
+            )));
         };
         let (first_gray, first_h, first_w) = if opts.image_size.is_some() && opts.grayscale.is_some() {
             (false, 0, 0)
@@ -141,7 +148,10 @@ pub fn decode_file(path: &Path) -> Result<DynamicImage, Error> {
     let io = |e| Error::Io { path: name.clone(), source: e };
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len > MAX_IMAGE_FILE {
-        return Err(Error::Format { path: name, msg: format!("{len} bytes is more than the {MAX_IMAGE_FILE}-byte limit for an image file") });
+        return Err(Error::Format {
+            path: name,
+            msg: format!("{len} bytes is more than the {MAX_IMAGE_FILE}-byte limit for an image file"),
+        });
     }
     decode_image(&std::fs::read(path).map_err(io)?, &name)
 }
@@ -180,7 +190,9 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage, Error> {
     };
     let (w, h) = reader()?.into_dimensions().map_err(|e| fail(format!("cannot decode image: {e}")))?;
     if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-        return Err(fail(format!("image header claims {w}×{h} pixels, more than the limit of {MAX_IMAGE_SIDE} per side; refusing to decode")));
+        return Err(fail(format!(
+            "image header claims {w}×{h} pixels, more than the limit of {MAX_IMAGE_SIDE} per side; refusing to decode"
+        )));
     }
     if w == 0 || h == 0 {
         return Err(fail(format!("image header claims {w}×{h} pixels: empty image")));
@@ -196,7 +208,11 @@ pub fn crop_resize(img: DynamicImage, h: usize, w: usize) -> DynamicImage {
         return img;
     }
     // The largest window with ratio w:h: width cw = min(iw, ih·w/h).
-    let (cw, ch) = if iw * h as u64 > ih * w as u64 { ((ih * w as u64 / h as u64).max(1), ih) } else { (iw, (iw * h as u64 / w as u64).max(1)) };
+    let (cw, ch) = if iw * h as u64 > ih * w as u64 {
+        ((ih * w as u64 / h as u64).max(1), ih)
+    } else {
+        (iw, (iw * h as u64 / w as u64).max(1))
+    };
     let cropped = img.crop_imm(((iw - cw) / 2) as u32, ((ih - ch) / 2) as u32, cw as u32, ch as u32);
     if cw == w as u64 && ch == h as u64 {
         cropped

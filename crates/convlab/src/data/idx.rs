@@ -52,7 +52,13 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     GzDecoder::new(&raw[..]).take(cap + 1).read_to_end(&mut out).map_err(|e| gzip_error(&name, e))?;
     if out.len() as u64 > cap {
-        return Err(format_error(&name, format!("gzip stream expands beyond {cap} bytes, the most this {}-byte file may hold; refusing to read further", raw.len())));
+        return Err(format_error(
+            &name,
+            format!(
+                "gzip stream expands beyond {cap} bytes, the most this {}-byte file may hold; refusing to read further",
+                raw.len()
+            ),
+        ));
     }
     Ok(out)
 }
@@ -90,7 +96,10 @@ pub fn parse_header(bytes: &[u8], path: &str) -> Result<IdxHeader, Error> {
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format_error(
             path,
-            format!("not an IDX file: magic number {:02x} {:02x} {:02x} {:02x} does not start with 00 00", bytes[0], bytes[1], bytes[2], bytes[3]),
+            format!(
+                "not an IDX file: magic number {:02x} {:02x} {:02x} {:02x} does not start with 00 00",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            ),
         ));
     }
     if bytes[2] != 0x08 {
@@ -102,14 +111,16 @@ pub fn parse_header(bytes: &[u8], path: &str) -> Result<IdxHeader, Error> {
     }
     let header_len = 4 + 4 * ndim;
     if bytes.len() < header_len {
-        return Err(format_error(path, format!("truncated IDX header: {ndim} dimensions need {header_len} bytes, the file has {}", bytes.len())));
+        return Err(format_error(
+            path,
+            format!("truncated IDX header: {ndim} dimensions need {header_len} bytes, the file has {}", bytes.len()),
+        ));
     }
     let dims: Vec<usize> =
         (0..ndim).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
-    let payload_len = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .ok_or_else(|| format_error(path, format!("IDX dimensions {dims:?} overflow: their product does not fit in 64 bits")))?;
+    let payload_len = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).ok_or_else(|| {
+        format_error(path, format!("IDX dimensions {dims:?} overflow: their product does not fit in 64 bits"))
+    })?;
     if payload_len > MAX_IDX_BYTES {
         return Err(format_error(
             path,
@@ -166,7 +177,10 @@ pub fn decode(stored: &[u8], path: &str) -> Result<IdxArray, Error> {
     if data.len() > want {
         return Err(format_error(
             path,
-            format!("the gzip stream holds more than the {want} bytes the header {:?} announces; refusing to read further", h.dims),
+            format!(
+                "the gzip stream holds more than the {want} bytes the header {:?} announces; refusing to read further",
+                h.dims
+            ),
         ));
     }
     check_len(&h, data.len(), path)?;
@@ -192,7 +206,10 @@ fn check_len(h: &IdxHeader, have: usize, path: &str) -> Result<(), Error> {
         ));
     }
     if have > want {
-        return Err(format_error(path, format!("{} bytes after the {want} the header {dims:?} announces", have - want)));
+        return Err(format_error(
+            path,
+            format!("{} bytes after the {want} the header {dims:?} announces", have - want),
+        ));
     }
     Ok(())
 }
@@ -211,7 +228,10 @@ pub fn load(path: &Path, rank: usize) -> Result<IdxArray, Error> {
     let stored = std::fs::read(path).map_err(|e| Error::Io { path: name.clone(), source: e })?;
     let arr = decode(&stored, &name)?;
     if arr.dims.len() != rank {
-        return Err(format_error(&name, format!("expected {rank} dimensions, the IDX header has {} ({:?})", arr.dims.len(), arr.dims)));
+        return Err(format_error(
+            &name,
+            format!("expected {rank} dimensions, the IDX header has {} ({:?})", arr.dims.len(), arr.dims),
+        ));
     }
     Ok(arr)
 }

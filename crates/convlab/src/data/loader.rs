@@ -88,7 +88,8 @@ impl DataLoader {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
         if let Some(norm) = &config.normalize {
-            check_normalization(norm, dataset.image_shape()[0]).map_err(|e| Error::Invalid(format!("{}: {e}", dataset.name())))?;
+            check_normalization(norm, dataset.image_shape()[0])
+                .map_err(|e| Error::Invalid(format!("{}: {e}", dataset.name())))?;
         }
         Ok(DataLoader { dataset, config })
     }
@@ -131,7 +132,12 @@ impl DataLoader {
             None => c.to_vec(),
         };
         let batches: Vec<Vec<usize>> = order.chunks(b).take(self.batches_per_epoch()).map(part).collect();
-        let job = Arc::new(Job { dataset: self.dataset.clone(), config: self.config.clone(), epoch_seed: mix(self.config.seed, epoch as u64), batches });
+        let job = Arc::new(Job {
+            dataset: self.dataset.clone(),
+            config: self.config.clone(),
+            epoch_seed: mix(self.config.seed, epoch as u64),
+            batches,
+        });
         let workers = self.config.workers.min(job.batches.len());
         let mut receivers = Vec::new();
         let mut handles = Vec::new();

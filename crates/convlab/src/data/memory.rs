@@ -18,11 +18,27 @@ pub struct MemoryDataset {
 impl MemoryDataset {
     /// A dataset from `labels.len()` images of `shape` in `pixels`. Panics when the sizes
     /// disagree or a label is not below `classes.len()` (loaders validate files first).
-    pub fn new(name: impl Into<String>, shape: [usize; 3], classes: Vec<String>, pixels: Vec<u8>, labels: Vec<u8>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        shape: [usize; 3],
+        classes: Vec<String>,
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+    ) -> Self {
         let name = name.into();
         let per: usize = shape.iter().product();
-        assert_eq!(pixels.len(), per * labels.len(), "MemoryDataset {name}: {} bytes for {} images of {shape:?}", pixels.len(), labels.len());
-        assert!(labels.iter().all(|&l| (l as usize) < classes.len()), "MemoryDataset {name}: label not below {}", classes.len());
+        assert_eq!(
+            pixels.len(),
+            per * labels.len(),
+            "MemoryDataset {name}: {} bytes for {} images of {shape:?}",
+            pixels.len(),
+            labels.len()
+        );
+        assert!(
+            labels.iter().all(|&l| (l as usize) < classes.len()),
+            "MemoryDataset {name}: label not below {}",
+            classes.len()
+        );
         MemoryDataset { name, shape, classes, pixels, labels }
     }
 

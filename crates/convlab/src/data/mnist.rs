@@ -38,7 +38,8 @@ pub enum Variant {
 }
 
 /// Fashion-MNIST's class names in label order.
-pub const FASHION_CLASSES: [&str; 10] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// Debian's `dataset-fashion-mnist` installs the files here.
 pub const FASHION_SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -70,17 +71,41 @@ impl Variant {
         let table: &[(&str, Check)] = match self {
             // Published SHA-256 of the decompressed MNIST files.
             Variant::Mnist => &[
-                ("train-images-idx3-ubyte", Check::Sha256Gunzipped("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db")),
-                ("train-labels-idx1-ubyte", Check::Sha256Gunzipped("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5")),
-                ("t10k-images-idx3-ubyte", Check::Sha256Gunzipped("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7")),
-                ("t10k-labels-idx1-ubyte", Check::Sha256Gunzipped("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2")),
+                (
+                    "train-images-idx3-ubyte",
+                    Check::Sha256Gunzipped("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+                ),
+                (
+                    "train-labels-idx1-ubyte",
+                    Check::Sha256Gunzipped("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+                ),
+                (
+                    "t10k-images-idx3-ubyte",
+                    Check::Sha256Gunzipped("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+                ),
+                (
+                    "t10k-labels-idx1-ubyte",
+                    Check::Sha256Gunzipped("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+                ),
             ],
             // SHA-256 of the .gz files as published on the Fashion-MNIST mirror.
             Variant::Fashion => &[
-                ("train-images-idx3-ubyte", Check::Sha256("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84")),
-                ("train-labels-idx1-ubyte", Check::Sha256("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845")),
-                ("t10k-images-idx3-ubyte", Check::Sha256("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073")),
-                ("t10k-labels-idx1-ubyte", Check::Sha256("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")),
+                (
+                    "train-images-idx3-ubyte",
+                    Check::Sha256("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+                ),
+                (
+                    "train-labels-idx1-ubyte",
+                    Check::Sha256("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+                ),
+                (
+                    "t10k-images-idx3-ubyte",
+                    Check::Sha256("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+                ),
+                (
+                    "t10k-labels-idx1-ubyte",
+                    Check::Sha256("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+                ),
             ],
         };
         table.iter().find(|(f, _)| *f == file).map(|(_, c)| *c).unwrap_or(Check::None)
@@ -131,9 +156,8 @@ pub fn open(variant: Variant, split: Split, opts: &DataOptions) -> Result<Memory
                     if find_in(&cache, name).is_none() {
                         let file = format!("{name}.gz");
                         let url = format!("{}{file}", variant.base_url());
-                        download::fetch(&url, &cache.join(&file), &variant.check(name), opts.progress).map_err(|e| {
-                            Error::Invalid(format!("{e}\n{}", missing(variant, names, &cache, true)))
-                        })?;
+                        download::fetch(&url, &cache.join(&file), &variant.check(name), opts.progress)
+                            .map_err(|e| Error::Invalid(format!("{e}\n{}", missing(variant, names, &cache, true))))?;
                     }
                 }
                 find_pair(std::slice::from_ref(&cache), names).ok_or_else(|| missing(variant, names, &cache, true))?
@@ -161,13 +185,25 @@ pub fn load_files(variant: Variant, images: &Path, labels: &Path) -> Result<Memo
 /// let err = mnist::from_arrays(Variant::Mnist, img, lab, "img.idx", "lab.idx").unwrap_err();
 /// assert_eq!(err.to_string(), "lab.idx: 3 labels for the 2 images in img.idx");
 /// ```
-pub fn from_arrays(variant: Variant, img: idx::IdxArray, lab: idx::IdxArray, images: &str, labels: &str) -> Result<MemoryDataset, Error> {
+pub fn from_arrays(
+    variant: Variant,
+    img: idx::IdxArray,
+    lab: idx::IdxArray,
+    images: &str,
+    labels: &str,
+) -> Result<MemoryDataset, Error> {
     let bad = |p: &str, msg: String| Error::Format { path: p.to_string(), msg };
     if img.dims.len() != 3 {
-        return Err(bad(images, format!("expected 3 dimensions, the IDX header has {} ({:?})", img.dims.len(), img.dims)));
+        return Err(bad(
+            images,
+            format!("expected 3 dimensions, the IDX header has {} ({:?})", img.dims.len(), img.dims),
+        ));
     }
     if lab.dims.len() != 1 {
-        return Err(bad(labels, format!("expected 1 dimensions, the IDX header has {} ({:?})", lab.dims.len(), lab.dims)));
+        return Err(bad(
+            labels,
+            format!("expected 1 dimensions, the IDX header has {} ({:?})", lab.dims.len(), lab.dims),
+        ));
     }
     if img.dims[1..] != [28, 28] {
         return Err(bad(images, format!("images are {}×{}, expected 28×28", img.dims[1], img.dims[2])));
@@ -176,7 +212,16 @@ pub fn from_arrays(variant: Variant, img: idx::IdxArray, lab: idx::IdxArray, ima
         return Err(bad(labels, format!("{} labels for the {} images in {images}", lab.dims[0], img.dims[0])));
     }
     if img.data.len() != img.dims.iter().product::<usize>() || lab.data.len() != lab.dims[0] {
-        return Err(bad(images, format!("{} image bytes and {} label bytes do not match the headers {:?} and {:?}", img.data.len(), lab.data.len(), img.dims, lab.dims)));
+        return Err(bad(
+            images,
+            format!(
+                "{} image bytes and {} label bytes do not match the headers {:?} and {:?}",
+                img.data.len(),
+                lab.data.len(),
+                img.dims,
+                lab.dims
+            ),
+        ));
     }
     if let Some(i) = lab.data.iter().position(|&l| l >= 10) {
         return Err(bad(labels, format!("label {} at index {i} is not below 10", lab.data[i])));

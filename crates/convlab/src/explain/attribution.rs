@@ -22,11 +22,19 @@ impl Explainer {
     /// predicted one when `None`); `layer`: Grad-CAM's layer (default: the last one with a
     /// spatial output). Returns `map` (`h×w`, for overlaying on the input) and, for the two
     /// gradient methods, the per-channel gradient `C×H×W`.
-    pub fn attribution(&self, input: &str, method: &str, class: Option<usize>, layer: Option<&str>) -> Result<Value, Error> {
+    pub fn attribution(
+        &self,
+        input: &str,
+        method: &str,
+        class: Option<usize>,
+        layer: Option<&str>,
+    ) -> Result<Value, Error> {
         let p = self.lookup(input)?;
         let k = self.class_names.len();
         let class = match class {
-            Some(c) if c >= k => return Err(Error::Invalid(format!("class {c} is out of range: the model has {k} classes"))),
+            Some(c) if c >= k => {
+                return Err(Error::Invalid(format!("class {c} is out of range: the model has {k} classes")))
+            }
             Some(c) => c,
             None => {
                 let (y, _) = self.record(&p.x)?;
@@ -47,7 +55,8 @@ impl Explainer {
                 .map_err(Error::Invalid)?
                 .unwrap_or_else(|| vec![0.0; x.numel()]);
                 let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
-                let map: Vec<f32> = (0..h * w).map(|i| (0..c).map(|ch| g[ch * h * w + i].abs()).fold(0.0, f32::max)).collect();
+                let map: Vec<f32> =
+                    (0..h * w).map(|i| (0..c).map(|ch| g[ch * h * w + i].abs()).fold(0.0, f32::max)).collect();
                 Ok(json!({ "method": method, "class": class, "h": h, "w": w, "map": map, "gradient": g }))
             }
             "gradcam" => {
@@ -59,7 +68,11 @@ impl Explainer {
                     let ids = entry_ids(&rec);
                     let pick = match layer {
                         Some(l) => ids.iter().position(|id| id == l),
-                        None => rec.iter().rposition(|r| r.output.rank() == 4 && r.output.dims()[2] * r.output.dims()[3] > 1 && r.output.requires_grad()),
+                        None => rec.iter().rposition(|r| {
+                            r.output.rank() == 4
+                                && r.output.dims()[2] * r.output.dims()[3] > 1
+                                && r.output.requires_grad()
+                        }),
                     };
                     pick.map(|i| {
                         let a = rec[i].output.clone();
@@ -69,7 +82,11 @@ impl Explainer {
                 })
                 .map_err(Error::Invalid)?;
                 let Some((id, dims, a, g)) = res else {
-                    return Err(Error::Invalid(layer.map_or("the model has no layer with a spatial output for Grad-CAM".into(), |l| format!("unknown layer '{l}'"))));
+                    return Err(Error::Invalid(
+                        layer.map_or("the model has no layer with a spatial output for Grad-CAM".into(), |l| {
+                            format!("unknown layer '{l}'")
+                        }),
+                    ));
                 };
                 if dims.len() != 4 {
                     return Err(Error::Invalid(format!("layer '{id}' has no spatial output (shape {dims:?})")));
@@ -77,11 +94,17 @@ impl Explainer {
                 let (c, h, w) = (dims[1], dims[2], dims[3]);
                 let g = g.unwrap_or_else(|| vec![0.0; a.len()]);
                 let hw = h * w;
-                let alpha: Vec<f32> = (0..c).map(|ch| g[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32).collect();
-                let map: Vec<f32> = (0..hw).map(|i| (0..c).map(|ch| alpha[ch] * a[ch * hw + i]).sum::<f32>().max(0.0)).collect();
-                Ok(json!({ "method": method, "class": class, "layer": id, "h": h, "w": w, "map": map, "weights": alpha }))
+                let alpha: Vec<f32> =
+                    (0..c).map(|ch| g[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32).collect();
+                let map: Vec<f32> =
+                    (0..hw).map(|i| (0..c).map(|ch| alpha[ch] * a[ch * hw + i]).sum::<f32>().max(0.0)).collect();
+                Ok(
+                    json!({ "method": method, "class": class, "layer": id, "h": h, "w": w, "map": map, "weights": alpha }),
+                )
             }
-            other => Err(Error::Invalid(format!("unknown attribution method '{other}': use saliency, guided or gradcam"))),
+            other => {
+                Err(Error::Invalid(format!("unknown attribution method '{other}': use saliency, guided or gradcam")))
+            }
         }
     }
 }

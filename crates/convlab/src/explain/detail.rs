@@ -20,20 +20,34 @@ impl Explainer {
     /// The detail of neuron `channel` (a map of a 4-D layer, a unit of a dense layer) of
     /// `layer` for input `input`. For convolutions, input channels `cin_offset..+cin_count`
     /// of the channel's group are included (all of them count in `sum_check`).
-    pub fn detail(&self, input: &str, layer: &str, channel: usize, cin_offset: usize, cin_count: usize) -> Result<Value, Error> {
+    pub fn detail(
+        &self,
+        input: &str,
+        layer: &str,
+        channel: usize,
+        cin_offset: usize,
+        cin_count: usize,
+    ) -> Result<Value, Error> {
         let (i, info) = self.layer(layer)?;
         let p = self.lookup(input)?;
         let (_, rec) = self.record(&p.x)?;
         let r = rec.get(i).ok_or_else(|| Error::Invalid(format!("layer '{layer}' did not run on this input")))?;
-        let module = module_at(&*self.model, &r.path).ok_or_else(|| Error::Invalid(format!("layer '{layer}' is not a listed module")))?;
+        let module = module_at(&*self.model, &r.path)
+            .ok_or_else(|| Error::Invalid(format!("layer '{layer}' is not a listed module")))?;
         let out_dims = r.output.dims();
         if out_dims.len() < 2 || channel >= out_dims[1] {
-            return Err(Error::Invalid(format!("layer '{layer}' has {} channels, not {}", out_dims.get(1).copied().unwrap_or(0), channel + 1)));
+            return Err(Error::Invalid(format!(
+                "layer '{layer}' has {} channels, not {}",
+                out_dims.get(1).copied().unwrap_or(0),
+                channel + 1
+            )));
         }
         let any: &dyn Any = module;
         let base = json!({ "layer": layer, "kind": info.kind, "describe": info.describe, "channel": channel });
         if let Some(conv) = any.downcast_ref::<Conv2d>() {
-            return no_grad(|| conv_detail(conv, &r.input, &r.output, channel, cin_offset, cin_count.clamp(1, 64), base));
+            return no_grad(|| {
+                conv_detail(conv, &r.input, &r.output, channel, cin_offset, cin_count.clamp(1, 64), base)
+            });
         }
         if let Some(lin) = any.downcast_ref::<Linear>() {
             let x = r.input.storage();
@@ -58,7 +72,9 @@ impl Explainer {
             let cout = r.output.narrow(1, channel, 1);
             v["input"] = map_json(&cin);
             v["output"] = map_json(&cout);
-            v["geometry"] = json!(info.geometry.map(|g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding })));
+            v["geometry"] = json!(info.geometry.map(
+                |g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding })
+            ));
         } else if ind.len() == 2 && out_dims.len() == 2 {
             v["inputs"] = json!(&*r.input.storage());
             v["outputs"] = json!(&*r.output.storage());
@@ -83,7 +99,15 @@ impl Explainer {
     }
 }
 
-fn conv_detail(conv: &Conv2d, x: &Tensor, out: &Tensor, o: usize, cin_offset: usize, cin_count: usize, mut v: Value) -> Result<Value, Error> {
+fn conv_detail(
+    conv: &Conv2d,
+    x: &Tensor,
+    out: &Tensor,
+    o: usize,
+    cin_offset: usize,
+    cin_count: usize,
+    mut v: Value,
+) -> Result<Value, Error> {
     let cfg = &conv.config;
     let p: &Conv2dParams = &cfg.conv;
     let groups = p.groups.max(1);

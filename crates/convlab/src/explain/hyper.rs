@@ -45,7 +45,9 @@ pub fn hyper(q: &HyperQuery) -> Value {
         "full" => Padding2d::Full,
         n => match n.parse::<usize>() {
             Ok(p) if p <= 1024 => Padding2d::uniform(p),
-            _ => return json!({ "ok": false, "error": format!("padding '{n}' must be valid, same, full or a number up to 1024") }),
+            _ => {
+                return json!({ "ok": false, "error": format!("padding '{n}' must be valid, same, full or a number up to 1024") })
+            }
         },
     };
     let padding_mode = match q.padding_mode.as_str() {
@@ -53,7 +55,9 @@ pub fn hyper(q: &HyperQuery) -> Value {
         "reflect" => PaddingMode::Reflect,
         "replicate" | "edge" => PaddingMode::Replicate,
         "circular" => PaddingMode::Circular,
-        m => return json!({ "ok": false, "error": format!("padding mode '{m}' must be zeros, reflect, replicate (edge) or circular") }),
+        m => {
+            return json!({ "ok": false, "error": format!("padding mode '{m}' must be zeros, reflect, replicate (edge) or circular") })
+        }
     };
     if q.input == 0 || q.input > 4096 || q.kernel > 4096 {
         return json!({ "ok": false, "error": "input size must be between 1 and 4096 and kernel at most 4096" });

@@ -34,7 +34,10 @@ impl InputSource {
     pub fn from_request(json: bool, body: &[u8]) -> Result<InputSource, String> {
         use serde_json::Value;
         if body.is_empty() {
-            return Err("empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file".into());
+            return Err(
+                "empty request: send {\"sample\": i}, {\"pixels\": [...], \"shape\": [C, H, W]} or a PNG/JPEG file"
+                    .into(),
+            );
         }
         if !json {
             return Ok(InputSource::Image(body.to_vec()));
@@ -45,8 +48,10 @@ impl InputSource {
             return Ok(InputSource::Sample(usize::try_from(i).map_err(|_| "'sample' is out of range")?));
         }
         if let Some(px) = v.get("pixels") {
-            let data: Vec<f32> = serde_json::from_value(px.clone()).map_err(|_| "'pixels' must be an array of numbers")?;
-            let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().unwrap_or(Value::Null)).map_err(|_| "'shape' must be an array like [1, 28, 28]")?;
+            let data: Vec<f32> =
+                serde_json::from_value(px.clone()).map_err(|_| "'pixels' must be an array of numbers")?;
+            let shape: Vec<usize> = serde_json::from_value(v.get("shape").cloned().unwrap_or(Value::Null))
+                .map_err(|_| "'shape' must be an array like [1, 28, 28]")?;
             return Ok(InputSource::Pixels { data, shape });
         }
         Err("the JSON body needs 'sample' or 'pixels' and 'shape'".into())
@@ -55,7 +60,9 @@ impl InputSource {
 
 fn check_side(iw: u32, ih: u32) -> Result<(), Error> {
     if iw == 0 || ih == 0 || iw > MAX_IMAGE_SIDE || ih > MAX_IMAGE_SIDE {
-        return Err(Error::Invalid(format!("image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}")));
+        return Err(Error::Invalid(format!(
+            "image of {iw}×{ih} pixels: each side must be between 1 and {MAX_IMAGE_SIDE}"
+        )));
     }
     Ok(())
 }
@@ -99,10 +106,16 @@ fn header_dimensions(b: &[u8]) -> Option<(u32, u32)> {
 /// ```
 pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Error> {
     if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(Error::Invalid(format!("image of {} bytes is over the limit of {} bytes", bytes.len(), MAX_IMAGE_BYTES)));
+        return Err(Error::Invalid(format!(
+            "image of {} bytes is over the limit of {} bytes",
+            bytes.len(),
+            MAX_IMAGE_BYTES
+        )));
     }
     if c != 1 && c != 3 {
-        return Err(Error::Invalid(format!("images can be given to models with 1 or 3 input channels, this one has {c}")));
+        return Err(Error::Invalid(format!(
+            "images can be given to models with 1 or 3 input channels, this one has {c}"
+        )));
     }
     // The size the file declares, read from its header by hand: a huge declared size is
     // refused before the decoder sees the file (or its missing data) at all.
@@ -110,7 +123,9 @@ pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Err
         check_side(iw, ih)?;
     }
     let reader = || -> Result<ImageReader<Cursor<&[u8]>>, Error> {
-        let r = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::Invalid(format!("cannot read the image: {e}")))?;
+        let r = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::Invalid(format!("cannot read the image: {e}")))?;
         match r.format() {
             Some(ImageFormat::Png) | Some(ImageFormat::Jpeg) => Ok(r),
             _ => Err(Error::Invalid("not a PNG or JPEG image".into())),
@@ -127,7 +142,8 @@ pub fn decode_image(bytes: &[u8], [c, h, w]: [usize; 3]) -> Result<Vec<f32>, Err
     let img = r.decode().map_err(|e| Error::Invalid(format!("not a valid image: {e}")))?;
     // Scale the shorter side to cover the target, then crop the centre.
     let scale = (h as f64 / ih as f64).max(w as f64 / iw as f64);
-    let (sw, sh) = (((iw as f64 * scale).round() as u32).max(w as u32), ((ih as f64 * scale).round() as u32).max(h as u32));
+    let (sw, sh) =
+        (((iw as f64 * scale).round() as u32).max(w as u32), ((ih as f64 * scale).round() as u32).max(h as u32));
     let img = img.resize_exact(sw, sh, FilterType::Triangle);
     let (x0, y0) = ((sw - w as u32) / 2, (sh - h as u32) / 2);
     let img = img.crop_imm(x0, y0, w as u32, h as u32);
@@ -154,9 +170,15 @@ impl Explainer {
         let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
         let (image, label) = match src {
             InputSource::Sample(i) => {
-                let d = self.dataset.as_ref().ok_or_else(|| Error::Invalid("no dataset: start the explainer with --dataset to pick samples".into()))?;
+                let d = self.dataset.as_ref().ok_or_else(|| {
+                    Error::Invalid("no dataset: start the explainer with --dataset to pick samples".into())
+                })?;
                 if *i >= d.len() {
-                    return Err(Error::Invalid(format!("sample {i} is out of range: the test split of {} has {} images", d.name(), d.len())));
+                    return Err(Error::Invalid(format!(
+                        "sample {i} is out of range: the test split of {} has {} images",
+                        d.name(),
+                        d.len()
+                    )));
                 }
                 let s = d.get(*i)?;
                 (s.image, Some(s.label))
@@ -165,7 +187,10 @@ impl Explainer {
             InputSource::Pixels { data, shape } => {
                 let fits = shape[..] == self.input_shape[..] || (c == 1 && shape[..] == [h, w]);
                 if !fits {
-                    return Err(Error::Shape(format!("pixels of shape {shape:?} do not fit the model's input {:?}", self.input_shape)));
+                    return Err(Error::Shape(format!(
+                        "pixels of shape {shape:?} do not fit the model's input {:?}",
+                        self.input_shape
+                    )));
                 }
                 if data.len() != c * h * w {
                     return Err(Error::Shape(format!("{} pixel values given for shape {shape:?}", data.len())));

@@ -135,7 +135,13 @@ pub(crate) fn entry_ids(rec: &[Recorded]) -> Vec<String> {
 impl Explainer {
     /// Wraps a model that takes `input_shape` (`[C, H, W]`). Checks that it runs on such an
     /// input and records its layers.
-    pub fn new(model: Box<dyn Module>, description: &str, input_shape: &[usize], meta: CheckpointMeta, dataset: Option<Arc<dyn Dataset>>) -> Result<Explainer, Error> {
+    pub fn new(
+        model: Box<dyn Module>,
+        description: &str,
+        input_shape: &[usize],
+        meta: CheckpointMeta,
+        dataset: Option<Arc<dyn Dataset>>,
+    ) -> Result<Explainer, Error> {
         if input_shape.len() != 3 || input_shape.contains(&0) {
             return Err(Error::Shape(format!("the explainer needs a C×H×W input, got {input_shape:?}")));
         }
@@ -150,7 +156,9 @@ impl Explainer {
         .map_err(|e| Error::Shape(format!("{description}: cannot run on an input of {input_shape:?}: {e}")))?;
         let (out_shape, rec) = rec;
         if out_shape.len() != 2 {
-            return Err(Error::Shape(format!("{description}: the explainer needs class scores [1, K], the model gives {out_shape:?}")));
+            return Err(Error::Shape(format!(
+                "{description}: the explainer needs class scores [1, K], the model gives {out_shape:?}"
+            )));
         }
         let ids = entry_ids(&rec);
         let layers = rec
@@ -181,7 +189,11 @@ impl Explainer {
         }
         if let Some(d) = &dataset {
             if d.image_shape()[..] != input_shape[..] {
-                return Err(Error::Shape(format!("dataset {} has images of {:?} but the model takes {input_shape:?}", d.name(), d.image_shape())));
+                return Err(Error::Shape(format!(
+                    "dataset {} has images of {:?} but the model takes {input_shape:?}",
+                    d.name(),
+                    d.image_shape()
+                )));
             }
         }
         let normalization = meta.normalization.clone().filter(|n| !n.mean.is_empty());
@@ -207,23 +219,44 @@ impl Explainer {
         let ck = checkpoint::load(path)?;
         let meta = ck.meta.clone();
         if meta.model.is_empty() {
-            return Err(Error::Invalid(format!("{}: the checkpoint does not name its model (metadata 'model' is empty)", path.display())));
+            return Err(Error::Invalid(format!(
+                "{}: the checkpoint does not name its model (metadata 'model' is empty)",
+                path.display()
+            )));
         }
         let cfg = meta.model_config();
-        let input = ["input_shape", "input"].iter().find_map(|k| meta.config.get(*k).and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok()));
+        let input = ["input_shape", "input"]
+            .iter()
+            .find_map(|k| meta.config.get(*k).and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok()));
         // `convlab train` records its settings (the dataset among them) as JSON text.
         let train: Option<Value> = meta.extra.get("train_config").and_then(|t| serde_json::from_str(t).ok());
-        let resolved = crate::spec::resolve_model(&meta.model, cfg.as_ref().map(|c| c.in_channels), cfg.as_ref().map(|c| c.num_classes), input.as_deref(), 0)
-            .map_err(|e| Error::Invalid(format!("{}: cannot rebuild model '{}': {e}", path.display(), meta.model)))?;
-        checkpoint::apply(&*resolved.module, &ck.tensors, true).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let recorded = |k: &str| meta.config.get(k).or_else(|| train.as_ref().and_then(|t| t.get(k))).and_then(|v| v.as_str()).map(str::to_string);
+        let resolved = crate::spec::resolve_model(
+            &meta.model,
+            cfg.as_ref().map(|c| c.in_channels),
+            cfg.as_ref().map(|c| c.num_classes),
+            input.as_deref(),
+            0,
+        )
+        .map_err(|e| Error::Invalid(format!("{}: cannot rebuild model '{}': {e}", path.display(), meta.model)))?;
+        checkpoint::apply(&*resolved.module, &ck.tensors, true)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let recorded = |k: &str| {
+            meta.config
+                .get(k)
+                .or_else(|| train.as_ref().and_then(|t| t.get(k)))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         let name = dataset.map(str::to_string).or_else(|| recorded("dataset"));
         let mut opts = data_options.clone();
         if opts.data_dir.is_none() && dataset.is_none() {
             opts.data_dir = recorded("data_dir").map(PathBuf::from);
         }
         let ds = match name {
-            Some(n) => Some(data::open(&n, Split::Test, &opts).map_err(|e| Error::Invalid(format!("dataset '{n}' for the explainer: {e}")))?),
+            Some(n) => Some(
+                data::open(&n, Split::Test, &opts)
+                    .map_err(|e| Error::Invalid(format!("dataset '{n}' for the explainer: {e}")))?,
+            ),
             None => None,
         };
         let mut ex = Explainer::new(resolved.module, &resolved.description, &resolved.input, meta, ds)?;
@@ -248,7 +281,9 @@ impl Explainer {
                 start -= 1;
             }
             let children: Vec<Value> = pending.drain(start..).collect();
-            let g = l.geometry.map(|g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding }));
+            let g = l.geometry.map(
+                |g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding }),
+            );
             let mut v = json!({
                 "id": l.id, "path": l.path, "kind": l.kind, "leaf": l.leaf, "describe": l.describe,
                 "input_shape": l.input_shape, "output_shape": l.output_shape, "params": l.params, "geometry": g,
@@ -292,12 +327,9 @@ impl Explainer {
             return Ok(Arc::new(self.prepare(&InputSource::Sample(i))?));
         }
         let inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
-        inputs
-            .items
-            .iter()
-            .find(|(k, _)| k == id)
-            .map(|(_, p)| p.clone())
-            .ok_or_else(|| Error::Invalid(format!("unknown input '{id}' (forgotten or never run): run the input again")))
+        inputs.items.iter().find(|(k, _)| k == id).map(|(_, p)| p.clone()).ok_or_else(|| {
+            Error::Invalid(format!("unknown input '{id}' (forgotten or never run): run the input again"))
+        })
     }
 
     /// A recorded forward pass (evaluation mode, no gradients) on a prepared input.
@@ -314,7 +346,11 @@ impl Explainer {
 
     /// The layer with this id, or an error listing none of the internals.
     pub(crate) fn layer(&self, id: &str) -> Result<(usize, &LayerInfo), Error> {
-        self.layers.iter().enumerate().find(|(_, l)| l.id == id).ok_or_else(|| Error::Invalid(format!("unknown layer '{id}'")))
+        self.layers
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.id == id)
+            .ok_or_else(|| Error::Invalid(format!("unknown layer '{id}'")))
     }
 
     /// The training run's `metrics.jsonl` as an array of its JSON lines (lines that are not

@@ -147,7 +147,11 @@ impl Explainer {
         }
         mistakes.sort_by(|a, b| b.0.total_cmp(&a.0));
         let correct: usize = (0..k).map(|i| matrix[i][i]).sum();
-        let worst: Vec<Value> = mistakes.iter().take(8).map(|(p, i, l, pr)| json!({ "index": i, "label": l, "predicted": pr, "prob": p })).collect();
+        let worst: Vec<Value> = mistakes
+            .iter()
+            .take(8)
+            .map(|(p, i, l, pr)| json!({ "index": i, "label": l, "predicted": pr, "prob": p }))
+            .collect();
         let v = json!({ "classes": self.class_names, "n": n, "accuracy": if n > 0 { correct as f64 / n as f64 } else { 0.0 }, "matrix": matrix, "mistakes": worst });
         *self.confusion.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.clone());
         Ok(v)

@@ -24,9 +24,17 @@ fn build(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<
     let mut out: Vec<f32> = Vec::with_capacity(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     if n > CHUNK {
-        spare.par_chunks_mut(CHUNK).enumerate().for_each(|(k, c)| simd::dispatch(#[inline(always)] || fill(k, c)));
+        spare.par_chunks_mut(CHUNK).enumerate().for_each(|(k, c)| {
+            simd::dispatch(
+                #[inline(always)]
+                || fill(k, c),
+            )
+        });
     } else {
-        simd::dispatch(#[inline(always)] || fill(0, spare));
+        simd::dispatch(
+            #[inline(always)]
+            || fill(0, spare),
+        );
     }
     // SAFETY: every chunk of the first n elements was written by `fill` (each `fill` writes
     // its whole chunk: the zips below run over the chunk's full length).
@@ -68,13 +76,20 @@ pub fn map3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32 + 
 
 /// `f(a[i], b[i], c[i])` for every i, a pair per element written to two vectors in one pass
 /// (the two gradients of a binary op); the inputs have equal lengths.
-pub fn map3_pair(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (f32, f32) + Sync) -> (Vec<f32>, Vec<f32>) {
+pub fn map3_pair(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: impl Fn(f32, f32, f32) -> (f32, f32) + Sync,
+) -> (Vec<f32>, Vec<f32>) {
     assert!(a.len() == b.len() && b.len() == c.len(), "map3_pair: lengths differ");
     let n = a.len();
     let (mut x, mut y): (Vec<f32>, Vec<f32>) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let fill = |k: usize, xs: &mut [MaybeUninit<f32>], ys: &mut [MaybeUninit<f32>]| {
         let r = k * CHUNK..k * CHUNK + xs.len();
-        for ((((ox, oy), &p), &q), &s) in xs.iter_mut().zip(ys.iter_mut()).zip(&a[r.clone()]).zip(&b[r.clone()]).zip(&c[r]) {
+        for ((((ox, oy), &p), &q), &s) in
+            xs.iter_mut().zip(ys.iter_mut()).zip(&a[r.clone()]).zip(&b[r.clone()]).zip(&c[r])
+        {
             let (u, v) = f(p, q, s);
             ox.write(u);
             oy.write(v);
@@ -82,9 +97,17 @@ pub fn map3_pair(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> (
     };
     let (xs, ys) = (&mut x.spare_capacity_mut()[..n], &mut y.spare_capacity_mut()[..n]);
     if n > CHUNK {
-        xs.par_chunks_mut(CHUNK).zip(ys.par_chunks_mut(CHUNK)).enumerate().for_each(|(k, (cx, cy))| simd::dispatch(#[inline(always)] || fill(k, cx, cy)));
+        xs.par_chunks_mut(CHUNK).zip(ys.par_chunks_mut(CHUNK)).enumerate().for_each(|(k, (cx, cy))| {
+            simd::dispatch(
+                #[inline(always)]
+                || fill(k, cx, cy),
+            )
+        });
     } else {
-        simd::dispatch(#[inline(always)] || fill(0, xs, ys));
+        simd::dispatch(
+            #[inline(always)]
+            || fill(0, xs, ys),
+        );
     }
     // SAFETY: `fill` wrote every element of both chunks (equal lengths, zipped in full).
     unsafe {

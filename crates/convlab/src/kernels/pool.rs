@@ -58,7 +58,14 @@ impl Pool2dGeometry {
 }
 
 /// Runs `f(out_chunk, in_chunk)` over matching per-plane chunks, in parallel when `par`.
-fn for_planes<A: Send, B: Sync>(out: &mut [A], out_plane: usize, x: &[B], in_plane: usize, par: bool, f: impl Fn(&mut [A], &[B]) + Sync) {
+fn for_planes<A: Send, B: Sync>(
+    out: &mut [A],
+    out_plane: usize,
+    x: &[B],
+    in_plane: usize,
+    par: bool,
+    f: impl Fn(&mut [A], &[B]) + Sync,
+) {
     if out_plane == 0 || in_plane == 0 {
         return;
     }
@@ -94,11 +101,15 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
     let [oh, ow] = g.output;
     let [dh, dw] = g.dilation;
     // Pair each output plane with its index plane so both are written in one pass.
-    let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
+    let mut pairs: Vec<(&mut [f32], &mut [usize])> =
+        if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
     // Outputs whose window lies wholly inside the input (without dilation) take the
     // vectorised path; the border (padding, ceil-mode overhang) the tap-by-tap one.
     let (rows, cols) = if g.dilation == [1, 1] && g.kernel[0] * w < u32::MAX as usize / 2 {
-        (inside_outputs(h, oh, g.kernel[0], g.stride[0], g.padding[0]), inside_outputs(w, ow, g.kernel[1], g.stride[1], g.padding[1]))
+        (
+            inside_outputs(h, oh, g.kernel[0], g.stride[0], g.padding[0]),
+            inside_outputs(w, ow, g.kernel[1], g.stride[1], g.padding[1]),
+        )
     } else {
         (0..0, 0..0)
     };
@@ -142,9 +153,18 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
         if !rows.is_empty() && !cols.is_empty() {
             let (rows, cols) = (rows.clone(), cols.clone());
             match g.stride[1] {
-                1 => simd::dispatch(#[inline(always)] || max_pool_region::<1>(yo, io, xp, g, rows, cols)),
-                2 => simd::dispatch(#[inline(always)] || max_pool_region::<2>(yo, io, xp, g, rows, cols)),
-                _ => simd::dispatch(#[inline(always)] || max_pool_region::<0>(yo, io, xp, g, rows, cols)),
+                1 => simd::dispatch(
+                    #[inline(always)]
+                    || max_pool_region::<1>(yo, io, xp, g, rows, cols),
+                ),
+                2 => simd::dispatch(
+                    #[inline(always)]
+                    || max_pool_region::<2>(yo, io, xp, g, rows, cols),
+                ),
+                _ => simd::dispatch(
+                    #[inline(always)]
+                    || max_pool_region::<0>(yo, io, xp, g, rows, cols),
+                ),
             }
         }
     });
@@ -163,7 +183,14 @@ fn inside_outputs(size: usize, out: usize, k: usize, s: usize, p: usize) -> std:
 /// columns), with the same tie and NaN rules. `SW` is the column stride when it is a
 /// constant (1 or 2: the loads vectorise), 0 to use the geometry's.
 #[inline(always)]
-fn max_pool_region<const SW: usize>(yo: &mut [f32], io: &mut [usize], xp: &[f32], g: &Pool2dGeometry, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
+fn max_pool_region<const SW: usize>(
+    yo: &mut [f32],
+    io: &mut [usize],
+    xp: &[f32],
+    g: &Pool2dGeometry,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) {
     let [_, w] = g.input;
     let [_, ow] = g.output;
     let ([kh, kw], sh, [ph, pw]) = (g.kernel, g.stride[0], g.padding);
@@ -209,7 +236,14 @@ const ROW_CHUNK: usize = 64;
 /// position recorded in `indices`, accumulating where windows overlap.
 /// `dx`: `[planes, in_plane]` (overwritten); `dout`, `indices`: `[planes, out_plane]`.
 /// Indices outside the plane (an empty dilated window) receive nothing.
-pub fn max_pool2d_backward(dx: &mut [f32], dout: &[f32], indices: &[usize], planes: usize, in_plane: usize, out_plane: usize) {
+pub fn max_pool2d_backward(
+    dx: &mut [f32],
+    dout: &[f32],
+    indices: &[usize],
+    planes: usize,
+    in_plane: usize,
+    out_plane: usize,
+) {
     assert_eq!(dx.len(), planes * in_plane, "max_pool2d_backward: dx length");
     assert_eq!(dout.len(), planes * out_plane, "max_pool2d_backward: dout length");
     assert_eq!(indices.len(), dout.len(), "max_pool2d_backward: indices length");
@@ -244,7 +278,12 @@ fn avg_window(o: usize, size: usize, k: usize, s: usize, p: usize) -> (usize, us
 
 /// The divisor of one average-pooling window.
 #[inline]
-fn avg_divisor(h: (usize, usize, usize), w: (usize, usize, usize), count_include_pad: bool, divisor_override: Option<usize>) -> f32 {
+fn avg_divisor(
+    h: (usize, usize, usize),
+    w: (usize, usize, usize),
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) -> f32 {
     match divisor_override {
         Some(d) => d as f32,
         None if count_include_pad => (h.2 * w.2) as f32,
@@ -255,10 +294,21 @@ fn avg_divisor(h: (usize, usize, usize), w: (usize, usize, usize), count_include
 /// Average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`. The divisor is
 /// `divisor_override` if given, else the window area including padding
 /// (`count_include_pad`) or only the taps inside the input. `g.dilation` must be `[1, 1]`.
-pub fn avg_pool2d_forward(out: &mut [f32], x: &[f32], g: &Pool2dGeometry, count_include_pad: bool, divisor_override: Option<usize>) {
+pub fn avg_pool2d_forward(
+    out: &mut [f32],
+    x: &[f32],
+    g: &Pool2dGeometry,
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) {
     assert_eq!(g.dilation, [1, 1], "avg_pool2d_forward: average pooling has no dilation");
     assert_eq!(x.len(), g.planes * g.in_plane(), "avg_pool2d_forward: input has {} values, geometry {g:?}", x.len());
-    assert_eq!(out.len(), g.planes * g.out_plane(), "avg_pool2d_forward: output has {} values, geometry {g:?}", out.len());
+    assert_eq!(
+        out.len(),
+        g.planes * g.out_plane(),
+        "avg_pool2d_forward: output has {} values, geometry {g:?}",
+        out.len()
+    );
     let [h, w] = g.input;
     let [oh, ow] = g.output;
     for_planes(out, g.out_plane(), x, g.in_plane(), g.parallel(), |yo, xp| {
@@ -283,7 +333,13 @@ pub fn avg_pool2d_forward(out: &mut [f32], x: &[f32], g: &Pool2dGeometry, count_
 /// Gradient of average pooling: each output's gradient, divided by its window's divisor, is
 /// added to every input tap of its window. `dx`: `[planes, H, W]` (overwritten);
 /// `dout`: `[planes, OH, OW]`.
-pub fn avg_pool2d_backward(dx: &mut [f32], dout: &[f32], g: &Pool2dGeometry, count_include_pad: bool, divisor_override: Option<usize>) {
+pub fn avg_pool2d_backward(
+    dx: &mut [f32],
+    dout: &[f32],
+    g: &Pool2dGeometry,
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) {
     assert_eq!(dx.len(), g.planes * g.in_plane(), "avg_pool2d_backward: dx length");
     assert_eq!(dout.len(), g.planes * g.out_plane(), "avg_pool2d_backward: dout length");
     dx.fill(0.0);
@@ -337,7 +393,13 @@ pub fn adaptive_avg_pool2d_forward(out: &mut [f32], x: &[f32], planes: usize, in
 
 /// Gradient of adaptive average pooling. `dx`: `[planes, H, W]` (overwritten);
 /// `dout`: `[planes, OH, OW]`.
-pub fn adaptive_avg_pool2d_backward(dx: &mut [f32], dout: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
+pub fn adaptive_avg_pool2d_backward(
+    dx: &mut [f32],
+    dout: &[f32],
+    planes: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+) {
     let (ip, op) = (input[0] * input[1], output[0] * output[1]);
     assert_eq!(dx.len(), planes * ip, "adaptive_avg_pool2d_backward: dx length");
     assert_eq!(dout.len(), planes * op, "adaptive_avg_pool2d_backward: dout length");
@@ -361,14 +423,22 @@ pub fn adaptive_avg_pool2d_backward(dx: &mut [f32], dout: &[f32], planes: usize,
 /// Adaptive max pooling. `out`, `indices`: `[planes, OH, OW]`; `x`: `[planes, H, W]`.
 /// Indices are flat positions `h·W + w` within the plane (first maximum; a NaN always wins). The
 /// gradient is [`max_pool2d_backward`].
-pub fn adaptive_max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
+pub fn adaptive_max_pool2d_forward(
+    out: &mut [f32],
+    indices: &mut [usize],
+    x: &[f32],
+    planes: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+) {
     let (ip, op) = (input[0] * input[1], output[0] * output[1]);
     assert_eq!(x.len(), planes * ip, "adaptive_max_pool2d_forward: input length");
     assert_eq!(out.len(), planes * op, "adaptive_max_pool2d_forward: output length");
     assert_eq!(indices.len(), out.len(), "adaptive_max_pool2d_forward: indices length");
     let w = input[1];
     let par = planes > 1 && planes * ip >= 1 << 15;
-    let mut pairs: Vec<(&mut [f32], &mut [usize])> = if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
+    let mut pairs: Vec<(&mut [f32], &mut [usize])> =
+        if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
     for_planes(&mut pairs, 1, x, ip, par, |pair, xp| {
         let (yo, io) = &mut pair[0];
         for a in 0..output[0] {
@@ -400,7 +470,12 @@ mod tests {
     /// inside the input; the initial index is the first tap inside.
     fn reference(x: &[f32], g: &Pool2dGeometry) -> (Vec<f32>, Vec<usize>) {
         let (mut out, mut idx) = (vec![], vec![]);
-        let inside = |o: usize, k: usize, s: usize, p: usize, size: usize| (0..k).map(move |t| (o * s + t) as isize - p as isize).filter(move |&i| i >= 0 && i < size as isize).map(|i| i as usize);
+        let inside = |o: usize, k: usize, s: usize, p: usize, size: usize| {
+            (0..k)
+                .map(move |t| (o * s + t) as isize - p as isize)
+                .filter(move |&i| i >= 0 && i < size as isize)
+                .map(|i| i as usize)
+        };
         for p in 0..g.planes {
             let xp = &x[p * g.in_plane()..(p + 1) * g.in_plane()];
             for a in 0..g.output[0] {
@@ -436,7 +511,9 @@ mod tests {
             ([7, 9], [2, 2], [2, 2], [0, 0], [4, 5]),
         ] {
             let g = Pool2dGeometry { planes: 3, input, output, kernel, stride, padding, dilation: [1, 1] };
-            let x: Vec<f32> = (0..3 * input[0] * input[1]).map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 }).collect();
+            let x: Vec<f32> = (0..3 * input[0] * input[1])
+                .map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 })
+                .collect();
             let (mut out, mut idx) = (vec![0.0; 3 * g.out_plane()], vec![0; 3 * g.out_plane()]);
             max_pool2d_forward(&mut out, &mut idx, &x, &g);
             let (want, want_idx) = reference(&x, &g);

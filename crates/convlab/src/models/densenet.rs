@@ -34,7 +34,9 @@
 
 use crate::models::layers::{bn, linear_zero_bias, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Flatten, Forward, MaxPool2d, Module, ParamRng, Sequential};
+use crate::nn::{
+    Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Flatten, Forward, MaxPool2d, Module, ParamRng, Sequential,
+};
 use crate::{Pool2dParams, Tensor};
 
 /// A convolution without bias, `kaiming_normal_()` (fan_in, gain √2).
@@ -97,8 +99,18 @@ pub struct DenseBlock {
 }
 
 impl DenseBlock {
-    pub fn new(num_layers: usize, in_features: usize, growth_rate: usize, bn_size: usize, rng: &mut ParamRng) -> DenseBlock {
-        DenseBlock { layers: (0..num_layers).map(|i| DenseLayer::new(in_features + i * growth_rate, growth_rate, bn_size, rng)).collect() }
+    pub fn new(
+        num_layers: usize,
+        in_features: usize,
+        growth_rate: usize,
+        bn_size: usize,
+        rng: &mut ParamRng,
+    ) -> DenseBlock {
+        DenseBlock {
+            layers: (0..num_layers)
+                .map(|i| DenseLayer::new(in_features + i * growth_rate, growth_rate, bn_size, rng))
+                .collect(),
+        }
     }
 }
 
@@ -151,16 +163,26 @@ impl DenseNetConfig {
 pub fn densenet(d: &DenseNetConfig, cifar: bool, config: &ModelConfig, rng: &mut ParamRng) -> Network {
     let mut features = Sequential::new();
     let c0 = d.num_init_features;
-    let stem = if cifar { ConvSpec { padding: 1, ..spec(config.in_channels, c0, 3) } } else { ConvSpec { stride: 2, padding: 3, ..spec(config.in_channels, c0, 7) } };
+    let stem = if cifar {
+        ConvSpec { padding: 1, ..spec(config.in_channels, c0, 3) }
+    } else {
+        ConvSpec { stride: 2, padding: 3, ..spec(config.in_channels, c0, 7) }
+    };
     features.push_named("conv0", Box::new(stem.build(rng)));
     features.push_named("norm0", Box::new(bn(c0)));
     features.push_named("relu0", Box::new(relu()));
     if !cifar {
-        features.push_named("pool0", Box::new(MaxPool2d(Pool2dParams { stride: [2, 2], padding: [1, 1], ..Pool2dParams::new([3, 3]) })));
+        features.push_named(
+            "pool0",
+            Box::new(MaxPool2d(Pool2dParams { stride: [2, 2], padding: [1, 1], ..Pool2dParams::new([3, 3]) })),
+        );
     }
     let mut nf = c0;
     for (i, &n) in d.block_config.iter().enumerate() {
-        features.push_named(&format!("denseblock{}", i + 1), Box::new(DenseBlock::new(n, nf, d.growth_rate, d.bn_size, rng)));
+        features.push_named(
+            &format!("denseblock{}", i + 1),
+            Box::new(DenseBlock::new(n, nf, d.growth_rate, d.bn_size, rng)),
+        );
         nf += n * d.growth_rate;
         if i + 1 != d.block_config.len() {
             features.push_named(&format!("transition{}", i + 1), Box::new(transition(nf, nf / 2, rng)));

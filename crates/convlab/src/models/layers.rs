@@ -84,14 +84,26 @@ pub struct ConvSpec {
 
 impl ConvSpec {
     pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> ConvSpec {
-        ConvSpec { in_channels, out_channels, kernel_size, stride: 1, padding: 0, bias: true, init: ConvInit::TorchDefault }
+        ConvSpec {
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride: 1,
+            padding: 0,
+            bias: true,
+            init: ConvInit::TorchDefault,
+        }
     }
 
     /// The layer, with weights drawn from `rng`.
     pub fn build(self, rng: &mut ParamRng) -> Conv2d {
         let (cin, cout, k) = (self.in_channels, self.out_channels, self.kernel_size);
         let config = Conv2dConfig {
-            conv: Conv2dParams { stride: [self.stride, self.stride], padding: Padding2d::uniform(self.padding), ..Default::default() },
+            conv: Conv2dParams {
+                stride: [self.stride, self.stride],
+                padding: Padding2d::uniform(self.padding),
+                ..Default::default()
+            },
             bias: self.bias,
             ..Conv2dConfig::new(cin, cout, k)
         };

@@ -122,14 +122,19 @@ pub static SPECS: &[ModelSpec] = &[
     cifar("resnet50_cifar", |c, r| Box::new(resnet::resnet(50, true, c, r))),
     cifar("resnet9_cifar", |c, r| Box::new(resnet9::resnet9(64, c.in_channels, c.num_classes, r))),
     cifar("resnet9_slim_cifar", |c, r| Box::new(resnet9::resnet9(32, c.in_channels, c.num_classes, r))),
-    cifar("densenet121_cifar", |c, r| Box::new(densenet::densenet(&densenet::DenseNetConfig::densenet121(), true, c, r))),
+    cifar("densenet121_cifar", |c, r| {
+        Box::new(densenet::densenet(&densenet::DenseNetConfig::densenet121(), true, c, r))
+    }),
     cifar("allcnn_c", |c, r| Box::new(allcnn::allcnn_c(c, r))),
     entry("tinyvgg", 3, 10, 64, |c, r| Box::new(tinyvgg::tinyvgg(c, r))),
 ];
 
 /// The zoo entry `name`, or an error listing the available names.
 pub fn spec(name: &str) -> Result<&'static ModelSpec, Error> {
-    SPECS.iter().find(|s| s.name == name).ok_or_else(|| Error::Invalid(format!("unknown model '{name}'; available: {}", names().join(", "))))
+    SPECS
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::Invalid(format!("unknown model '{name}'; available: {}", names().join(", "))))
 }
 
 /// Builds the zoo model `name` with weights drawn from `seed`.

@@ -31,7 +31,9 @@
 
 use crate::models::layers::{bn, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
-use crate::nn::{Act, AdaptiveAvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng, Sequential};
+use crate::nn::{
+    Act, AdaptiveAvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng, Sequential,
+};
 use crate::{Pool2dParams, Tensor};
 
 /// A convolution without bias, `kaiming_normal_(fan_out, relu)`.
@@ -105,8 +107,13 @@ impl Module for BasicBlock {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v: Vec<(String, &dyn Module)> =
-            vec![("conv1".into(), &self.conv1), ("bn1".into(), &self.bn1), ("relu".into(), &self.relu), ("conv2".into(), &self.conv2), ("bn2".into(), &self.bn2)];
+        let mut v: Vec<(String, &dyn Module)> = vec![
+            ("conv1".into(), &self.conv1),
+            ("bn1".into(), &self.bn1),
+            ("relu".into(), &self.relu),
+            ("conv2".into(), &self.conv2),
+            ("bn2".into(), &self.bn2),
+        ];
         if let Some(d) = &self.downsample {
             v.push(("downsample".into(), d));
         }

@@ -43,11 +43,50 @@ use VggLayer::{Conv as C, Pool as M};
 /// torchvision's `cfgs` table: "A" (11 layers), "B" (13), "D" (16), "E" (19).
 pub fn vgg_config(depth: usize) -> Option<&'static [VggLayer]> {
     const A: &[VggLayer] = &[C(64), M, C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512), M];
-    const B: &[VggLayer] = &[C(64), C(64), M, C(128), C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512), M];
-    const D: &[VggLayer] = &[C(64), C(64), M, C(128), C(128), M, C(256), C(256), C(256), M, C(512), C(512), C(512), M, C(512), C(512), C(512), M];
+    const B: &[VggLayer] =
+        &[C(64), C(64), M, C(128), C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512), M];
+    const D: &[VggLayer] = &[
+        C(64),
+        C(64),
+        M,
+        C(128),
+        C(128),
+        M,
+        C(256),
+        C(256),
+        C(256),
+        M,
+        C(512),
+        C(512),
+        C(512),
+        M,
+        C(512),
+        C(512),
+        C(512),
+        M,
+    ];
     const E: &[VggLayer] = &[
-        C(64), C(64), M, C(128), C(128), M, C(256), C(256), C(256), C(256), M,
-        C(512), C(512), C(512), C(512), M, C(512), C(512), C(512), C(512), M,
+        C(64),
+        C(64),
+        M,
+        C(128),
+        C(128),
+        M,
+        C(256),
+        C(256),
+        C(256),
+        C(256),
+        M,
+        C(512),
+        C(512),
+        C(512),
+        C(512),
+        M,
+        C(512),
+        C(512),
+        C(512),
+        C(512),
+        M,
     ];
     match depth {
         11 => Some(A),
@@ -66,7 +105,9 @@ pub fn make_layers(cfg: &[VggLayer], in_channels: usize, batch_norm: bool, rng: 
         match *layer {
             VggLayer::Pool => features.push(MaxPool2d(Pool2dParams::new([2, 2]))),
             VggLayer::Conv(out) => {
-                features.push(ConvSpec { padding: 1, init: ConvInit::KaimingFanOut, ..ConvSpec::new(c, out, 3) }.build(rng));
+                features.push(
+                    ConvSpec { padding: 1, init: ConvInit::KaimingFanOut, ..ConvSpec::new(c, out, 3) }.build(rng),
+                );
                 if batch_norm {
                     features.push(bn(out));
                 }

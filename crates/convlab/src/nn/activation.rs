@@ -67,7 +67,8 @@ pub fn guided_relu(x: &Tensor) -> Tensor {
     let data: Vec<f32> = xs.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
     Tensor::from_op(data, x.shape().clone(), "guided_relu", &[x], move |g: &Tensor, _out: &Tensor| {
         let gs = g.storage();
-        let grad: Vec<f32> = xs.iter().zip(gs.iter()).map(|(&v, &gv)| if v > 0.0 && gv > 0.0 { gv } else { 0.0 }).collect();
+        let grad: Vec<f32> =
+            xs.iter().zip(gs.iter()).map(|(&v, &gv)| if v > 0.0 && gv > 0.0 { gv } else { 0.0 }).collect();
         vec![Some(Tensor::from_vec(grad, g.shape().clone()))]
     })
 }

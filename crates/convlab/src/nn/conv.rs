@@ -34,8 +34,15 @@ pub struct Conv2d {
 impl Conv2d {
     pub fn new(config: Conv2dConfig, rng: &mut ParamRng) -> Conv2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
-            "Conv2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
+        assert!(
+            c.conv.groups > 0
+                && c.in_channels.is_multiple_of(c.conv.groups)
+                && c.out_channels.is_multiple_of(c.conv.groups),
+            "Conv2d: groups {} must divide in_channels {} and out_channels {}",
+            c.conv.groups,
+            c.in_channels,
+            c.out_channels
+        );
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
@@ -61,7 +68,9 @@ fn padding2d_repr(p: &Padding2d) -> String {
                 format!("padding=({top}, {left})")
             }
         }
-        Padding2d::Explicit { top, bottom, left, right } => format!("padding=(top {top}, bottom {bottom}, left {left}, right {right})"),
+        Padding2d::Explicit { top, bottom, left, right } => {
+            format!("padding=(top {top}, bottom {bottom}, left {left}, right {right})")
+        }
     }
 }
 
@@ -142,8 +151,15 @@ pub struct Conv1d {
 impl Conv1d {
     pub fn new(config: Conv1dConfig, rng: &mut ParamRng) -> Conv1d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
-            "Conv1d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
+        assert!(
+            c.conv.groups > 0
+                && c.in_channels.is_multiple_of(c.conv.groups)
+                && c.out_channels.is_multiple_of(c.conv.groups),
+            "Conv1d: groups {} must divide in_channels {} and out_channels {}",
+            c.conv.groups,
+            c.in_channels,
+            c.out_channels
+        );
         let shape = [c.out_channels, c.in_channels / c.conv.groups, c.kernel_size];
         let weight = default_weight(&shape, rng).requires_grad_();
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
@@ -174,7 +190,13 @@ impl Module for Conv1d {
             Padding1d::Same => Padding2d::Same,
             Padding1d::Full => Padding2d::Full,
         };
-        let as2d = Conv2dParams { stride: [1, p.stride], padding, dilation: [1, p.dilation], groups: p.groups, padding_mode: p.padding_mode };
+        let as2d = Conv2dParams {
+            stride: [1, p.stride],
+            padding,
+            dilation: [1, p.dilation],
+            groups: p.groups,
+            padding_mode: p.padding_mode,
+        };
         conv_repr(c.in_channels, c.out_channels, [1, c.kernel_size], &as2d, c.bias)
     }
 
@@ -183,7 +205,12 @@ impl Module for Conv1d {
         let len = input.last().copied().unwrap_or(0);
         let f = p.dilation * (c.kernel_size.max(1) - 1) + 1;
         let (start, end) = p.padding.resolve(len, f, p.stride);
-        Some(LayerGeometry { kernel: [1, c.kernel_size], stride: [1, p.stride], dilation: [1, p.dilation], padding: [0, 0, start, end] })
+        Some(LayerGeometry {
+            kernel: [1, c.kernel_size],
+            stride: [1, p.stride],
+            dilation: [1, p.dilation],
+            padding: [0, 0, start, end],
+        })
     }
 }
 
@@ -199,7 +226,13 @@ pub struct ConvTranspose2dConfig {
 
 impl ConvTranspose2dConfig {
     pub fn new(in_channels: usize, out_channels: usize, k: usize) -> ConvTranspose2dConfig {
-        ConvTranspose2dConfig { in_channels, out_channels, kernel_size: [k, k], conv: ConvTranspose2dParams::default(), bias: true }
+        ConvTranspose2dConfig {
+            in_channels,
+            out_channels,
+            kernel_size: [k, k],
+            conv: ConvTranspose2dParams::default(),
+            bias: true,
+        }
     }
 }
 
@@ -213,8 +246,15 @@ pub struct ConvTranspose2d {
 impl ConvTranspose2d {
     pub fn new(config: ConvTranspose2dConfig, rng: &mut ParamRng) -> ConvTranspose2d {
         let c = &config;
-        assert!(c.conv.groups > 0 && c.in_channels.is_multiple_of(c.conv.groups) && c.out_channels.is_multiple_of(c.conv.groups),
-            "ConvTranspose2d: groups {} must divide in_channels {} and out_channels {}", c.conv.groups, c.in_channels, c.out_channels);
+        assert!(
+            c.conv.groups > 0
+                && c.in_channels.is_multiple_of(c.conv.groups)
+                && c.out_channels.is_multiple_of(c.conv.groups),
+            "ConvTranspose2d: groups {} must divide in_channels {} and out_channels {}",
+            c.conv.groups,
+            c.in_channels,
+            c.out_channels
+        );
         let shape = [c.in_channels, c.out_channels / c.conv.groups, c.kernel_size[0], c.kernel_size[1]];
         let weight = default_weight(&shape, rng).requires_grad_();
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
@@ -238,7 +278,10 @@ impl Module for ConvTranspose2d {
     fn describe(&self) -> String {
         let c = &self.config;
         let p = &c.conv;
-        let mut s = format!("{}, {}, kernel_size=({}, {}), stride=({}, {})", c.in_channels, c.out_channels, c.kernel_size[0], c.kernel_size[1], p.stride[0], p.stride[1]);
+        let mut s = format!(
+            "{}, {}, kernel_size=({}, {}), stride=({}, {})",
+            c.in_channels, c.out_channels, c.kernel_size[0], c.kernel_size[1], p.stride[0], p.stride[1]
+        );
         if p.padding != [0, 0] {
             s += &format!(", padding=({}, {})", p.padding[0], p.padding[1]);
         }

@@ -80,13 +80,25 @@ fn kaiming_std(shape: &[usize], a: f32, mode: FanMode, nonlinearity: Nonlinearit
 }
 
 /// `U(-b, b)` with `b = gain·√(3/fan)` (He et al. 2015).
-pub fn kaiming_uniform(shape: &[usize], a: f32, mode: FanMode, nonlinearity: Nonlinearity, rng: &mut ParamRng) -> Tensor {
+pub fn kaiming_uniform(
+    shape: &[usize],
+    a: f32,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    rng: &mut ParamRng,
+) -> Tensor {
     let bound = 3f32.sqrt() * kaiming_std(shape, a, mode, nonlinearity);
     uniform(shape, -bound, bound, rng)
 }
 
 /// `N(0, std²)` with `std = gain/√fan`.
-pub fn kaiming_normal(shape: &[usize], a: f32, mode: FanMode, nonlinearity: Nonlinearity, rng: &mut ParamRng) -> Tensor {
+pub fn kaiming_normal(
+    shape: &[usize],
+    a: f32,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    rng: &mut ParamRng,
+) -> Tensor {
     normal(shape, 0.0, kaiming_std(shape, a, mode, nonlinearity), rng)
 }
 

@@ -36,7 +36,12 @@ impl Module for Linear {
     }
 
     fn describe(&self) -> String {
-        format!("in_features={}, out_features={}, bias={}", self.in_features, self.out_features, if self.bias.is_some() { "True" } else { "False" })
+        format!(
+            "in_features={}, out_features={}, bias={}",
+            self.in_features,
+            self.out_features,
+            if self.bias.is_some() { "True" } else { "False" }
+        )
     }
 }
 

@@ -102,7 +102,16 @@ impl Forward {
         self.path.push(name.to_string());
         let y = module.forward(x, self);
         if let Some(rec) = self.recorded.as_mut() {
-            rec.push(Recorded { path: self.path.join("."), kind: module.kind(), input_shape: x.dims().to_vec(), input: x.clone(), input_id: x.id(), output: y.clone(), leaf: module.children().is_empty(), geometry: module.geometry(x.dims()) });
+            rec.push(Recorded {
+                path: self.path.join("."),
+                kind: module.kind(),
+                input_shape: x.dims().to_vec(),
+                input: x.clone(),
+                input_id: x.id(),
+                output: y.clone(),
+                leaf: module.children().is_empty(),
+                geometry: module.geometry(x.dims()),
+            });
         }
         self.path.pop();
         y
@@ -185,7 +194,11 @@ pub trait Module: Any + Send + Sync {
 
     /// Parameters (what an optimizer updates) with their names.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.named_tensors().into_iter().filter(|(_, _, k)| *k == TensorKind::Parameter).map(|(n, t, _)| (n, t)).collect()
+        self.named_tensors()
+            .into_iter()
+            .filter(|(_, _, k)| *k == TensorKind::Parameter)
+            .map(|(n, t, _)| (n, t))
+            .collect()
     }
 
     fn parameters(&self) -> Vec<Tensor> {
@@ -226,7 +239,10 @@ pub trait Module: Any + Send + Sync {
                 parts.push(format!("missing keys: {}", missing.join(", ")));
             }
             if !unexpected.is_empty() {
-                parts.push(format!("unexpected keys: {}", unexpected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+                parts.push(format!(
+                    "unexpected keys: {}",
+                    unexpected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
             }
             if !mismatched.is_empty() {
                 parts.push(format!("wrong shapes: {}", mismatched.join("; ")));

@@ -30,7 +30,13 @@ impl BatchNorm {
     }
 
     /// Full control: `spatial` selects BatchNorm2d (true) or BatchNorm1d (false).
-    pub fn with(num_features: usize, params: BatchNormParams, affine: bool, track_running_stats: bool, spatial: bool) -> BatchNorm {
+    pub fn with(
+        num_features: usize,
+        params: BatchNormParams,
+        affine: bool,
+        track_running_stats: bool,
+        spatial: bool,
+    ) -> BatchNorm {
         BatchNorm {
             num_features,
             params,
@@ -53,7 +59,13 @@ impl Module for BatchNorm {
 
     fn forward(&self, x: &Tensor, ctx: &mut Forward) -> Tensor {
         let ok = if self.spatial { x.rank() == 4 } else { x.rank() == 2 || x.rank() == 3 };
-        assert!(ok, "{}: expected input of rank {}, got shape {}", self.kind(), if self.spatial { "4" } else { "2 or 3" }, x.shape());
+        assert!(
+            ok,
+            "{}: expected input of rank {}, got shape {}",
+            self.kind(),
+            if self.spatial { "4" } else { "2 or 3" },
+            x.shape()
+        );
         // With no running statistics, batch statistics are used in both modes (torch).
         let train = ctx.is_train() || self.running.is_none();
         x.batch_norm(self.running.as_ref(), self.weight.as_ref(), self.bias.as_ref(), train, &self.params)
@@ -75,6 +87,11 @@ impl Module for BatchNorm {
 
     fn describe(&self) -> String {
         let m = self.params.momentum.map(|m| m.to_string()).unwrap_or_else(|| "None".into());
-        format!("{}, eps={}, momentum={m}, affine={}", self.num_features, self.params.eps, if self.weight.is_some() { "True" } else { "False" })
+        format!(
+            "{}, eps={}, momentum={m}, affine={}",
+            self.num_features,
+            self.params.eps,
+            if self.weight.is_some() { "True" } else { "False" }
+        )
     }
 }

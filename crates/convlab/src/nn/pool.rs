@@ -5,7 +5,12 @@ use crate::ops::pool::{Pool1dParams, Pool2dParams};
 use crate::Tensor;
 
 fn pool_geometry(p: &Pool2dParams) -> LayerGeometry {
-    LayerGeometry { kernel: p.kernel_size, stride: p.stride, dilation: p.dilation, padding: [p.padding[0], p.padding[0], p.padding[1], p.padding[1]] }
+    LayerGeometry {
+        kernel: p.kernel_size,
+        stride: p.stride,
+        dilation: p.dilation,
+        padding: [p.padding[0], p.padding[0], p.padding[1], p.padding[1]],
+    }
 }
 
 fn pool_repr(p: &Pool2dParams, max: bool) -> String {
@@ -122,7 +127,13 @@ impl Module for AdaptiveAvgPool2d {
         let hw = [input[r - 2], input[r - 1]];
         let axis = |i: usize| {
             let (n, o) = (hw[i], self.output_size[i].max(1));
-            let widest = (0..o).map(|j| (j + 1) * n).map(|e| e.div_ceil(o)).zip((0..o).map(|j| j * n / o)).map(|(e, s)| e - s).max().unwrap_or(1);
+            let widest = (0..o)
+                .map(|j| (j + 1) * n)
+                .map(|e| e.div_ceil(o))
+                .zip((0..o).map(|j| j * n / o))
+                .map(|(e, s)| e - s)
+                .max()
+                .unwrap_or(1);
             (widest.max(1), (n / o).max(1))
         };
         let (h, w) = (axis(0), axis(1));

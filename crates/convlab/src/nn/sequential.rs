@@ -29,7 +29,10 @@ impl Sequential {
 
     /// Appends a module under an explicit name (torch's `OrderedDict` form).
     pub fn push_named(&mut self, name: &str, module: Box<dyn Module>) {
-        assert!(!name.is_empty() && !name.contains('.'), "Sequential: layer name '{name}' must be non-empty and without '.'");
+        assert!(
+            !name.is_empty() && !name.contains('.'),
+            "Sequential: layer name '{name}' must be non-empty and without '.'"
+        );
         assert!(self.layers.iter().all(|(n, _)| n != name), "Sequential: duplicate layer name '{name}'");
         self.layers.push((name.to_string(), module));
     }

@@ -173,7 +173,12 @@ impl Tensor {
 
     /// `x` for x > 0, else `negative_slope·x` (PyTorch's default slope is 0.01).
     pub fn leaky_relu(&self, negative_slope: f32) -> Tensor {
-        unary_op(self, "leaky_relu", move |x| scalar::leaky_relu(x, negative_slope), move |x, _, g| g * scalar::leaky_relu_grad(x, negative_slope))
+        unary_op(
+            self,
+            "leaky_relu",
+            move |x| scalar::leaky_relu(x, negative_slope),
+            move |x, _, g| g * scalar::leaky_relu_grad(x, negative_slope),
+        )
     }
 
     /// `x` for x > 0, else `alpha·(eˣ − 1)` (PyTorch's default alpha is 1).
@@ -203,7 +208,12 @@ impl Tensor {
 
     /// Gaussian error linear unit, exact (`erf`) or with the tanh approximation.
     pub fn gelu(&self, approximate: Gelu) -> Tensor {
-        unary_op(self, "gelu", move |x| scalar::gelu(x, approximate), move |x, _, g| g * scalar::gelu_grad(x, approximate))
+        unary_op(
+            self,
+            "gelu",
+            move |x| scalar::gelu(x, approximate),
+            move |x, _, g| g * scalar::gelu_grad(x, approximate),
+        )
     }
 
     /// `x·σ(x)`.
@@ -218,12 +228,21 @@ impl Tensor {
 pub enum Activation {
     #[default]
     Relu,
-    LeakyRelu { negative_slope: f32 },
-    Elu { alpha: f32 },
-    Softplus { beta: f32, threshold: f32 },
+    LeakyRelu {
+        negative_slope: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
+    Softplus {
+        beta: f32,
+        threshold: f32,
+    },
     Sigmoid,
     Tanh,
-    Gelu { approximate: Gelu },
+    Gelu {
+        approximate: Gelu,
+    },
     Silu,
     Identity,
 }

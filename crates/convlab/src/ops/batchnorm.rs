@@ -59,7 +59,11 @@ pub struct RunningStats {
 impl RunningStats {
     /// Fresh statistics for `num_features` channels, as PyTorch initialises them.
     pub fn new(num_features: usize) -> RunningStats {
-        RunningStats { mean: Tensor::zeros([num_features]), var: Tensor::ones([num_features]), num_batches_tracked: Tensor::scalar(0.0) }
+        RunningStats {
+            mean: Tensor::zeros([num_features]),
+            var: Tensor::ones([num_features]),
+            num_batches_tracked: Tensor::scalar(0.0),
+        }
     }
 }
 
@@ -83,7 +87,12 @@ impl Tensor {
         let l: usize = d[2..].iter().product();
         let check = |what: &str, t: Option<&Tensor>| {
             if let Some(t) = t {
-                assert!(t.dims() == [c], "batch_norm: {what} has shape {}, expected [{c}] for input {}", t.shape(), self.shape());
+                assert!(
+                    t.dims() == [c],
+                    "batch_norm: {what} has shape {}, expected [{c}] for input {}",
+                    t.shape(),
+                    self.shape()
+                );
             }
         };
         check("weight", weight);
@@ -95,7 +104,11 @@ impl Tensor {
         // mean, invstd: [C]
         let (mean, invstd): (Vec<f64>, Vec<f64>) = if train {
             let m = n * l;
-            assert!(m > 1, "batch_norm: expected more than 1 value per channel when training, got input {}", self.shape());
+            assert!(
+                m > 1,
+                "batch_norm: expected more than 1 value per channel when training, got input {}",
+                self.shape()
+            );
             let (mean, var) = kernels::batch_norm_stats(&x, n, c, l);
             if let Some(r) = running {
                 let mut count = 0.0;
@@ -119,7 +132,9 @@ impl Tensor {
             let invstd = var.iter().map(|&v| 1.0 / (v + params.eps as f64).sqrt()).collect();
             (mean, invstd)
         } else {
-            let r = running.unwrap_or_else(|| panic!("batch_norm: running statistics are needed in evaluation mode (input {})", self.shape()));
+            let r = running.unwrap_or_else(|| {
+                panic!("batch_norm: running statistics are needed in evaluation mode (input {})", self.shape())
+            });
             let mean = r.mean.storage().iter().map(|&v| v as f64).collect();
             let invstd = r.var.storage().iter().map(|&v| 1.0 / (v as f64 + params.eps as f64).sqrt()).collect();
             (mean, invstd)
@@ -144,7 +159,20 @@ impl Tensor {
             let mut gx = vec![0.0f32; x.len()];
             let mut gw = vec![0.0f32; c];
             let mut gb = vec![0.0f32; c];
-            kernels::batch_norm_backward(&mut gx, &mut gw, &mut gb, &g.storage(), &x, &mean, &invstd, &gamma, train, n, c, l);
+            kernels::batch_norm_backward(
+                &mut gx,
+                &mut gw,
+                &mut gb,
+                &g.storage(),
+                &x,
+                &mean,
+                &invstd,
+                &gamma,
+                train,
+                n,
+                c,
+                l,
+            );
             let mut grads = vec![Some(Tensor::from_vec(gx, shape.clone()))];
             if has_w {
                 grads.push(Some(Tensor::from_vec(gw, [c])));

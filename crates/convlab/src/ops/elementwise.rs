@@ -134,7 +134,15 @@ impl Tensor {
 
     /// `|x|`; the gradient at 0 is 0, as in PyTorch.
     pub fn abs(&self) -> Tensor {
-        unary_op(self, "abs", f32::abs, |x, _, g| if x > 0.0 { g } else if x < 0.0 { -g } else { 0.0 })
+        unary_op(self, "abs", f32::abs, |x, _, g| {
+            if x > 0.0 {
+                g
+            } else if x < 0.0 {
+                -g
+            } else {
+                0.0
+            }
+        })
     }
 
     pub fn powf(&self, p: f32) -> Tensor {

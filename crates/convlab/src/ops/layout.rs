@@ -10,7 +10,6 @@
 //! assert_eq!(x.flatten(0, -1).dims(), &[6]);
 //! ```
 
-
 use crate::ops::reduce::{broadcast_to_shape, sum_to_shape};
 use crate::{Shape, Tensor};
 
@@ -30,7 +29,9 @@ impl Tensor {
         );
         let in_shape = self.shape().clone();
         // The result shares the input's data: a reshape copies nothing.
-        Tensor::from_op_shared(self.storage(), shape, "reshape", &[self], move |g, _| vec![Some(g.reshape(in_shape.clone()))])
+        Tensor::from_op_shared(self.storage(), shape, "reshape", &[self], move |g, _| {
+            vec![Some(g.reshape(in_shape.clone()))]
+        })
     }
 
     /// Reshape where one entry of `dims` may be -1 (inferred), as in PyTorch's `view`.
@@ -44,7 +45,11 @@ impl Tensor {
                 if d >= 0 {
                     d as usize
                 } else {
-                    assert!(known > 0 && self.numel().is_multiple_of(known), "reshape: shape {} cannot be viewed as {dims:?}", self.shape());
+                    assert!(
+                        known > 0 && self.numel().is_multiple_of(known),
+                        "reshape: shape {} cannot be viewed as {dims:?}",
+                        self.shape()
+                    );
                     self.numel() / known
                 }
             })
@@ -113,7 +118,12 @@ impl Tensor {
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor {
         let a = self.shape().axis(axis);
         let d = self.dims();
-        assert!(start + len <= d[a], "narrow: {start}..{} is out of range for dimension {a} of shape {}", start + len, self.shape());
+        assert!(
+            start + len <= d[a],
+            "narrow: {start}..{} is out of range for dimension {a} of shape {}",
+            start + len,
+            self.shape()
+        );
         let outer: usize = d[..a].iter().product();
         let inner: usize = d[a + 1..].iter().product();
         let n = d[a];
@@ -129,7 +139,8 @@ impl Tensor {
             let g = g.storage();
             let mut gx = vec![0.0f32; in_shape.numel()];
             for o in 0..outer {
-                gx[(o * n + start) * inner..(o * n + start + len) * inner].copy_from_slice(&g[o * len * inner..(o + 1) * len * inner]);
+                gx[(o * n + start) * inner..(o * n + start + len) * inner]
+                    .copy_from_slice(&g[o * len * inner..(o + 1) * len * inner]);
             }
             vec![Some(Tensor::from_vec(gx, in_shape.clone()))]
         })
@@ -146,10 +157,15 @@ impl Tensor {
     pub fn cat(tensors: &[&Tensor], axis: isize) -> Tensor {
         assert!(!tensors.is_empty(), "cat: no tensors given");
         let first = tensors[0];
-        assert!(first.rank() > 0, "cat: zero-dimensional tensors (shape {}) cannot be concatenated; use stack", first.shape());
+        assert!(
+            first.rank() > 0,
+            "cat: zero-dimensional tensors (shape {}) cannot be concatenated; use stack",
+            first.shape()
+        );
         let a = first.shape().axis(axis);
         for t in tensors {
-            let ok = t.rank() == first.rank() && t.dims().iter().zip(first.dims()).enumerate().all(|(i, (x, y))| i == a || x == y);
+            let ok = t.rank() == first.rank()
+                && t.dims().iter().zip(first.dims()).enumerate().all(|(i, (x, y))| i == a || x == y);
             assert!(ok, "cat: shapes {} and {} differ outside dimension {a}", first.shape(), t.shape());
         }
         let d = first.dims();

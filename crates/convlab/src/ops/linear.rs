@@ -33,7 +33,9 @@ pub fn linear_output_shape(x: &[usize], weight: &[usize], bias: Option<&[usize]>
     }
     if let Some(b) = bias {
         if b != [out_f] {
-            return Err(Error::Shape(format!("linear: bias {b:?} does not match out_features = {out_f} (weight {weight:?})")));
+            return Err(Error::Shape(format!(
+                "linear: bias {b:?} does not match out_features = {out_f} (weight {weight:?})"
+            )));
         }
     }
     let mut out = x.to_vec();
@@ -45,7 +47,8 @@ impl Tensor {
     /// `x·Wᵀ + b` over the last dimension (PyTorch's `F.linear`). Panics naming the shapes if
     /// they do not fit; [`linear_output_shape`] validates first.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        let out_shape = linear_output_shape(self.dims(), weight.dims(), bias.map(|b| b.dims())).unwrap_or_else(|e| panic!("{e}"));
+        let out_shape =
+            linear_output_shape(self.dims(), weight.dims(), bias.map(|b| b.dims())).unwrap_or_else(|e| panic!("{e}"));
         let (out_f, in_f) = (weight.dims()[0], weight.dims()[1]);
         let rows: usize = self.dims()[..self.rank() - 1].iter().product();
         let (x, w) = (self.storage(), weight.storage());
@@ -61,19 +64,38 @@ impl Tensor {
         inputs.extend(bias);
         let has_bias = bias.is_some();
         let (x_shape, w_shape) = (self.shape().clone(), weight.shape().clone());
-        let (need_x, need_w, need_b) = (self.requires_grad(), weight.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
+        let (need_x, need_w, need_b) =
+            (self.requires_grad(), weight.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
         Tensor::from_op(y, out_shape, "linear", &inputs, move |g, _| {
             let g = g.storage(); // g: [rows, out_f]
             let gx = need_x.then(|| {
                 // gx[rows, in_f] = g[rows, out_f] · W[out_f, in_f]
                 let mut gx = vec![0.0f32; rows * in_f];
-                sgemm(rows, in_f, out_f, MatRef::row_major(&g, out_f), MatRef::row_major(&w, in_f), &mut gx, false, true);
+                sgemm(
+                    rows,
+                    in_f,
+                    out_f,
+                    MatRef::row_major(&g, out_f),
+                    MatRef::row_major(&w, in_f),
+                    &mut gx,
+                    false,
+                    true,
+                );
                 Tensor::from_vec(gx, x_shape.clone())
             });
             let gw = need_w.then(|| {
                 // gw[out_f, in_f] = gᵀ[out_f, rows] · x[rows, in_f]
                 let mut gw = vec![0.0f32; out_f * in_f];
-                sgemm(out_f, in_f, rows, MatRef::transposed(&g, out_f), MatRef::row_major(&x, in_f), &mut gw, false, true);
+                sgemm(
+                    out_f,
+                    in_f,
+                    rows,
+                    MatRef::transposed(&g, out_f),
+                    MatRef::row_major(&x, in_f),
+                    &mut gw,
+                    false,
+                    true,
+                );
                 Tensor::from_vec(gw, w_shape.clone())
             });
             let mut grads = vec![gx, gw];

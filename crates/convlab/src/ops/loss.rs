@@ -90,7 +90,15 @@ fn class_weights(op: &str, weight: Option<&Tensor>, c: usize) -> Result<Vec<f32>
 /// `a_c = (1 − ε)·w_t·[c = t] + (ε/C)·w_c` (zero for an ignored target). With mean
 /// reduction the sum is divided by `Σ_i w_{t_i}` over the targets not ignored, exactly as
 /// PyTorch combines its NLL and smoothing terms. Gradients flow to `lp` only.
-fn smoothed_nll(op: &'static str, lp: &Tensor, targets: &[usize], w: Vec<f32>, ignore: Option<usize>, reduction: Reduction, eps: f32) -> Tensor {
+fn smoothed_nll(
+    op: &'static str,
+    lp: &Tensor,
+    targets: &[usize],
+    w: Vec<f32>,
+    ignore: Option<usize>,
+    reduction: Reduction,
+    eps: f32,
+) -> Tensor {
     let (n, c, dpos) = class_layout(op, lp, targets).unwrap_or_else(|e| panic!("{e}"));
     let x = lp.storage();
     let at = move |s: usize, k: usize, p: usize| (s * c + k) * dpos + p;
@@ -196,7 +204,12 @@ fn reduce(per: Tensor, reduction: Reduction) -> Tensor {
 
 fn check_same_shape(op: &str, pred: &Tensor, target: &Tensor) {
     // NOTE: PyTorch broadcasts (with a warning); a mismatch is almost always a bug, so panic.
-    assert!(pred.shape() == target.shape(), "{op}: input shape {} differs from target shape {}", pred.shape(), target.shape());
+    assert!(
+        pred.shape() == target.shape(),
+        "{op}: input shape {} differs from target shape {}",
+        pred.shape(),
+        target.shape()
+    );
 }
 
 /// Mean (or sum) absolute error `|pred − target|` (PyTorch's `F.l1_loss`); gradients flow to
@@ -248,7 +261,8 @@ mod tests {
 
     #[test]
     fn out_of_range_target_names_value_and_classes() {
-        let e = try_cross_entropy(&Tensor::zeros([2, 3]), &[0, 5], &CrossEntropyParams::default()).unwrap_err().to_string();
+        let e =
+            try_cross_entropy(&Tensor::zeros([2, 3]), &[0, 5], &CrossEntropyParams::default()).unwrap_err().to_string();
         assert!(e.contains('5') && e.contains("3 classes"), "{e}");
         let e = try_nll_loss(&Tensor::zeros([2, 3]), &[0], &NllLossParams::default()).unwrap_err().to_string();
         assert!(e.contains("1 targets") && e.contains("[2, 3]"), "{e}");

@@ -17,7 +17,18 @@ use crate::{Shape, Tensor};
 /// `c[batch, m, n] = a[batch?, m, k] · b[batch?, k, n]` where a batch-broadcast operand
 /// repeats; `ta`/`tb` read an operand stored transposed (`[.., k, m]` / `[.., n, k]`).
 #[allow(clippy::too_many_arguments)]
-fn batched(a: &[f32], a_batch: &[usize], b: &[f32], b_batch: &[usize], out_batch: &Shape, m: usize, n: usize, k: usize, ta: bool, tb: bool) -> Vec<f32> {
+fn batched(
+    a: &[f32],
+    a_batch: &[usize],
+    b: &[f32],
+    b_batch: &[usize],
+    out_batch: &Shape,
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+) -> Vec<f32> {
     let mut c = vec![0.0f32; out_batch.numel() * m * n];
     let ob = out_batch.dims();
     let a_shape = Shape::from(a_batch);
@@ -45,11 +56,22 @@ fn batched(a: &[f32], a_batch: &[usize], b: &[f32], b_batch: &[usize], out_batch
 
 impl Tensor {
     pub fn matmul(&self, rhs: &Tensor) -> Tensor {
-        assert!(self.rank() >= 2 && rhs.rank() >= 2, "matmul needs rank >= 2 operands, got {} and {}", self.shape(), rhs.shape());
+        assert!(
+            self.rank() >= 2 && rhs.rank() >= 2,
+            "matmul needs rank >= 2 operands, got {} and {}",
+            self.shape(),
+            rhs.shape()
+        );
         let (ad, bd) = (self.dims(), rhs.dims());
         let (m, k) = (ad[ad.len() - 2], ad[ad.len() - 1]);
         let (k2, n) = (bd[bd.len() - 2], bd[bd.len() - 1]);
-        assert_eq!(k, k2, "matmul: shapes {} and {} do not fit (inner dimensions {k} and {k2})", self.shape(), rhs.shape());
+        assert_eq!(
+            k,
+            k2,
+            "matmul: shapes {} and {} do not fit (inner dimensions {k} and {k2})",
+            self.shape(),
+            rhs.shape()
+        );
         let a_batch = ad[..ad.len() - 2].to_vec();
         let b_batch = bd[..bd.len() - 2].to_vec();
         let out_batch = Shape::broadcast(&Shape::from(&a_batch), &Shape::from(&b_batch))

@@ -17,7 +17,8 @@ use crate::{Shape, Tensor};
 
 /// The shape with reduced axes set to 1 (keepdim form), and the final output shape.
 fn reduced_shapes(shape: &Shape, axes: &[usize], keepdim: bool) -> (Shape, Shape) {
-    let kept: Vec<usize> = shape.dims().iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let kept: Vec<usize> =
+        shape.dims().iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
     let out: Vec<usize> = if keepdim {
         kept.clone()
     } else {
@@ -132,7 +133,12 @@ impl Tensor {
     }
 
     /// Returns (values, index along axis, outer size, output shape) for an arg-reduction.
-    fn arg_extremum(&self, axis: usize, keepdim: bool, better: impl Fn(f32, f32) -> bool) -> (Vec<f32>, Vec<usize>, usize, Shape) {
+    fn arg_extremum(
+        &self,
+        axis: usize,
+        keepdim: bool,
+        better: impl Fn(f32, f32) -> bool,
+    ) -> (Vec<f32>, Vec<usize>, usize, Shape) {
         // A 0-dimensional tensor reduces over its single element, as in PyTorch.
         let dims: &[usize] = if self.rank() == 0 { &[1] } else { self.dims() };
         assert!(dims[axis] > 0, "cannot reduce over an empty axis {axis} of shape {}", self.shape());

@@ -116,13 +116,36 @@ impl Core {
     /// One update of every parameter, compiled for the CPU's vector and FMA units (`mul_add`
     /// is then one instruction, not a libm call; same bits).
     #[allow(clippy::too_many_arguments)]
-    fn step(&mut self, grads: &Gradients, lr: f32, betas: (f32, f32), eps: f32, weight_decay: f32, amsgrad: bool, maximize: bool, decoupled: bool) {
-        simd::dispatch(#[inline(always)] || self.update(grads, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled))
+    fn step(
+        &mut self,
+        grads: &Gradients,
+        lr: f32,
+        betas: (f32, f32),
+        eps: f32,
+        weight_decay: f32,
+        amsgrad: bool,
+        maximize: bool,
+        decoupled: bool,
+    ) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.update(grads, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn update(&mut self, grads: &Gradients, lr: f32, betas: (f32, f32), eps: f32, weight_decay: f32, amsgrad: bool, maximize: bool, decoupled: bool) {
+    fn update(
+        &mut self,
+        grads: &Gradients,
+        lr: f32,
+        betas: (f32, f32),
+        eps: f32,
+        weight_decay: f32,
+        amsgrad: bool,
+        maximize: bool,
+        decoupled: bool,
+    ) {
         let (beta1, beta2) = (betas.0 as f64, betas.1 as f64);
         // Scalars as PyTorch forms them: Python floats (f64), cast to f32 by the kernels.
         let lerp_weight = (1.0 - beta1) as f32;
@@ -147,7 +170,10 @@ impl Core {
                     g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(weight_decay, *g));
                 }
             }
-            st.buffer_or("exp_avg", || vec![0.0; n]).iter_mut().zip(&g).for_each(|(m, g)| *m = lerp(*m, *g, lerp_weight));
+            st.buffer_or("exp_avg", || vec![0.0; n])
+                .iter_mut()
+                .zip(&g)
+                .for_each(|(m, g)| *m = lerp(*m, *g, lerp_weight));
             st.buffer_or("exp_avg_sq", || vec![0.0; n])
                 .iter_mut()
                 .zip(&g)
@@ -163,7 +189,12 @@ impl Core {
                 vmax.iter_mut().zip(&v).for_each(|(a, b)| *a = a.max(*b));
             }
             let denom_src = if amsgrad { "max_exp_avg_sq" } else { "exp_avg_sq" };
-            let denom: Vec<f32> = st.buffer(denom_src).expect("set above").iter().map(|v| v.sqrt() / bias_correction2_sqrt + eps).collect();
+            let denom: Vec<f32> = st
+                .buffer(denom_src)
+                .expect("set above")
+                .iter()
+                .map(|v| v.sqrt() / bias_correction2_sqrt + eps)
+                .collect();
             let m = st.buffer("exp_avg").expect("set above");
             param.update_data(|p| {
                 for ((p, m), d) in p.iter_mut().zip(m.iter()).zip(&denom) {

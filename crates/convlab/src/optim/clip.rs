@@ -44,7 +44,8 @@ pub fn clip_grad_norm(grads: &mut Gradients, params: &[Tensor], max_norm: f32, n
         return 0.0;
     }
     // Per-tensor norms rounded to f32 (PyTorch stacks f32 norms), then the norm of those.
-    let norms: Vec<f32> = present.iter().map(|t| vector_norm(&grads.get(t).expect("present").storage(), p) as f32).collect();
+    let norms: Vec<f32> =
+        present.iter().map(|t| vector_norm(&grads.get(t).expect("present").storage(), p) as f32).collect();
     let total = vector_norm(&norms, p) as f32;
     let coef = (max_norm / (total + 1e-6)).min(1.0);
     for t in present {

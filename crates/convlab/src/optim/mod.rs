@@ -56,7 +56,9 @@ mod state;
 pub use adam::{Adam, AdamParams, AdamW, AdamWParams};
 pub use clip::clip_grad_norm;
 pub use rmsprop::{RMSprop, RMSpropParams};
-pub use schedule::{Anneal, CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, OneCycleLR, Schedule, SequentialLR, StepLR};
+pub use schedule::{
+    Anneal, CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, OneCycleLR, Schedule, SequentialLR, StepLR,
+};
 pub use sgd::{Sgd, SgdParams};
 
 use crate::{Error, Gradients, Tensor};

@@ -42,7 +42,15 @@ pub struct RMSpropParams {
 
 impl Default for RMSpropParams {
     fn default() -> Self {
-        RMSpropParams { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false }
+        RMSpropParams {
+            lr: 1e-2,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+            maximize: false,
+        }
     }
 }
 
@@ -136,7 +144,10 @@ impl RMSprop {
 
 impl Optimizer for RMSprop {
     fn step(&mut self, grads: &Gradients) {
-        simd::dispatch(#[inline(always)] || self.update(grads))
+        simd::dispatch(
+            #[inline(always)]
+            || self.update(grads),
+        )
     }
 
     fn lr(&self) -> f32 {

@@ -119,7 +119,15 @@ impl OneCycleLR {
     /// PyTorch's defaults: `pct_start 0.3`, cosine, `div_factor 25`, `final_div_factor 1e4`,
     /// two phases.
     pub fn new(max_lr: f32, total_steps: usize) -> OneCycleLR {
-        OneCycleLR { max_lr, total_steps, pct_start: 0.3, anneal_strategy: Anneal::Cos, div_factor: 25.0, final_div_factor: 1e4, three_phase: false }
+        OneCycleLR {
+            max_lr,
+            total_steps,
+            pct_start: 0.3,
+            anneal_strategy: Anneal::Cos,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+        }
     }
 
     fn lr(&self, step: usize) -> f64 {
@@ -130,7 +138,11 @@ impl OneCycleLR {
         let pct_start = self.pct_start as f64;
         // (end_step, start_lr, end_lr) per phase, as PyTorch lays them out.
         let phases: Vec<(f64, f64, f64)> = if self.three_phase {
-            vec![(pct_start * total - 1.0, initial_lr, max_lr), (2.0 * pct_start * total - 2.0, max_lr, initial_lr), (total - 1.0, initial_lr, min_lr)]
+            vec![
+                (pct_start * total - 1.0, initial_lr, max_lr),
+                (2.0 * pct_start * total - 2.0, max_lr, initial_lr),
+                (total - 1.0, initial_lr, min_lr),
+            ]
         } else {
             vec![(pct_start * total - 1.0, initial_lr, max_lr), (total - 1.0, max_lr, min_lr)]
         };
@@ -230,10 +242,14 @@ impl Schedule {
             Schedule::Linear(s) if !(s.start_factor > 0.0 && s.start_factor <= 1.0) => {
                 bad(format!("LinearLR: start_factor must be in (0, 1], got {}", s.start_factor))
             }
-            Schedule::Linear(s) if !(0.0..=1.0).contains(&s.end_factor) => bad(format!("LinearLR: end_factor must be in [0, 1], got {}", s.end_factor)),
+            Schedule::Linear(s) if !(0.0..=1.0).contains(&s.end_factor) => {
+                bad(format!("LinearLR: end_factor must be in [0, 1], got {}", s.end_factor))
+            }
             Schedule::Linear(_) => Ok(()),
             Schedule::OneCycle(s) if s.total_steps == 0 => bad("OneCycleLR: total_steps must be positive".into()),
-            Schedule::OneCycle(s) if !(0.0..=1.0).contains(&s.pct_start) => bad(format!("OneCycleLR: pct_start must be in [0, 1], got {}", s.pct_start)),
+            Schedule::OneCycle(s) if !(0.0..=1.0).contains(&s.pct_start) => {
+                bad(format!("OneCycleLR: pct_start must be in [0, 1], got {}", s.pct_start))
+            }
             Schedule::OneCycle(_) => Ok(()),
             Schedule::Sequential(s) => {
                 if s.schedules.len() != s.milestones.len() + 1 {

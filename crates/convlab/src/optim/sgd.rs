@@ -108,7 +108,9 @@ impl Sgd {
                 let st = self.state.entry(name.clone()).or_default();
                 match st.buffer(BUF) {
                     None => st.buffers.push((BUF, g.clone())),
-                    Some(buf) => buf.iter_mut().zip(&g).for_each(|(b, g)| *b = g.mul_add(one_minus_dampening, *b * momentum)),
+                    Some(buf) => {
+                        buf.iter_mut().zip(&g).for_each(|(b, g)| *b = g.mul_add(one_minus_dampening, *b * momentum))
+                    }
                 }
                 let buf = st.buffer(BUF).expect("just set");
                 if s.nesterov {
@@ -124,7 +126,10 @@ impl Sgd {
 
 impl Optimizer for Sgd {
     fn step(&mut self, grads: &Gradients) {
-        simd::dispatch(#[inline(always)] || self.update(grads))
+        simd::dispatch(
+            #[inline(always)]
+            || self.update(grads),
+        )
     }
 
     fn lr(&self) -> f32 {

@@ -31,7 +31,11 @@ impl ParamState {
 
 /// The state of every parameter that has some, as `"<param>.<kind>"` tensors in parameter order
 /// (buffers in the order of `kinds`, then `step`).
-pub(crate) fn export(params: &[(String, Tensor)], states: &HashMap<String, ParamState>, kinds: &[&'static str]) -> Vec<(String, Tensor)> {
+pub(crate) fn export(
+    params: &[(String, Tensor)],
+    states: &HashMap<String, ParamState>,
+    kinds: &[&'static str],
+) -> Vec<(String, Tensor)> {
     let mut out = Vec::new();
     for (name, p) in params {
         let Some(s) = states.get(name) else { continue };
@@ -70,12 +74,19 @@ pub(crate) fn import(
         let entry = out.entry(name.to_string()).or_default();
         if kind == "step" && with_step {
             if t.numel() != 1 {
-                return Err(Error::Shape(format!("{op}.load_state_dict: {key} has shape {}, expected one element", t.shape())));
+                return Err(Error::Shape(format!(
+                    "{op}.load_state_dict: {key} has shape {}, expected one element",
+                    t.shape()
+                )));
             }
             entry.step = Some(t.to_vec()[0]);
         } else if let Some(kind) = kinds.iter().find(|k| **k == kind) {
             if t.shape() != p.shape() {
-                return Err(Error::Shape(format!("{op}.load_state_dict: {key} has shape {}, parameter {name} has shape {}", t.shape(), p.shape())));
+                return Err(Error::Shape(format!(
+                    "{op}.load_state_dict: {key} has shape {}, parameter {name} has shape {}",
+                    t.shape(),
+                    p.shape()
+                )));
             }
             if entry.buffer(kind).is_some() {
                 return Err(Error::Invalid(format!("{op}.load_state_dict: {key} appears twice")));
@@ -86,7 +97,9 @@ pub(crate) fn import(
             if with_step {
                 known.push("step");
             }
-            return Err(Error::Invalid(format!("{op}.load_state_dict: unknown state {kind:?} in {key:?} (this optimizer keeps {known:?})")));
+            return Err(Error::Invalid(format!(
+                "{op}.load_state_dict: unknown state {kind:?} in {key:?} (this optimizer keeps {known:?})"
+            )));
         }
     }
     for (name, s) in &mut out {

@@ -4,10 +4,16 @@
 
 use super::parse::strip;
 use super::{LayerSpec, Spec};
-use crate::nn::{Act, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, Dropout, Flatten, Linear, MaxPool1d, MaxPool2d, Module, ParamRng, Sequential, Softmax};
+use crate::nn::{
+    Act, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, Dropout,
+    Flatten, Linear, MaxPool1d, MaxPool2d, Module, ParamRng, Sequential, Softmax,
+};
 use crate::ops::batchnorm::BatchNormParams;
 use crate::ops::conv::{conv1d_output_shape, conv2d_output_shape};
-use crate::ops::pool::{adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape, pool2d_output_shape, Pool1dParams, Pool2dParams};
+use crate::ops::pool::{
+    adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape,
+    pool2d_output_shape, Pool1dParams, Pool2dParams,
+};
 use crate::{Error, Shape};
 
 /// One layer with its inferred shapes (without the batch dimension).
@@ -119,11 +125,23 @@ fn infer(layer: &LayerSpec, x: &[usize]) -> Result<(Vec<usize>, usize), Error> {
 fn module(layer: &LayerSpec, x: &[usize], rng: &mut ParamRng) -> Result<Box<dyn Module>, Error> {
     Ok(match layer {
         LayerSpec::Conv(c) => Box::new(Conv2d::new(
-            Conv2dConfig { in_channels: x[0], out_channels: c.out_channels, kernel_size: c.kernel_size, conv: c.conv, bias: c.bias },
+            Conv2dConfig {
+                in_channels: x[0],
+                out_channels: c.out_channels,
+                kernel_size: c.kernel_size,
+                conv: c.conv,
+                bias: c.bias,
+            },
             rng,
         )),
         LayerSpec::Conv1d(c) => Box::new(Conv1d::new(
-            Conv1dConfig { in_channels: x[0], out_channels: c.out_channels, kernel_size: c.kernel_size, conv: c.conv, bias: c.bias },
+            Conv1dConfig {
+                in_channels: x[0],
+                out_channels: c.out_channels,
+                kernel_size: c.kernel_size,
+                conv: c.conv,
+                bias: c.bias,
+            },
             rng,
         )),
         LayerSpec::Linear { out_features, bias, .. } => Box::new(Linear::new(x[0], *out_features, *bias, rng)),
@@ -159,7 +177,11 @@ impl Spec {
         Ok(net)
     }
 
-    fn walk(&self, input: &[usize], mut out: Option<(&mut Sequential, &mut ParamRng)>) -> Result<Vec<LayerShape>, Error> {
+    fn walk(
+        &self,
+        input: &[usize],
+        mut out: Option<(&mut Sequential, &mut ParamRng)>,
+    ) -> Result<Vec<LayerShape>, Error> {
         if input.is_empty() || input.contains(&0) {
             return Err(Error::Shape(format!("spec input {} must be non-empty sizes", shape(input))));
         }

@@ -4,7 +4,10 @@
 use std::any::Any;
 
 use super::{BatchNormSpec, Conv1dSpec, ConvSpec, LayerSpec, Spec};
-use crate::nn::{Act, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm, Conv1d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool1d, MaxPool2d, Module, Sequential, Softmax};
+use crate::nn::{
+    Act, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, BatchNorm, Conv1d, Conv2d, Dropout, Flatten, Identity, Linear,
+    MaxPool1d, MaxPool2d, Module, Sequential, Softmax,
+};
 use crate::ops::pool::{Pool1dParams, Pool2dParams};
 use crate::{Activation, Error};
 
@@ -32,11 +35,23 @@ fn layer(m: &dyn Module) -> Option<LayerSpec> {
     let any: &dyn Any = m;
     if let Some(c) = any.downcast_ref::<Conv2d>() {
         let cfg = &c.config;
-        return Some(LayerSpec::Conv(ConvSpec { out_channels: cfg.out_channels, kernel_size: cfg.kernel_size, conv: cfg.conv, bias: cfg.bias, in_channels: None }));
+        return Some(LayerSpec::Conv(ConvSpec {
+            out_channels: cfg.out_channels,
+            kernel_size: cfg.kernel_size,
+            conv: cfg.conv,
+            bias: cfg.bias,
+            in_channels: None,
+        }));
     }
     if let Some(c) = any.downcast_ref::<Conv1d>() {
         let cfg = &c.config;
-        return Some(LayerSpec::Conv1d(Conv1dSpec { out_channels: cfg.out_channels, kernel_size: cfg.kernel_size, conv: cfg.conv, bias: cfg.bias, in_channels: None }));
+        return Some(LayerSpec::Conv1d(Conv1dSpec {
+            out_channels: cfg.out_channels,
+            kernel_size: cfg.kernel_size,
+            conv: cfg.conv,
+            bias: cfg.bias,
+            in_channels: None,
+        }));
     }
     if let Some(l) = any.downcast_ref::<Linear>() {
         return Some(LayerSpec::Linear { out_features: l.out_features, bias: l.bias.is_some(), in_features: None });
@@ -87,14 +102,21 @@ pub(crate) fn from_module(module: &dyn Module) -> Result<Spec, Error> {
     let Some(seq) = any.downcast_ref::<Sequential>() else {
         return match layer(module) {
             Some(l) => Ok(Spec::new(vec![l])),
-            None => Err(Error::Invalid(format!("a {} is not a chain of layers a spec can express (conv, pool, linear, ...)", module.kind()))),
+            None => Err(Error::Invalid(format!(
+                "a {} is not a chain of layers a spec can express (conv, pool, linear, ...)",
+                module.kind()
+            ))),
         };
     };
     let mut layers = Vec::new();
     for (i, (name, m)) in seq.layers().enumerate() {
-        let what = || if m.describe().is_empty() { m.kind().to_string() } else { format!("{}({})", m.kind(), m.describe()) };
+        let what =
+            || if m.describe().is_empty() { m.kind().to_string() } else { format!("{}({})", m.kind(), m.describe()) };
         if name != i.to_string() {
-            return Err(Error::Invalid(format!("layer {i} '{name}' ({}): a spec names layers by position, so it cannot keep this name", what())));
+            return Err(Error::Invalid(format!(
+                "layer {i} '{name}' ({}): a spec names layers by position, so it cannot keep this name",
+                what()
+            )));
         }
         match layer(m) {
             Some(l) => layers.push(l),
@@ -130,7 +152,9 @@ pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, E
             (y, ctx.take_recorded())
         })
     }));
-    let (y, recorded) = run.map_err(|_| Error::Shape(format!("{} does not run on input {}", module.kind(), crate::Shape::from(&shape[..]))))?;
+    let (y, recorded) = run.map_err(|_| {
+        Error::Shape(format!("{} does not run on input {}", module.kind(), crate::Shape::from(&shape[..])))
+    })?;
     let mut by_path = std::collections::HashMap::new();
     modules(module, String::new(), &mut by_path);
     let (mut layers, mut last) = (Vec::new(), x.id());
@@ -141,10 +165,13 @@ pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, E
         let Some(&m) = by_path.get(&rec.path) else {
             return Err(Error::Invalid(format!(
                 "layer '{}' ({}) is not listed among the children of {}, so its settings cannot be read",
-                rec.path, rec.kind, module.kind()
+                rec.path,
+                rec.kind,
+                module.kind()
             )));
         };
-        let what = || if m.describe().is_empty() { m.kind().to_string() } else { format!("{}({})", m.kind(), m.describe()) };
+        let what =
+            || if m.describe().is_empty() { m.kind().to_string() } else { format!("{}({})", m.kind(), m.describe()) };
         if rec.input_id != last {
             return Err(Error::Invalid(format!(
                 "layer '{}' ({}) does not read the previous layer's output (branches or computation outside layers), so {} is not a chain a spec can express",
@@ -153,12 +180,21 @@ pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, E
         }
         match layer(m) {
             Some(l) => layers.push(l),
-            None => return Err(Error::Invalid(format!("layer '{}' ({}) cannot be written as a spec layer", rec.path, what()))),
+            None => {
+                return Err(Error::Invalid(format!(
+                    "layer '{}' ({}) cannot be written as a spec layer",
+                    rec.path,
+                    what()
+                )))
+            }
         }
         last = rec.output.id();
     }
     if layers.is_empty() || y.id() != last {
-        return Err(Error::Invalid(format!("the output of {} is not the output of its last layer, so it is not a chain a spec can express", module.kind())));
+        return Err(Error::Invalid(format!(
+            "the output of {} is not the output of its last layer, so it is not a chain a spec can express",
+            module.kind()
+        )));
     }
     Ok(Spec { layers, input: Some(input.to_vec()) })
 }

@@ -12,8 +12,26 @@ use crate::{Activation, Error, Gelu};
 
 /// Every layer name the one-line form accepts.
 pub const LAYER_NAMES: &[&str] = &[
-    "conv", "conv1d", "linear", "maxpool", "avgpool", "adaptiveavgpool", "globalavgpool", "batchnorm", "dropout", "flatten",
-    "relu", "leakyrelu", "elu", "softplus", "sigmoid", "tanh", "gelu", "silu", "identity", "softmax",
+    "conv",
+    "conv1d",
+    "linear",
+    "maxpool",
+    "avgpool",
+    "adaptiveavgpool",
+    "globalavgpool",
+    "batchnorm",
+    "dropout",
+    "flatten",
+    "relu",
+    "leakyrelu",
+    "elu",
+    "softplus",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "identity",
+    "softmax",
 ];
 
 /// An argument: its canonical name and the other names it answers to.
@@ -31,7 +49,8 @@ const CONV: &[Param] = &[
     ("in", &["in_channels"]),
 ];
 const LINEAR: &[Param] = &[("out", &["out_features"]), ("bias", &[]), ("in", &["in_features"])];
-const MAXPOOL: &[Param] = &[("k", &["kernel_size", "kernel"]), ("stride", &[]), ("padding", &[]), ("dilation", &[]), ("ceil_mode", &[])];
+const MAXPOOL: &[Param] =
+    &[("k", &["kernel_size", "kernel"]), ("stride", &[]), ("padding", &[]), ("dilation", &[]), ("ceil_mode", &[])];
 const AVGPOOL: &[Param] = &[
     ("k", &["kernel_size", "kernel"]),
     ("stride", &[]),
@@ -68,7 +87,8 @@ fn collect(raw: &RawLayer, params: &[Param], positional: usize) -> Result<Args, 
     }
     for (key, v) in &raw.named {
         let Some(p) = params.iter().find(|p| p.0 == key || p.1.contains(&key.as_str())) else {
-            let known = if params.is_empty() { "it takes no arguments".to_string() } else { format!("expected {}", names()) };
+            let known =
+                if params.is_empty() { "it takes no arguments".to_string() } else { format!("expected {}", names()) };
             return Err(Error::Invalid(format!("unknown argument '{key}' for {}; {known}", raw.name)));
         };
         if values.insert(p.0, v.clone()).is_some() {
@@ -100,7 +120,9 @@ impl Args {
     fn pair(&self, name: &str, positive: bool) -> Result<Option<[usize; 2]>, Error> {
         let Some(v) = self.get(name) else { return Ok(None) };
         match v {
-            Value::Tuple(t) if t.len() == 2 => Ok(Some([as_uint(name, &t[0], positive)?, as_uint(name, &t[1], positive)?])),
+            Value::Tuple(t) if t.len() == 2 => {
+                Ok(Some([as_uint(name, &t[0], positive)?, as_uint(name, &t[1], positive)?]))
+            }
             Value::Tuple(_) => Err(bad(name, v, "an integer or a pair (h,w)")),
             v => as_uint(name, v, positive).map(|n| Some([n, n])),
         }
@@ -151,7 +173,9 @@ fn padding_mode(args: &Args) -> Result<PaddingMode, Error> {
         Some("reflect") => PaddingMode::Reflect,
         Some("replicate") | Some("edge") => PaddingMode::Replicate,
         Some("circular") => PaddingMode::Circular,
-        Some(other) => return Err(Error::Invalid(format!("padding_mode={other}: expected zeros, reflect, replicate or circular"))),
+        Some(other) => {
+            return Err(Error::Invalid(format!("padding_mode={other}: expected zeros, reflect, replicate or circular")))
+        }
     })
 }
 
@@ -193,7 +217,9 @@ fn padding1d(args: &Args) -> Result<Padding1d, Error> {
             Some(_) => Ok(Padding1d::Full),
             None => Err(bad("padding", v, want)),
         },
-        Value::Tuple(t) if t.len() == 2 => Ok(Padding1d::Explicit { start: as_uint("padding", &t[0], false)?, end: as_uint("padding", &t[1], false)? }),
+        Value::Tuple(t) if t.len() == 2 => {
+            Ok(Padding1d::Explicit { start: as_uint("padding", &t[0], false)?, end: as_uint("padding", &t[1], false)? })
+        }
         Value::Tuple(_) => Err(bad("padding", v, want)),
         v => as_uint("padding", v, false).map(Padding1d::uniform),
     }
@@ -302,7 +328,9 @@ pub(crate) fn from_raw(raw: &RawLayer) -> Result<LayerSpec, Error> {
             let a = collect(raw, ADAPTIVE, 2)?;
             let [h, w] = match a.pair("h", true)? {
                 Some([h, w]) if a.get("w").is_none() => [h, w],
-                Some([h, _]) if matches!(a.get("h"), Some(Value::Tuple(_))) => return Err(Error::Invalid(format!("output size given twice (h=({h},..) and w)"))),
+                Some([h, _]) if matches!(a.get("h"), Some(Value::Tuple(_))) => {
+                    return Err(Error::Invalid(format!("output size given twice (h=({h},..) and w)")))
+                }
                 Some([h, _]) => [h, a.uint("w", true)?.unwrap_or(h)],
                 None => return Err(Error::Invalid("missing argument 'h'".into())),
             };
@@ -321,10 +349,17 @@ pub(crate) fn from_raw(raw: &RawLayer) -> Result<LayerSpec, Error> {
                 _ => Some(a.float("momentum")?.unwrap_or(0.1)),
             };
             if eps <= 0.0 || momentum.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
-                return Err(Error::Invalid(format!("eps={eps}, momentum={momentum:?}: expected eps > 0 and momentum in [0, 1] or none")));
+                return Err(Error::Invalid(format!(
+                    "eps={eps}, momentum={momentum:?}: expected eps > 0 and momentum in [0, 1] or none"
+                )));
             }
             let affine = a.flag("affine")?.unwrap_or(true);
-            LayerSpec::BatchNorm(BatchNormSpec { eps, momentum, affine, track_running_stats: a.flag("track_running_stats")?.unwrap_or(true) })
+            LayerSpec::BatchNorm(BatchNormSpec {
+                eps,
+                momentum,
+                affine,
+                track_running_stats: a.flag("track_running_stats")?.unwrap_or(true),
+            })
         }
         "dropout" => {
             let p = collect(raw, &[("p", &[])], 1)?.float("p")?.unwrap_or(0.5);
@@ -346,6 +381,8 @@ pub(crate) fn from_raw(raw: &RawLayer) -> Result<LayerSpec, Error> {
             };
             LayerSpec::Softmax { dim }
         }
-        other => return Err(Error::Invalid(format!("unknown layer type '{other}'; known: {}", LAYER_NAMES.join(", ")))),
+        other => {
+            return Err(Error::Invalid(format!("unknown layer type '{other}'; known: {}", LAYER_NAMES.join(", "))))
+        }
     })
 }

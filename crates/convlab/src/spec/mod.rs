@@ -118,7 +118,11 @@ impl Default for BatchNormSpec {
 pub enum LayerSpec {
     Conv(ConvSpec),
     Conv1d(Conv1dSpec),
-    Linear { out_features: usize, bias: bool, in_features: Option<usize> },
+    Linear {
+        out_features: usize,
+        bias: bool,
+        in_features: Option<usize>,
+    },
     /// On a `[C, L]` input the pooling is 1-D and uses the second entry of each pair (both
     /// entries must then be equal, as `maxpool(3)` gives).
     MaxPool(Pool2dParams),
@@ -129,7 +133,9 @@ pub enum LayerSpec {
     Dropout(f32),
     Flatten,
     Act(Activation),
-    Softmax { dim: isize },
+    Softmax {
+        dim: isize,
+    },
 }
 
 impl Spec {

@@ -255,10 +255,15 @@ fn input_shape(values: &[Value], text: &str) -> Result<Vec<usize>, Error> {
         [Value::Tuple(v)] => v.clone(),
         v => v.to_vec(),
     };
-    let dims: Option<Vec<usize>> = flat.iter().map(|v| if let Value::Int(i) = v { usize::try_from(*i).ok().filter(|&d| d > 0) } else { None }).collect();
+    let dims: Option<Vec<usize>> = flat
+        .iter()
+        .map(|v| if let Value::Int(i) = v { usize::try_from(*i).ok().filter(|&d| d > 0) } else { None })
+        .collect();
     match dims {
         Some(d) if d.len() == 2 || d.len() == 3 => Ok(d),
-        _ => Err(Error::Invalid(format!("spec: `{text}`: the input shape must be 2 or 3 positive sizes ([C, H, W] or [C, L])"))),
+        _ => Err(Error::Invalid(format!(
+            "spec: `{text}`: the input shape must be 2 or 3 positive sizes ([C, H, W] or [C, L])"
+        ))),
     }
 }
 
@@ -272,7 +277,9 @@ fn json_value(v: &serde_json::Value, what: &str) -> Result<Value, Error> {
         serde_json::Value::Bool(b) => Value::Word(b.to_string()),
         serde_json::Value::Null => Value::Word("none".into()),
         serde_json::Value::Array(a) => Value::Tuple(a.iter().map(|x| json_value(x, what)).collect::<Result<_, _>>()?),
-        serde_json::Value::Object(_) => return Err(Error::Invalid(format!("{what}: an object is not an argument value"))),
+        serde_json::Value::Object(_) => {
+            return Err(Error::Invalid(format!("{what}: an object is not an argument value")))
+        }
     })
 }
 
@@ -283,7 +290,9 @@ pub(crate) fn from_json_value(v: &serde_json::Value) -> Result<Spec, Error> {
         J::Array(list) => (list.clone(), None),
         J::Object(map) => {
             if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "layers" | "input" | "spec")) {
-                return Err(Error::Invalid(format!("spec: unknown key \"{k}\" (expected \"layers\" or \"spec\", and \"input\")")));
+                return Err(Error::Invalid(format!(
+                    "spec: unknown key \"{k}\" (expected \"layers\" or \"spec\", and \"input\")"
+                )));
             }
             let input = match map.get("input") {
                 None | Some(J::Null) => None,

@@ -37,7 +37,10 @@ pub fn default_input(name: &str) -> Option<ModelDefaults> {
 /// Where a resolved model came from: what a checkpoint records to rebuild it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSource {
-    Zoo { name: String, config: ModelConfig },
+    Zoo {
+        name: String,
+        config: ModelConfig,
+    },
     /// The spec, with its input shape filled in.
     Spec(Spec),
 }
@@ -65,14 +68,23 @@ pub struct ResolvedModel {
 /// assert_eq!(m.description, "input(3,28,28) conv(8,3,padding=1) relu globalavgpool flatten linear(10)");
 /// assert!(resolve_model("no_such_net", None, None, None, 0).err().unwrap().to_string().contains("unknown model 'no_such_net'"));
 /// ```
-pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usize>, input: Option<&[usize]>, seed: u64) -> Result<ResolvedModel, Error> {
+pub fn resolve_model(
+    arg: &str,
+    in_channels: Option<usize>,
+    classes: Option<usize>,
+    input: Option<&[usize]>,
+    seed: u64,
+) -> Result<ResolvedModel, Error> {
     let arg = arg.trim();
     if arg.is_empty() {
         return Err(Error::Invalid("empty model name".into()));
     }
     if let Some(shape) = input {
         if !(shape.len() == 2 || shape.len() == 3) || shape.contains(&0) {
-            return Err(Error::Shape(format!("input shape {} must be [C, H, W] or [C, L] with positive sizes", Shape::from(shape))));
+            return Err(Error::Shape(format!(
+                "input shape {} must be [C, H, W] or [C, L] with positive sizes",
+                Shape::from(shape)
+            )));
         }
     }
     if let (Some(c), Some(shape)) = (in_channels, input) {
@@ -83,12 +95,18 @@ pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usiz
     let lower = arg.to_ascii_lowercase();
     let zoo = models::names();
     if let Some(name) = zoo.iter().find(|n| n.eq_ignore_ascii_case(arg)) {
-        let defaults = default_input(name).ok_or_else(|| Error::Invalid(format!("zoo model '{name}' has no defaults")))?;
+        let defaults =
+            default_input(name).ok_or_else(|| Error::Invalid(format!("zoo model '{name}' has no defaults")))?;
         let c = in_channels.or(input.map(|s| s[0])).unwrap_or(defaults.input[0]);
         let shape = input.map(|s| s.to_vec()).unwrap_or_else(|| vec![c, defaults.input[1], defaults.input[2]]);
         let config = ModelConfig { in_channels: c, num_classes: classes.unwrap_or(defaults.classes) };
         let module = models::build(name, &config, seed)?;
-        return Ok(ResolvedModel { module, source: ModelSource::Zoo { name: name.to_string(), config }, description: name.to_string(), input: shape });
+        return Ok(ResolvedModel {
+            module,
+            source: ModelSource::Zoo { name: name.to_string(), config },
+            description: name.to_string(),
+            input: shape,
+        });
     }
     let path = std::path::Path::new(arg);
     let spec = if lower.ends_with(".json") || lower.ends_with(".toml") || path.is_file() {
@@ -108,18 +126,31 @@ pub fn resolve_model(arg: &str, in_channels: Option<usize>, classes: Option<usiz
     let shape = match (input, &spec.input) {
         (Some(s), _) => s.to_vec(),
         (None, Some(s)) => s.clone(),
-        (None, None) => vec![in_channels.unwrap_or(SPEC_DEFAULT_INPUT[0]), SPEC_DEFAULT_INPUT[1], SPEC_DEFAULT_INPUT[2]],
+        (None, None) => {
+            vec![in_channels.unwrap_or(SPEC_DEFAULT_INPUT[0]), SPEC_DEFAULT_INPUT[1], SPEC_DEFAULT_INPUT[2]]
+        }
     };
     if let Some(c) = in_channels.filter(|&c| c != shape[0]) {
-        return Err(Error::Invalid(format!("in_channels {c} contradicts the spec's input shape {}", Shape::from(&shape[..]))));
+        return Err(Error::Invalid(format!(
+            "in_channels {c} contradicts the spec's input shape {}",
+            Shape::from(&shape[..])
+        )));
     }
     let net = spec.build(&shape, seed)?;
     let spec = Spec { input: Some(shape.clone()), ..spec };
     if let Some(k) = classes {
         let out = spec.infer_shapes(&shape)?.pop().map(|l| l.output).unwrap_or_default();
         if out != [k] {
-            return Err(Error::Shape(format!("the spec's output is {} but {k} classes were asked for", Shape::from(&out[..]))));
+            return Err(Error::Shape(format!(
+                "the spec's output is {} but {k} classes were asked for",
+                Shape::from(&out[..])
+            )));
         }
     }
-    Ok(ResolvedModel { module: Box::new(net), description: spec.to_string(), source: ModelSource::Spec(spec), input: shape })
+    Ok(ResolvedModel {
+        module: Box::new(net),
+        description: spec.to_string(),
+        source: ModelSource::Spec(spec),
+        input: shape,
+    })
 }

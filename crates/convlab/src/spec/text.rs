@@ -114,7 +114,9 @@ pub(crate) fn canonical(layer: &LayerSpec) -> String {
         LayerSpec::Softmax { dim: 1 } => "softmax".into(),
         LayerSpec::Softmax { dim } => format!("softmax({dim})"),
         LayerSpec::Act(act) => match *act {
-            Activation::LeakyRelu { negative_slope } if negative_slope != 0.01 => format!("leakyrelu({negative_slope})"),
+            Activation::LeakyRelu { negative_slope } if negative_slope != 0.01 => {
+                format!("leakyrelu({negative_slope})")
+            }
             Activation::LeakyRelu { .. } => "leakyrelu".into(),
             Activation::Elu { alpha } if alpha != 1.0 => format!("elu({alpha})"),
             Activation::Softplus { beta, threshold } if threshold != 20.0 => format!("softplus({beta},{threshold})"),
@@ -125,7 +127,15 @@ pub(crate) fn canonical(layer: &LayerSpec) -> String {
     }
 }
 
-fn conv_tail(a: &mut Vec<String>, dilation: String, dilated: bool, groups: usize, bias: bool, mode: PaddingMode, cin: Option<usize>) {
+fn conv_tail(
+    a: &mut Vec<String>,
+    dilation: String,
+    dilated: bool,
+    groups: usize,
+    bias: bool,
+    mode: PaddingMode,
+    cin: Option<usize>,
+) {
     opt(a, dilated, || format!("dilation={dilation}"));
     opt(a, groups != 1, || format!("groups={groups}"));
     opt(a, !bias, || "bias=false".into());

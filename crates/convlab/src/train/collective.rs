@@ -77,7 +77,12 @@ pub fn shard_range(n: usize, rank: usize, size: usize) -> std::ops::Range<usize>
 /// sums them over the ranks, [`BUCKET`] values at a time. A parameter without a gradient on
 /// this rank contributes zeros (and gets the sum, when another rank has one). Returns the time
 /// spent in the all-reduce calls.
-pub fn average_gradients(c: &mut dyn Collective, grads: &mut Gradients, params: &[Tensor], weight: f32) -> Result<Duration, Error> {
+pub fn average_gradients(
+    c: &mut dyn Collective,
+    grads: &mut Gradients,
+    params: &[Tensor],
+    weight: f32,
+) -> Result<Duration, Error> {
     // flat: [Σ numel(p)] the scaled gradients of all parameters, in parameter order.
     let total: usize = params.iter().map(|p| p.numel()).sum();
     let mut flat = vec![0f32; total];
@@ -119,20 +124,38 @@ pub(crate) struct StepTotals {
 /// One step's all-reduces: `local`'s counts summed over the ranks (the flags: set on any
 /// rank), then the gradients of the global batch's mean loss (each rank's weighted by its
 /// share of the batch). Returns the global totals and the time spent.
-pub(crate) fn reduce_step(c: &mut dyn Collective, grads: &mut Gradients, params: &[Tensor], local: StepTotals) -> Result<(StepTotals, Duration), Error> {
+pub(crate) fn reduce_step(
+    c: &mut dyn Collective,
+    grads: &mut Gradients,
+    params: &[Tensor],
+    local: StepTotals,
+) -> Result<(StepTotals, Duration), Error> {
     let t = Instant::now();
-    let mut sums = [local.images as f64, local.loss_sum, local.correct as f64, local.stop as u8 as f64, local.time_up as u8 as f64];
+    let mut sums = [
+        local.images as f64,
+        local.loss_sum,
+        local.correct as f64,
+        local.stop as u8 as f64,
+        local.time_up as u8 as f64,
+    ];
     c.allreduce_sum_f64(&mut sums)?;
     let images = sums[0].round() as usize;
     let comm = t.elapsed() + average_gradients(c, grads, params, local.images as f32 / images.max(1) as f32)?;
-    let total = StepTotals { images, loss_sum: sums[1], correct: sums[2].round() as usize, stop: sums[3] > 0.0, time_up: sums[4] > 0.0 };
+    let total = StepTotals {
+        images,
+        loss_sum: sums[1],
+        correct: sums[2].round() as usize,
+        stop: sums[3] > 0.0,
+        time_up: sums[4] > 0.0,
+    };
     Ok((total, comm))
 }
 
 /// Averages every buffer of `model` (batch norm's running statistics) over the ranks, so
 /// that every rank evaluates and saves the same model.
 pub fn average_buffers(c: &mut dyn Collective, model: &dyn Module) -> Result<(), Error> {
-    let buffers: Vec<Tensor> = model.named_tensors().into_iter().filter(|(_, _, k)| *k == TensorKind::Buffer).map(|(_, t, _)| t).collect();
+    let buffers: Vec<Tensor> =
+        model.named_tensors().into_iter().filter(|(_, _, k)| *k == TensorKind::Buffer).map(|(_, t, _)| t).collect();
     // flat: [Σ numel(b)] all buffers, in order.
     let mut flat: Vec<f32> = buffers.iter().flat_map(|b| b.to_vec()).collect();
     if flat.is_empty() {
@@ -178,7 +201,10 @@ impl ThreadGroup {
         let out = {
             let slots = s.slots.lock().map_err(|_| Error::Invalid("ThreadGroup: a rank panicked".into()))?;
             if slots.iter().any(|v| v.len() != buf.len()) {
-                return Err(Error::Shape(format!("ThreadGroup: ranks reduce buffers of different lengths {:?}", slots.iter().map(Vec::len).collect::<Vec<_>>())));
+                return Err(Error::Shape(format!(
+                    "ThreadGroup: ranks reduce buffers of different lengths {:?}",
+                    slots.iter().map(Vec::len).collect::<Vec<_>>()
+                )));
             }
             (0..buf.len()).map(|i| slots.iter().map(|v| v[i]).sum()).collect()
         };

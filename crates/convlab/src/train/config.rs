@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::optim::{
-    Adam, AdamParams, AdamW, AdamWParams, CosineAnnealingLR, LinearLR, MultiStepLR, OneCycleLR, Optimizer, RMSprop, RMSpropParams, Schedule, SequentialLR,
-    Sgd, SgdParams, StepLR,
+    Adam, AdamParams, AdamW, AdamWParams, CosineAnnealingLR, LinearLR, MultiStepLR, OneCycleLR, Optimizer, RMSprop,
+    RMSpropParams, Schedule, SequentialLR, Sgd, SgdParams, StepLR,
 };
 use crate::{Error, Tensor};
 
@@ -188,7 +188,10 @@ impl TrainConfig {
             Ok(((e * batches_per_epoch as f64).round() as usize).max(1))
         };
         let gamma = |i: usize| -> Result<f32, Error> {
-            args.get(i).map(|g| g.parse::<f32>().map_err(|_| bad(&format!("gamma '{g}' is not a number")))).transpose().map(|g| g.unwrap_or(0.1))
+            args.get(i)
+                .map(|g| g.parse::<f32>().map_err(|_| bad(&format!("gamma '{g}' is not a number"))))
+                .transpose()
+                .map(|g| g.unwrap_or(0.1))
         };
         let total = total_steps.max(1);
         let s: Schedule = match name {
@@ -227,10 +230,26 @@ impl TrainConfig {
     pub fn optimizer(&self, params: Vec<(String, Tensor)>) -> Result<Box<dyn Optimizer + Send>, Error> {
         let (lr, wd) = (self.lr, self.weight_decay);
         Ok(match self.optimizer {
-            OptimizerKind::Sgd => Box::new(Sgd::try_new(params, SgdParams { lr, momentum: self.momentum, weight_decay: wd, nesterov: self.nesterov, ..Default::default() })?),
-            OptimizerKind::Adam => Box::new(Adam::try_new(params, AdamParams { lr, weight_decay: wd, ..Default::default() })?),
-            OptimizerKind::AdamW => Box::new(AdamW::try_new(params, AdamWParams { lr, weight_decay: wd, ..Default::default() })?),
-            OptimizerKind::RMSprop => Box::new(RMSprop::try_new(params, RMSpropParams { lr, momentum: self.momentum, weight_decay: wd, ..Default::default() })?),
+            OptimizerKind::Sgd => Box::new(Sgd::try_new(
+                params,
+                SgdParams {
+                    lr,
+                    momentum: self.momentum,
+                    weight_decay: wd,
+                    nesterov: self.nesterov,
+                    ..Default::default()
+                },
+            )?),
+            OptimizerKind::Adam => {
+                Box::new(Adam::try_new(params, AdamParams { lr, weight_decay: wd, ..Default::default() })?)
+            }
+            OptimizerKind::AdamW => {
+                Box::new(AdamW::try_new(params, AdamWParams { lr, weight_decay: wd, ..Default::default() })?)
+            }
+            OptimizerKind::RMSprop => Box::new(RMSprop::try_new(
+                params,
+                RMSpropParams { lr, momentum: self.momentum, weight_decay: wd, ..Default::default() },
+            )?),
         })
     }
 }

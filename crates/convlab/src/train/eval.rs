@@ -46,13 +46,20 @@ impl Evaluation {
 pub fn argmax_rows(logits: &[f32], classes: usize) -> Vec<(usize, f32)> {
     logits
         .chunks(classes.max(1))
-        .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }))
+        .map(|row| {
+            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        })
         .collect()
 }
 
 /// Runs `model` in evaluation mode over `loader` (at most `limit` images) without building a
 /// graph. With `keep_predictions`, returns each image's prediction too.
-pub fn evaluate(model: &dyn Module, loader: &DataLoader, limit: Option<usize>, keep_predictions: bool) -> Result<Evaluation, Error> {
+pub fn evaluate(
+    model: &dyn Module,
+    loader: &DataLoader,
+    limit: Option<usize>,
+    keep_predictions: bool,
+) -> Result<Evaluation, Error> {
     let mut ev = Evaluation::default();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     let limit = limit.unwrap_or(usize::MAX);
@@ -77,7 +84,12 @@ pub fn evaluate(model: &dyn Module, loader: &DataLoader, limit: Option<usize>, k
             for (i, (pred, _)) in argmax_rows(&logits.to_vec(), classes).into_iter().enumerate() {
                 correct += (pred == labels[i]) as usize;
                 if let Some(p) = &probs {
-                    ev.predictions.push(Prediction { index: indices[i], label: labels[i], predicted: pred, confidence: p[i * classes + pred] });
+                    ev.predictions.push(Prediction {
+                        index: indices[i],
+                        label: labels[i],
+                        predicted: pred,
+                        confidence: p[i * classes + pred],
+                    });
                 }
             }
             ev.count += take;

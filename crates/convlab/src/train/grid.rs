@@ -19,7 +19,8 @@ pub struct Tile {
 
 /// Rescales `values` linearly to `[0, 1]` (a constant slice becomes 0.5).
 pub fn min_max(values: &[f32]) -> Vec<f32> {
-    let (lo, hi) = values.iter().filter(|v| v.is_finite()).fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) =
+        values.iter().filter(|v| v.is_finite()).fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     if !(hi > lo) {
         return vec![0.5; values.len()];
     }
@@ -44,7 +45,10 @@ pub fn draw_grid(path: &Path, title: &str, tiles: &[Tile], cols: usize, tile_px:
     let gap = 4;
     let cell_w = tw * scale + gap;
     let cell_h = th * scale + gap + cap_h;
-    let (w, h) = ((cols * cell_w + gap).max(if title.is_empty() { 0 } else { 8 * title.len() + 16 }), rows * cell_h + gap + title_h);
+    let (w, h) = (
+        (cols * cell_w + gap).max(if title.is_empty() { 0 } else { 8 * title.len() + 16 }),
+        rows * cell_h + gap + title_h,
+    );
     if w * h > 64_000_000 {
         return Err(bad(format!("the grid would be {w}×{h} pixels")));
     }
@@ -58,7 +62,9 @@ pub fn draw_grid(path: &Path, title: &str, tiles: &[Tile], cols: usize, tile_px:
         for y in 0..th * scale {
             for x in 0..tw * scale {
                 let (sy, sx) = (y / scale, x / scale);
-                let px = |ch: usize| (t.pixels[(ch.min(c - 1)) * th * tw + sy * tw + sx].clamp(0.0, 1.0) * 255.0).round() as u8;
+                let px = |ch: usize| {
+                    (t.pixels[(ch.min(c - 1)) * th * tw + sy * tw + sx].clamp(0.0, 1.0) * 255.0).round() as u8
+                };
                 let o = ((y0 + y) * w + x0 + x) * 3;
                 buf[o] = px(0);
                 buf[o + 1] = px(1);
@@ -76,7 +82,8 @@ pub fn draw_grid(path: &Path, title: &str, tiles: &[Tile], cols: usize, tile_px:
             let (x0, y0) = (gap + (k % cols) * cell_w, title_h + gap + (k / cols) * cell_h);
             let max_chars = (cell_w / 7).max(3);
             let cap: String = t.caption.chars().take(max_chars).collect();
-            root.draw_text(&cap, &("sans-serif", 12).into_font().color(&BLACK), (x0 as i32, y0 as i32 + 1)).map_err(err)?;
+            root.draw_text(&cap, &("sans-serif", 12).into_font().color(&BLACK), (x0 as i32, y0 as i32 + 1))
+                .map_err(err)?;
         }
         root.present().map_err(err)?;
     }

@@ -70,7 +70,8 @@ pub fn read_records(path: &Path) -> Result<(Vec<Record>, bool), Error> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let r = serde_json::from_slice::<Record>(line).map_err(|e| Error::Format { path: path.display().to_string(), msg: format!("line {}: {e}", i + 1) })?;
+        let r = serde_json::from_slice::<Record>(line)
+            .map_err(|e| Error::Format { path: path.display().to_string(), msg: format!("line {}: {e}", i + 1) })?;
         records.push(r);
     }
     Ok((records, torn))
@@ -179,7 +180,20 @@ mod tests {
     use super::*;
 
     fn record(step: usize) -> Record {
-        Record { kind: "step".into(), step, epoch: 0, loss: 0.5, lr: 0.1, train_acc: 0.25, test_acc: None, test_loss: None, images_per_sec: 1.0, wall_time: 2.0, skipped_steps: 0, allreduce_ms: None }
+        Record {
+            kind: "step".into(),
+            step,
+            epoch: 0,
+            loss: 0.5,
+            lr: 0.1,
+            train_acc: 0.25,
+            test_acc: None,
+            test_loss: None,
+            images_per_sec: 1.0,
+            wall_time: 2.0,
+            skipped_steps: 0,
+            allreduce_ms: None,
+        }
     }
 
     #[test]

@@ -61,6 +61,6 @@ mod trainer;
 pub use config::{OptimizerKind, TrainConfig};
 pub use eval::{evaluate, Evaluation, Prediction};
 pub use metrics::{Observer, Progress, Record};
-pub use state::{ModelInfo, Sums, TrainState};
 pub use model::{build_model, data_options};
+pub use state::{ModelInfo, Sums, TrainState};
 pub use trainer::{Outcome, Summary, Trainer};

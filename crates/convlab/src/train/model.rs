@@ -3,24 +3,33 @@
 
 use super::TrainConfig;
 use crate::data::DataOptions;
+use crate::error::catch_panic_quietly as catch;
 use crate::nn::{Forward, Module};
 use crate::spec::resolve_model;
-use crate::error::catch_panic_quietly as catch;
 use crate::{no_grad, Error, Tensor};
 
 /// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
 /// them) for images of `shape` and `classes` classes, checked by running one image through
 /// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
 /// rebuilds it).
-pub fn build_model(name: &str, shape: [usize; 3], classes: usize, seed: u64) -> Result<(Box<dyn Module>, String), Error> {
-    let resolved = catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed))
-        .map_err(|e| Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}")))??;
+pub fn build_model(
+    name: &str,
+    shape: [usize; 3],
+    classes: usize,
+    seed: u64,
+) -> Result<(Box<dyn Module>, String), Error> {
+    let resolved =
+        catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed)).map_err(|e| {
+            Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}"))
+        })??;
     let net = resolved.module;
     let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
     let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
         .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
     if dims != [1, classes] {
-        return Err(Error::Invalid(format!("model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]")));
+        return Err(Error::Invalid(format!(
+            "model '{name}' gives outputs of shape {dims:?} for one {shape:?} image, expected [1, {classes}]"
+        )));
     }
     Ok((net, resolved.description))
 }

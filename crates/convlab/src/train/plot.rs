@@ -29,7 +29,8 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Encodes an RGB8 buffer of `w×h` pixels as PNG at `path`, atomically.
 pub fn save_rgb_png(path: &Path, rgb: Vec<u8>, w: u32, h: u32) -> Result<(), Error> {
-    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size does not match the image size"))?;
+    let img = image::RgbImage::from_raw(w, h, rgb)
+        .ok_or_else(|| plot_error(path, "buffer size does not match the image size"))?;
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| plot_error(path, e))?;
     write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
@@ -79,7 +80,8 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
         let panels = root.split_evenly((1, 2));
-        let finite = |p: &[Point]| p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>();
+        let finite =
+            |p: &[Point]| p.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect::<Vec<_>>();
         // Loss against the step.
         let (x0, x1, y0, y1) = range(&[&curves.train_loss, &curves.test_loss], 0.05);
         let mut chart = ChartBuilder::on(&panels[0])
@@ -89,7 +91,13 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
             .y_label_area_size(50)
             .build_cartesian_2d(x0..x1, y0.max(0.0)..y1)
             .map_err(|e| plot_error(path, e))?;
-        chart.configure_mesh().x_desc("step").x_label_formatter(&|x| format!("{x:.0}")).label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
         chart
             .draw_series(LineSeries::new(finite(&curves.train_loss), &BLUE))
             .map_err(|e| plot_error(path, e))?
@@ -100,8 +108,16 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
             .map_err(|e| plot_error(path, e))?
             .label("test")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart.draw_series(finite(&curves.test_loss).into_iter().map(|p| Circle::new(p, 3, RED.filled()))).map_err(|e| plot_error(path, e))?;
-        chart.configure_series_labels().background_style(WHITE).border_style(BLACK).label_font(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart
+            .draw_series(finite(&curves.test_loss).into_iter().map(|p| Circle::new(p, 3, RED.filled())))
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
         // Accuracy against the step.
         let (x0, x1, _, _) = range(&[&curves.train_acc, &curves.test_acc, &curves.train_loss], 0.0);
         let (_, _, a0, a1) = range(&[&curves.train_acc, &curves.test_acc], 0.05);
@@ -112,7 +128,13 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
             .y_label_area_size(50)
             .build_cartesian_2d(x0..x1, a0.max(0.0)..a1.min(1.0).max(a0.max(0.0) + 0.01))
             .map_err(|e| plot_error(path, e))?;
-        chart.configure_mesh().x_desc("step").x_label_formatter(&|x| format!("{x:.0}")).label_style(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
         for (series, color, name) in [(&curves.train_acc, BLUE, "train"), (&curves.test_acc, RED, "test")] {
             let pts = finite(series);
             chart
@@ -120,9 +142,17 @@ pub fn draw_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
                 .map_err(|e| plot_error(path, e))?
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(|e| plot_error(path, e))?;
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| plot_error(path, e))?;
         }
-        chart.configure_series_labels().background_style(WHITE).border_style(BLACK).label_font(("sans-serif", 12)).draw().map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
         root.present().map_err(|e| plot_error(path, e))?;
     }
     save_rgb_png(path, buf, w, h)
@@ -141,18 +171,27 @@ pub fn draw_confusion(path: &Path, matrix: &[Vec<usize>], classes: &[String]) ->
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
         let font = |size: u32| ("sans-serif", size).into_font();
-        root.draw_text("confusion matrix (rows: true, columns: predicted)", &font(14).color(&BLACK), (10, 8)).map_err(|e| plot_error(path, e))?;
-        let max_off = matrix.iter().enumerate().flat_map(|(i, r)| r.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, v)| *v)).max().unwrap_or(0).max(1);
+        root.draw_text("confusion matrix (rows: true, columns: predicted)", &font(14).color(&BLACK), (10, 8))
+            .map_err(|e| plot_error(path, e))?;
+        let max_off = matrix
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, v)| *v))
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let label_size = (cell * 2 / 5).clamp(8, 14);
         for (i, row) in matrix.iter().enumerate() {
             let total: usize = row.iter().sum::<usize>().max(1);
             let name = classes.get(i).map(String::as_str).unwrap_or("?");
             let short: String = name.chars().take(12).collect();
             let y = (top + cell * i as u32) as i32;
-            root.draw_text(&short, &font(label_size).color(&BLACK), (5, y + cell as i32 / 2 - label_size as i32 / 2)).map_err(|e| plot_error(path, e))?;
+            root.draw_text(&short, &font(label_size).color(&BLACK), (5, y + cell as i32 / 2 - label_size as i32 / 2))
+                .map_err(|e| plot_error(path, e))?;
             let x = (left + cell * i as u32) as i32;
             let col: String = name.chars().take(3).collect();
-            root.draw_text(&col, &font(label_size).color(&BLACK), (x + 2, top as i32 - label_size as i32 - 6)).map_err(|e| plot_error(path, e))?;
+            root.draw_text(&col, &font(label_size).color(&BLACK), (x + 2, top as i32 - label_size as i32 - 6))
+                .map_err(|e| plot_error(path, e))?;
             for (j, &v) in row.iter().enumerate() {
                 // Diagonal: shades of green by the row's fraction; off-diagonal: red by count.
                 let color = if i == j {
@@ -163,11 +202,17 @@ pub fn draw_confusion(path: &Path, matrix: &[Vec<usize>], classes: &[String]) ->
                     RGBColor(255, (255.0 - 200.0 * t) as u8, (255.0 - 200.0 * t) as u8)
                 };
                 let x = (left + cell * j as u32) as i32;
-                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], color.filled())).map_err(|e| plot_error(path, e))?;
-                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(200, 200, 200))).map_err(|e| plot_error(path, e))?;
+                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], color.filled()))
+                    .map_err(|e| plot_error(path, e))?;
+                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(200, 200, 200)))
+                    .map_err(|e| plot_error(path, e))?;
                 if cell >= 24 && v > 0 {
-                    root.draw_text(&v.to_string(), &font(label_size).color(&BLACK), (x + 3, y + cell as i32 / 2 - label_size as i32 / 2))
-                        .map_err(|e| plot_error(path, e))?;
+                    root.draw_text(
+                        &v.to_string(),
+                        &font(label_size).color(&BLACK),
+                        (x + 3, y + cell as i32 / 2 - label_size as i32 / 2),
+                    )
+                    .map_err(|e| plot_error(path, e))?;
                 }
             }
         }

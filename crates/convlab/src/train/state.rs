@@ -136,10 +136,18 @@ impl ModelInfo {
         };
         let mut class_names = meta.class_names.clone();
         if class_names.is_empty() {
-            let n = meta.model_config().map(|c| c.num_classes).ok_or_else(|| bad("the checkpoint metadata names no classes"))?;
+            let n = meta
+                .model_config()
+                .map(|c| c.num_classes)
+                .ok_or_else(|| bad("the checkpoint metadata names no classes"))?;
             class_names = (0..n).map(|i| i.to_string()).collect();
         }
-        Ok(ModelInfo { model: meta.model.clone(), input_shape: shape, class_names, normalization: meta.normalization.clone() })
+        Ok(ModelInfo {
+            model: meta.model.clone(),
+            input_shape: shape,
+            class_names,
+            normalization: meta.normalization.clone(),
+        })
     }
 }
 
@@ -166,8 +174,11 @@ pub const OPTIMIZER_ID: &str = "optimizer_id";
 fn pair_id(step: usize) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let mut z = nanos ^ ((std::process::id() as u64) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut z = nanos
+        ^ ((std::process::id() as u64) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     format!("{step}-{:016x}", z ^ (z >> 29))
 }
@@ -193,7 +204,14 @@ fn sync_dir(path: &Path) {
 /// removed. Killed at any moment, the folder holds a model file and, in one of the two
 /// optimizer files, the state with its id. A failed write leaves the previous pair loadable;
 /// the error names the file.
-pub fn save_training(path: &Path, model: &dyn Module, opt: &dyn Optimizer, kind: &str, meta: &CheckpointMeta, step: usize) -> Result<(), Error> {
+pub fn save_training(
+    path: &Path,
+    model: &dyn Module,
+    opt: &dyn Optimizer,
+    kind: &str,
+    meta: &CheckpointMeta,
+    step: usize,
+) -> Result<(), Error> {
     let id = pair_id(step);
     let tensors: BTreeMap<String, Tensor> = opt.state_dict().into_iter().collect();
     let mut m = BTreeMap::new();
@@ -229,7 +247,11 @@ pub fn read_resumable(path: &Path) -> Result<Resumable, Error> {
     let ck = checkpoint::load(path)?;
     let bad = |m: String| Error::Format { path: path.display().to_string(), msg: m };
     let info = ModelInfo::from_meta(path, &ck.meta)?;
-    let config_text = ck.meta.extra.get("train_config").ok_or_else(|| bad("no training state in this checkpoint (use --init to start from its weights)".into()))?;
+    let config_text = ck
+        .meta
+        .extra
+        .get("train_config")
+        .ok_or_else(|| bad("no training state in this checkpoint (use --init to start from its weights)".into()))?;
     let config: TrainConfig = serde_json::from_str(config_text).map_err(|e| bad(format!("train_config: {e}")))?;
     let state_text = ck.meta.extra.get("train_state").ok_or_else(|| bad("no train_state in this checkpoint".into()))?;
     let state: TrainState = serde_json::from_str(state_text).map_err(|e| bad(format!("train_state: {e}")))?;
@@ -241,12 +263,24 @@ pub fn read_resumable(path: &Path) -> Result<Resumable, Error> {
 /// `optimizer_id` (`id`: its metadata; `None` for files written before ids existed, which
 /// are matched by `step`). When that is the previous file (a save was cut short), it is
 /// moved back in place of the other, so the next save keeps it.
-pub fn load_optimizer(path: &Path, opt: &mut dyn Optimizer, kind: &str, step: usize, id: Option<&str>) -> Result<(), Error> {
+pub fn load_optimizer(
+    path: &Path,
+    opt: &mut dyn Optimizer,
+    kind: &str,
+    step: usize,
+    id: Option<&str>,
+) -> Result<(), Error> {
     let opath = optimizer_path(path);
     let prev = previous_optimizer_path(path);
     let bad = |p: &Path, m: String| Error::Format { path: p.display().to_string(), msg: m };
     if !opath.exists() && !prev.exists() {
-        return Err(bad(&opath, format!("missing: resuming needs the optimizer state saved with {} (use --init to start from its weights only)", path.display())));
+        return Err(bad(
+            &opath,
+            format!(
+                "missing: resuming needs the optimizer state saved with {} (use --init to start from its weights only)",
+                path.display()
+            ),
+        ));
     }
     let matches = |meta: &BTreeMap<String, String>| match id {
         Some(id) => meta.get("id").map(String::as_str) == Some(id),
@@ -267,12 +301,24 @@ pub fn load_optimizer(path: &Path, opt: &mut dyn Optimizer, kind: &str, step: us
         };
         if !matches(&meta) {
             first_error.get_or_insert_with(|| {
-                bad(p, format!("is from step {}, the checkpoint from step {step} (not saved together)", meta.get("step").map(String::as_str).unwrap_or("?")))
+                bad(
+                    p,
+                    format!(
+                        "is from step {}, the checkpoint from step {step} (not saved together)",
+                        meta.get("step").map(String::as_str).unwrap_or("?")
+                    ),
+                )
             });
             continue;
         }
         if meta.get("optimizer").map(String::as_str) != Some(kind) {
-            return Err(bad(p, format!("holds {} state, this run uses {kind}", meta.get("optimizer").map(String::as_str).unwrap_or("unknown"))));
+            return Err(bad(
+                p,
+                format!(
+                    "holds {} state, this run uses {kind}",
+                    meta.get("optimizer").map(String::as_str).unwrap_or("unknown")
+                ),
+            ));
         }
         let state: Vec<(String, Tensor)> = tensors.into_iter().collect();
         opt.load_state_dict(&state).map_err(|e| bad(p, e.to_string()))?;
@@ -292,8 +338,10 @@ pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, ModelInfo), Error> {
     let ck = checkpoint::load(path)?;
     let info = ModelInfo::from_meta(path, &ck.meta)?;
     let bad = |m: String| Error::Format { path: path.display().to_string(), msg: m };
-    let (model, _) = super::build_model(&info.model, info.input_shape, info.class_names.len(), 0).map_err(|e| bad(e.to_string()))?;
-    checkpoint::apply(&*model, &ck.tensors, true).map_err(|m| bad(format!("weights do not fit model '{}': {m}", info.model)))?;
+    let (model, _) =
+        super::build_model(&info.model, info.input_shape, info.class_names.len(), 0).map_err(|e| bad(e.to_string()))?;
+    checkpoint::apply(&*model, &ck.tensors, true)
+        .map_err(|m| bad(format!("weights do not fit model '{}': {m}", info.model)))?;
     Ok((model, info))
 }
 
@@ -310,7 +358,10 @@ mod tests {
         assert_eq!(back.epoch_sums.loss.to_bits(), state.epoch_sums.loss.to_bits());
         assert_eq!(back, state);
         // Checkpoints written before the sums existed still read.
-        let old: TrainState = serde_json::from_str(r#"{"epoch":1,"step_in_epoch":0,"step":8,"best_test_acc":0.5,"best_step":8,"wall_time":1.0}"#).unwrap();
+        let old: TrainState = serde_json::from_str(
+            r#"{"epoch":1,"step_in_epoch":0,"step":8,"best_test_acc":0.5,"best_step":8,"wall_time":1.0}"#,
+        )
+        .unwrap();
         assert_eq!((old.step, old.epoch_sums), (8, Sums::default()));
     }
 }

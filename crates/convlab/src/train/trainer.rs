@@ -14,9 +14,9 @@ use super::plot::{draw_curves, Curves};
 use super::sink::{add_point, Sink};
 use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sums, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
+use crate::autograd::Gradients;
 use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
 use crate::data::{self, Augment, DataLoader, Dataset, LoaderConfig, Split};
-use crate::autograd::Gradients;
 use crate::nn::{Forward, Module};
 use crate::ops::loss::cross_entropy;
 use crate::optim::{clip_grad_norm, Optimizer, Schedule};
@@ -85,7 +85,12 @@ impl Trainer {
     }
 
     /// A run over the given datasets, normalizing inputs with `normalization`.
-    pub fn new(config: TrainConfig, train: Arc<dyn Dataset>, test: Option<Arc<dyn Dataset>>, normalization: Option<checkpoint::Normalization>) -> Result<Trainer, Error> {
+    pub fn new(
+        config: TrainConfig,
+        train: Arc<dyn Dataset>,
+        test: Option<Arc<dyn Dataset>>,
+        normalization: Option<checkpoint::Normalization>,
+    ) -> Result<Trainer, Error> {
         config.check()?;
         if train.len() == 0 {
             return Err(Error::Invalid(format!("dataset '{}' has no training images", train.name())));
@@ -93,7 +98,12 @@ impl Trainer {
         let shape = train.image_shape();
         let classes: Vec<String> = train.classes().to_vec();
         let (model, description) = build_model(&config.model, shape, classes.len(), config.seed)?;
-        let info = ModelInfo { model: description, input_shape: shape, class_names: classes, normalization: normalization.clone() };
+        let info = ModelInfo {
+            model: description,
+            input_shape: shape,
+            class_names: classes,
+            normalization: normalization.clone(),
+        };
         let loader = |ds: Arc<dyn Dataset>, batch: usize, train: bool| {
             DataLoader::try_new(
                 ds,
@@ -103,7 +113,14 @@ impl Trainer {
                     drop_last: false,
                     seed: config.seed,
                     normalize: normalization.clone(),
-                    augment: if train { Augment { random_crop_padding: config.random_crop_padding, horizontal_flip: config.horizontal_flip } } else { Augment::default() },
+                    augment: if train {
+                        Augment {
+                            random_crop_padding: config.random_crop_padding,
+                            horizontal_flip: config.horizontal_flip,
+                        }
+                    } else {
+                        Augment::default()
+                    },
                     workers: config.workers,
                     prefetch: 2 * config.workers.max(1),
                     shard: None,
@@ -115,7 +132,22 @@ impl Trainer {
         let total = config.total_steps(train.batches_per_epoch());
         let schedule = config.schedule(train.batches_per_epoch(), total)?;
         let opt = config.optimizer(model.named_parameters())?;
-        Ok(Trainer { config, model, info, state: TrainState::default(), opt, schedule, train, test, out: None, stop: Arc::new(AtomicBool::new(false)), resumed: false, last_saved: None, collective: None, comm_time: Duration::ZERO })
+        Ok(Trainer {
+            config,
+            model,
+            info,
+            state: TrainState::default(),
+            opt,
+            schedule,
+            train,
+            test,
+            out: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            resumed: false,
+            last_saved: None,
+            collective: None,
+            comm_time: Duration::ZERO,
+        })
     }
 
     /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
@@ -177,9 +209,13 @@ impl Trainer {
     pub fn resume_from(&mut self, path: &Path) -> Result<(), Error> {
         let r = read_resumable(path)?;
         if r.info.model != self.info.model {
-            return Err(Error::Format { path: path.display().to_string(), msg: format!("checkpoint is for model '{}', not '{}'", r.info.model, self.info.model) });
+            return Err(Error::Format {
+                path: path.display().to_string(),
+                msg: format!("checkpoint is for model '{}', not '{}'", r.info.model, self.info.model),
+            });
         }
-        checkpoint::apply(&*self.model, &r.checkpoint.tensors, true).map_err(|msg| Error::Format { path: path.display().to_string(), msg })?;
+        checkpoint::apply(&*self.model, &r.checkpoint.tensors, true)
+            .map_err(|msg| Error::Format { path: path.display().to_string(), msg })?;
         let id = r.checkpoint.meta.extra.get(OPTIMIZER_ID).map(String::as_str);
         load_optimizer(path, &mut *self.opt, &kind_name(&self.config), r.state.step, id)?;
         self.last_saved = Some((path.to_path_buf(), r.state.step));
@@ -210,7 +246,10 @@ impl Trainer {
             (None, Some(_)) => "no checkpoint was saved yet".into(),
             (None, None) => "no checkpoints are written (no output folder)".into(),
         };
-        Error::Training(format!("training diverged at step {}: {what} (learning rate {lr}); {last}", self.state.step + 1))
+        Error::Training(format!(
+            "training diverged at step {}: {what} (learning rate {lr}); {last}",
+            self.state.step + 1
+        ))
     }
 
     /// Runs until the epochs (or `steps`, or the time limit) are done or the stop flag is
@@ -218,7 +257,10 @@ impl Trainer {
     pub fn run(&mut self, observer: &mut (dyn Observer + Send)) -> Result<Summary, Error> {
         match self.config.threads {
             Some(n) => {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?;
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?;
                 pool.install(|| self.run_inner(observer))
             }
             None => self.run_inner(observer),
@@ -274,7 +316,11 @@ impl Trainer {
                         let logits = self.model.forward(&batch.images, &mut fwd);
                         let loss = cross_entropy(&logits, &batch.labels, &ce);
                         let classes = logits.dims()[1];
-                        let correct = argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
+                        let correct = argmax_rows(&logits.to_vec(), classes)
+                            .iter()
+                            .zip(&batch.labels)
+                            .filter(|((p, _), y)| p == *y)
+                            .count();
                         (loss.backward(), loss.item() as f64 * n_local as f64, correct)
                     };
                     let local = StepTotals {
@@ -285,21 +331,23 @@ impl Trainer {
                         time_up: self.config.time_limit_s.is_some_and(|t| wall() >= t),
                     };
                     // With ranks: the global batch's totals, flags and mean gradient.
-                    let StepTotals { images: n, loss_sum, correct, stop: stop_now, time_up } = match self.collective.as_mut() {
-                        Some(c) => {
-                            let (total, comm) = reduce_step(&mut **c, &mut grads, &params, local)?;
-                            self.comm_time += comm;
-                            total
-                        }
-                        None => local,
-                    };
+                    let StepTotals { images: n, loss_sum, correct, stop: stop_now, time_up } =
+                        match self.collective.as_mut() {
+                            Some(c) => {
+                                let (total, comm) = reduce_step(&mut **c, &mut grads, &params, local)?;
+                                self.comm_time += comm;
+                                total
+                            }
+                            None => local,
+                        };
                     let loss_value = (loss_sum / n.max(1) as f64) as f32;
                     match nonfinite(loss_value, &grads, &named) {
                         Some(what) if self.config.skip_nonfinite => {
                             // No update: the weights and the optimizer state stay as they were.
                             self.state.skipped_steps += 1;
                             match self.state.skipped_steps {
-                                ..=10 => observer.message(&format!("step {}: {what}; skipped (no update)", self.state.step + 1)),
+                                ..=10 => observer
+                                    .message(&format!("step {}: {what}; skipped (no update)", self.state.step + 1)),
                                 11 => observer.message("more steps skipped: see skipped_steps in metrics.jsonl"),
                                 _ => {}
                             }
@@ -357,7 +405,12 @@ impl Trainer {
                         self.sync_buffers()?;
                         self.save("checkpoint.safetensors", &mut sink)?;
                         observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
-                        return Ok(Summary { outcome: Outcome::Stopped, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() });
+                        return Ok(Summary {
+                            outcome: Outcome::Stopped,
+                            state: self.state.clone(),
+                            last_eval,
+                            allreduce_seconds: self.comm_time.as_secs_f64(),
+                        });
                     }
                     if self.state.step >= total {
                         end = Some(Outcome::Finished);
@@ -368,7 +421,9 @@ impl Trainer {
                         break;
                     }
                     // Periodic checkpoints inside the epoch (its end saves one anyway).
-                    if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0) && self.state.step_in_epoch < bpe {
+                    if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0)
+                        && self.state.step_in_epoch < bpe
+                    {
                         self.sync_buffers()?;
                         self.save("checkpoint.safetensors", &mut sink)?;
                     }
@@ -424,12 +479,21 @@ impl Trainer {
                 draw_curves(&p, &sink.curves)?;
             }
             if let Some(outcome) = end {
-                return Ok(Summary { outcome, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() });
+                return Ok(Summary {
+                    outcome,
+                    state: self.state.clone(),
+                    last_eval,
+                    allreduce_seconds: self.comm_time.as_secs_f64(),
+                });
             }
         }
-        Ok(Summary { outcome: Outcome::Finished, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() })
+        Ok(Summary {
+            outcome: Outcome::Finished,
+            state: self.state.clone(),
+            last_eval,
+            allreduce_seconds: self.comm_time.as_secs_f64(),
+        })
     }
-
 }
 
 fn kind_name(config: &TrainConfig) -> String {

@@ -22,14 +22,16 @@ pub struct Fixtures {
 impl Fixtures {
     pub fn load(name: &str) -> Fixtures {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.safetensors"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run tools/make_fixtures.py)", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run tools/make_fixtures.py)", path.display()));
         let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let meta = meta.metadata().clone().unwrap_or_default();
         let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut tensors = HashMap::new();
         for (key, view) in st.tensors() {
             assert_eq!(view.dtype(), safetensors::Dtype::F32, "{key}: fixtures hold f32");
-            let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             tensors.insert(key.clone(), Tensor::from_vec(data, view.shape().to_vec()));
         }
         let mut params = BTreeMap::new();
@@ -101,7 +103,12 @@ pub fn p_bool(p: &serde_json::Value, key: &str) -> bool {
 }
 
 pub fn p_usizes(p: &serde_json::Value, key: &str) -> Vec<usize> {
-    p[key].as_array().unwrap_or_else(|| panic!("param {key} missing or not a list in {p}")).iter().map(|v| v.as_u64().unwrap() as usize).collect()
+    p[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("param {key} missing or not a list in {p}"))
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect()
 }
 
 /// The layout of a [`stripes`] dataset: `side`×`side` grey images, labels cycling through

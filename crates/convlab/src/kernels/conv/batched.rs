@@ -97,7 +97,14 @@ pub(super) fn backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
 }
 
 /// `dout_b` [nb, Cout, Ho·Wo] -> `dx_b` [nb, C, H, W].
-fn backward_input_block(g: &Conv2dGeometry, dout_b: &[f32], weight: &[f32], dx_b: &mut [f32], nb: usize, ws: &mut Vec<f32>) {
+fn backward_input_block(
+    g: &Conv2dGeometry,
+    dout_b: &[f32],
+    weight: &[f32],
+    dx_b: &mut [f32],
+    nb: usize,
+    ws: &mut Vec<f32>,
+) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let (xs, cols) = (g.c_in * hw, nb * p);
     ws.resize(cog * cols + k * cols, 0.0);
@@ -139,7 +146,14 @@ pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
 }
 
 /// Accumulates the block's `d` [Cog, nb·P] · colᵀ [nb·P, K] into `dw` [Cout, K].
-fn backward_weight_block(g: &Conv2dGeometry, x_b: &[f32], dout_b: &[f32], dw: &mut [f32], nb: usize, ws: &mut Vec<f32>) {
+fn backward_weight_block(
+    g: &Conv2dGeometry,
+    x_b: &[f32],
+    dout_b: &[f32],
+    dw: &mut [f32],
+    nb: usize,
+    ws: &mut Vec<f32>,
+) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let (xs, cols) = (g.c_in * hw, nb * p);
     ws.resize(k * cols + cog * cols, 0.0);

@@ -40,7 +40,12 @@ pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, 
     let cg = g.c_in / g.groups;
     let len = rows * wo;
     let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
-    assert!(ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len, "im2col: {} floats with row stride {ld} do not hold {} rows of {len}", col.len(), cg * g.kh * g.kw);
+    assert!(
+        ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len,
+        "im2col: {} floats with row stride {ld} do not hold {} rows of {len}",
+        col.len(),
+        cg * g.kh * g.kw
+    );
     let mut r = 0;
     for c in 0..cg {
         let xc = &x_g[c * h * w..(c + 1) * h * w]; // [H, W]
@@ -107,7 +112,12 @@ pub fn col2im_strided(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, 
     let (h, w, wo) = (g.h, g.w, g.wo);
     let cg = g.c_in / g.groups;
     let len = rows * wo;
-    assert!(ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len, "col2im: {} floats with row stride {ld} do not hold {} rows of {len}", col.len(), cg * g.kh * g.kw);
+    assert!(
+        ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len,
+        "col2im: {} floats with row stride {ld} do not hold {} rows of {len}",
+        col.len(),
+        cg * g.kh * g.kw
+    );
     let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
     let mut r = 0;
     for c in 0..cg {

@@ -75,16 +75,43 @@ impl Conv2dGeometry {
     /// Geometry from `[N, C, H, W]`, weight `[Cout, C/groups, kH, kW]` and the settings;
     /// `Ho = (H + top + bottom - dH·(kH-1) - 1) / sH + 1`. Panics when the sizes do not fit
     /// (the op layer validates user input first, see `ops::conv::conv2d_output_shape`).
-    pub fn new(input: [usize; 4], weight: [usize; 4], stride: [usize; 2], pad: [usize; 4], dilation: [usize; 2], groups: usize) -> Conv2dGeometry {
+    pub fn new(
+        input: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        pad: [usize; 4],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Conv2dGeometry {
         let [n, c_in, h, w] = input;
         let [c_out, cg, kh, kw] = weight;
-        assert!(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && groups > 0, "conv2d: stride {stride:?}, dilation {dilation:?} and groups {groups} must be positive");
-        assert!(c_in % groups == 0 && c_out % groups == 0 && cg * groups == c_in, "conv2d: input {input:?} and weight {weight:?} do not fit with groups {groups}");
+        assert!(
+            stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && groups > 0,
+            "conv2d: stride {stride:?}, dilation {dilation:?} and groups {groups} must be positive"
+        );
+        assert!(
+            c_in % groups == 0 && c_out % groups == 0 && cg * groups == c_in,
+            "conv2d: input {input:?} and weight {weight:?} do not fit with groups {groups}"
+        );
         let ekh = dilation[0] * (kh - 1) + 1;
         let ekw = dilation[1] * (kw - 1) + 1;
         let (ph, pw) = (h + pad[0] + pad[1], w + pad[2] + pad[3]);
         assert!(kh > 0 && kw > 0 && ekh <= ph && ekw <= pw, "conv2d: kernel {kh}x{kw} (dilated {ekh}x{ekw}) is larger than the padded input {ph}x{pw} (input {input:?})");
-        Conv2dGeometry { n, c_in, h, w, c_out, kh, kw, stride, pad, dilation, groups, ho: (ph - ekh) / stride[0] + 1, wo: (pw - ekw) / stride[1] + 1 }
+        Conv2dGeometry {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            dilation,
+            groups,
+            ho: (ph - ekh) / stride[0] + 1,
+            wo: (pw - ekw) / stride[1] + 1,
+        }
     }
 
     /// Rows of the unfolded matrix: `K = C/groups · kH · kW`.
@@ -100,7 +127,12 @@ impl Conv2dGeometry {
     /// The same convolution applied to an input that already holds its padding (used when
     /// the padding is not zeros: the op pads first, then convolves without padding).
     pub fn prepadded(&self) -> Conv2dGeometry {
-        Conv2dGeometry { h: self.h + self.pad[0] + self.pad[1], w: self.w + self.pad[2] + self.pad[3], pad: [0; 4], ..*self }
+        Conv2dGeometry {
+            h: self.h + self.pad[0] + self.pad[1],
+            w: self.w + self.pad[2] + self.pad[3],
+            pad: [0; 4],
+            ..*self
+        }
     }
 
     /// 1×1, stride 1, no padding: the input is its own column matrix.
@@ -114,8 +146,12 @@ impl Conv2dGeometry {
     }
 
     fn check(&self, what: &str, x: usize, weight: usize, out: usize) {
-        let (nx, nw, no) = (self.n * self.c_in * self.h * self.w, self.c_out * self.k(), self.n * self.c_out * self.ho * self.wo);
-        assert!(x == nx && weight == nw && out == no, "{what}: buffers of {x}, {weight}, {out} values do not fit {self:?} (want {nx}, {nw}, {no})");
+        let (nx, nw, no) =
+            (self.n * self.c_in * self.h * self.w, self.c_out * self.k(), self.n * self.c_out * self.ho * self.wo);
+        assert!(
+            x == nx && weight == nw && out == no,
+            "{what}: buffers of {x}, {weight}, {out} values do not fit {self:?} (want {nx}, {nw}, {no})"
+        );
     }
 }
 
@@ -141,7 +177,9 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
     if b > 1 {
         batched::forward(g, x, weight, out, b);
     } else if sample_parallel(g.n) {
-        out.par_chunks_mut(os).enumerate().for_each_init(Vec::new, |ws, (n, o)| forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, ws, false));
+        out.par_chunks_mut(os)
+            .enumerate()
+            .for_each_init(Vec::new, |ws, (n, o)| forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, ws, false));
     } else {
         let mut ws = Vec::new();
         for (n, o) in out.chunks_mut(os).enumerate() {
@@ -161,7 +199,14 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
 }
 
 /// One sample: `x_n` [C, H, W] -> `out_n` [Cout, Ho·Wo]; `ws` is scratch.
-fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+fn forward_sample(
+    g: &Conv2dGeometry,
+    x_n: &[f32],
+    weight: &[f32],
+    out_n: &mut [f32],
+    ws: &mut Vec<f32>,
+    parallel: bool,
+) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let rows = g.band_rows();
     let threads = rayon::current_num_threads();
@@ -194,7 +239,9 @@ fn forward_sample(g: &Conv2dGeometry, x_n: &[f32], weight: &[f32], out_n: &mut [
                 // One sample on several threads: bands in parallel with serial GEMMs, balanced
                 // so every thread gets as many bands.
                 let per = g.ho.div_ceil(g.ho.div_ceil(rows).div_ceil(threads) * threads);
-                (0..g.ho.div_ceil(per)).into_par_iter().for_each_init(Vec::new, |ws, b| band(ws, b * per, per.min(g.ho - b * per), false));
+                (0..g.ho.div_ceil(per))
+                    .into_par_iter()
+                    .for_each_init(Vec::new, |ws, b| band(ws, b * per, per.min(g.ho - b * per), false));
             } else {
                 for oy0 in (0..g.ho).step_by(rows) {
                     band(ws, oy0, rows.min(g.ho - oy0), parallel);
@@ -223,7 +270,9 @@ pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
     if b > 1 {
         batched::backward_input(g, dout, weight, dx, b);
     } else if sample_parallel(g.n) {
-        dx.par_chunks_mut(xs).enumerate().for_each_init(Vec::new, |ws, (n, d)| backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, ws, false));
+        dx.par_chunks_mut(xs).enumerate().for_each_init(Vec::new, |ws, (n, d)| {
+            backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, ws, false)
+        });
     } else {
         let mut ws = Vec::new();
         for (n, d) in dx.chunks_mut(xs).enumerate() {
@@ -233,7 +282,14 @@ pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
 }
 
 /// One sample: `dout_n` [Cout, Ho·Wo] -> `dx_n` [C, H, W].
-fn backward_input_sample(g: &Conv2dGeometry, dout_n: &[f32], weight: &[f32], dx_n: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+fn backward_input_sample(
+    g: &Conv2dGeometry,
+    dout_n: &[f32],
+    weight: &[f32],
+    dx_n: &mut [f32],
+    ws: &mut Vec<f32>,
+    parallel: bool,
+) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let rows = g.band_rows();
     for grp in 0..g.groups {
@@ -283,7 +339,14 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
                 let mut part = vec![0.0f32; dweight.len()]; // [Cout, C/groups, kH, kW]
                 let mut ws = Vec::new();
                 for n in c * per..((c + 1) * per).min(g.n) {
-                    backward_weight_sample(g, &x[n * xs..(n + 1) * xs], &dout[n * os..(n + 1) * os], &mut part, &mut ws, false);
+                    backward_weight_sample(
+                        g,
+                        &x[n * xs..(n + 1) * xs],
+                        &dout[n * os..(n + 1) * os],
+                        &mut part,
+                        &mut ws,
+                        false,
+                    );
                 }
                 part
             })
@@ -300,7 +363,14 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
 }
 
 /// One sample: accumulates `dout_n` [Cout, Ho·Wo] · col(`x_n` [C, H, W])ᵀ into `dw` [Cout, K].
-fn backward_weight_sample(g: &Conv2dGeometry, x_n: &[f32], dout_n: &[f32], dw: &mut [f32], ws: &mut Vec<f32>, parallel: bool) {
+fn backward_weight_sample(
+    g: &Conv2dGeometry,
+    x_n: &[f32],
+    dout_n: &[f32],
+    dw: &mut [f32],
+    ws: &mut Vec<f32>,
+    parallel: bool,
+) {
     let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
     let rows = g.band_rows();
     for grp in 0..g.groups {
@@ -326,7 +396,12 @@ fn backward_weight_sample(g: &Conv2dGeometry, x_n: &[f32], dout_n: &[f32], dw: &
 /// `dbias` [Cout] = Σ over samples and positions of `dout` [N, Cout, Ho, Wo] (overwritten).
 pub fn conv2d_backward_bias(g: &Conv2dGeometry, dout: &[f32], dbias: &mut [f32]) {
     let p = g.ho * g.wo;
-    assert!(dout.len() == g.n * g.c_out * p && dbias.len() == g.c_out, "conv2d_backward_bias: {} and {} values do not fit {g:?}", dout.len(), dbias.len());
+    assert!(
+        dout.len() == g.n * g.c_out * p && dbias.len() == g.c_out,
+        "conv2d_backward_bias: {} and {} values do not fit {g:?}",
+        dout.len(),
+        dbias.len()
+    );
     dbias.fill(0.0);
     for (i, plane) in dout.chunks_exact(p.max(1)).enumerate().take(g.n * g.c_out) {
         dbias[i % g.c_out] += plane.iter().map(|&v| v as f64).sum::<f64>() as f32;

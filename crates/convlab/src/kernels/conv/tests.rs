@@ -71,7 +71,13 @@ fn winograd_convolutions_match_the_definition() {
     // 3×3 stride 1, enough channels and tiles: the Winograd path, with partial tiles at
     // the bottom/right edge, a partial last block, asymmetric and zero padding.
     // Few tiles (stages split over threads) and many (blocks in parallel).
-    for (input, c_out, pad) in [([6, 16, 13, 11], 20, [1, 1, 1, 1]), ([6, 24, 10, 17], 16, [0, 2, 2, 0]), ([16, 16, 8, 8], 32, [0, 0, 0, 0]), ([5, 16, 33, 31], 24, [1, 1, 1, 1]), ([4, 16, 16, 20], 24, [1, 1, 1, 1])] {
+    for (input, c_out, pad) in [
+        ([6, 16, 13, 11], 20, [1, 1, 1, 1]),
+        ([6, 24, 10, 17], 16, [0, 2, 2, 0]),
+        ([16, 16, 8, 8], 32, [0, 0, 0, 0]),
+        ([5, 16, 33, 31], 24, [1, 1, 1, 1]),
+        ([4, 16, 16, 20], 24, [1, 1, 1, 1]),
+    ] {
         let g = Conv2dGeometry::new(input, [c_out, input[1], 3, 3], [1, 1], pad, [1, 1], 1);
         assert!(winograd::applies(&g), "{g:?}");
         let (x, w) = (data(input.iter().product(), 8), data(c_out * input[1] * 9, 9));
@@ -107,17 +113,25 @@ fn winograd_convolutions_match_the_definition() {
                     for n in 0..g.n {
                         for oy in 0..g.ho {
                             for ox in 0..g.wo {
-                                let (iy, ix) = ((oy + a) as isize - pad[0] as isize, (ox + b) as isize - pad[2] as isize);
+                                let (iy, ix) =
+                                    ((oy + a) as isize - pad[0] as isize, (ox + b) as isize - pad[2] as isize);
                                 if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
-                                    s += r[((n * c_out + o) * g.ho + oy) * g.wo + ox] as f64 * x[((n * input[1] + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
+                                    s += r[((n * c_out + o) * g.ho + oy) * g.wo + ox] as f64
+                                        * x[((n * input[1] + c) * g.h + iy as usize) * g.w + ix as usize] as f64;
                                 }
                             }
                         }
                     }
                     let got = dw[(o * input[1] + c) * 9 + a * 3 + b] as f64;
-                    assert!((got - s).abs() < 1e-4 * s.abs().max(1.0), "{g:?}: dW[{o}, {c}, {a}, {b}] = {got}, want {s}");
+                    assert!(
+                        (got - s).abs() < 1e-4 * s.abs().max(1.0),
+                        "{g:?}: dW[{o}, {c}, {a}, {b}] = {got}, want {s}"
+                    );
                     let got = dw_winograd[(o * input[1] + c) * 9 + a * 3 + b] as f64;
-                    assert!((got - s).abs() < 1e-4 * s.abs().max(1.0), "{g:?}: Winograd dW[{o}, {c}, {a}, {b}] = {got}, want {s}");
+                    assert!(
+                        (got - s).abs() < 1e-4 * s.abs().max(1.0),
+                        "{g:?}: Winograd dW[{o}, {c}, {a}, {b}] = {got}, want {s}"
+                    );
                 }
             }
         }
@@ -127,7 +141,9 @@ fn winograd_convolutions_match_the_definition() {
 #[test]
 fn batched_small_convolutions_match_the_definition() {
     // Tiny per-sample GEMMs: samples are lowered in blocks; 7 samples leave a short last block.
-    for (input, weight, stride, pad, groups) in [([7, 4, 9, 8], [6, 2, 3, 3], [1, 2], [1, 0, 2, 1], 2), ([7, 3, 10, 10], [5, 3, 5, 5], [1, 1], [2, 2, 2, 2], 1)] {
+    for (input, weight, stride, pad, groups) in
+        [([7, 4, 9, 8], [6, 2, 3, 3], [1, 2], [1, 0, 2, 1], 2), ([7, 3, 10, 10], [5, 3, 5, 5], [1, 1], [2, 2, 2, 2], 1)]
+    {
         let g = Conv2dGeometry::new(input, weight, stride, pad, [1, 1], groups);
         assert!(batched::block_size(&g) > 1 || rayon::current_num_threads() > g.n);
         let (x, w) = (data(input.iter().product(), 5), data(weight.iter().product(), 6));

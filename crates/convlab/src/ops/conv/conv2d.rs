@@ -1,7 +1,9 @@
 //! `conv2d` and `conv1d` (cross-correlation, PyTorch semantics) with their chain rules.
 
 use super::params::{conv1d_output_shape, conv2d_output_shape, to_2d, Conv1dParams, Conv2dParams};
-use crate::kernels::conv::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Conv2dGeometry};
+use crate::kernels::conv::{
+    conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Conv2dGeometry,
+};
 use crate::ops::pad::PaddingMode;
 use crate::{Error, Tensor};
 
@@ -42,7 +44,9 @@ pub(crate) fn conv2d_geometry(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>
 
 fn check_bias(op: &str, bias: Option<&Tensor>, c_out: usize) -> Result<(), Error> {
     match bias {
-        Some(b) if b.dims() != [c_out] => Err(Error::Shape(format!("{op}: bias {} must have shape [{c_out}]", b.shape()))),
+        Some(b) if b.dims() != [c_out] => {
+            Err(Error::Shape(format!("{op}: bias {} must have shape [{c_out}]", b.shape())))
+        }
         _ => Ok(()),
     }
 }

@@ -40,6 +40,6 @@ mod transpose;
 pub use crate::kernels::conv::Conv2dGeometry;
 pub use crate::ops::pad::PaddingMode;
 pub use params::{
-    conv1d_output_shape, conv2d_output_shape, conv_output_size, conv_transpose2d_output_shape, same_padding, Conv1dParams, Conv2dParams,
-    ConvTranspose2dParams, Padding1d, Padding2d,
+    conv1d_output_shape, conv2d_output_shape, conv_output_size, conv_transpose2d_output_shape, same_padding,
+    Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d,
 };

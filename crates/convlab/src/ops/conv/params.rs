@@ -134,7 +134,14 @@ pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize
 /// assert_eq!(conv_output_size(5, 3, 2, 2, 1, "width").unwrap(), 7); // full
 /// assert!(conv_output_size(2, 3, 0, 0, 1, "width").is_err());
 /// ```
-pub fn conv_output_size(input: usize, kernel: usize, pad_start: usize, pad_end: usize, stride: usize, what: &str) -> Result<usize, Error> {
+pub fn conv_output_size(
+    input: usize,
+    kernel: usize,
+    pad_start: usize,
+    pad_end: usize,
+    stride: usize,
+    what: &str,
+) -> Result<usize, Error> {
     if stride == 0 {
         return Err(Error::Invalid(format!("stride along {what} must be positive, got 0")));
     }
@@ -165,7 +172,13 @@ pub struct Conv2dParams {
 
 impl Default for Conv2dParams {
     fn default() -> Self {
-        Conv2dParams { stride: [1, 1], padding: Padding2d::uniform(0), dilation: [1, 1], groups: 1, padding_mode: PaddingMode::Zeros }
+        Conv2dParams {
+            stride: [1, 1],
+            padding: Padding2d::uniform(0),
+            dilation: [1, 1],
+            groups: 1,
+            padding_mode: PaddingMode::Zeros,
+        }
     }
 }
 
@@ -181,7 +194,13 @@ pub struct Conv1dParams {
 
 impl Default for Conv1dParams {
     fn default() -> Self {
-        Conv1dParams { stride: 1, padding: Padding1d::uniform(0), dilation: 1, groups: 1, padding_mode: PaddingMode::Zeros }
+        Conv1dParams {
+            stride: 1,
+            padding: Padding1d::uniform(0),
+            dilation: 1,
+            groups: 1,
+            padding_mode: PaddingMode::Zeros,
+        }
     }
 }
 
@@ -208,10 +227,21 @@ fn shape_str(d: &[usize]) -> String {
 
 /// Checks ranks, groups and that the input has the `in_ch` channels the weight expects:
 /// returns `(N, batched)`.
-fn check_channels(op: &str, input: &[usize], weight: &[usize], spatial: usize, in_ch: impl Fn(&[usize], usize) -> usize, groups: usize) -> Result<(usize, bool), Error> {
+fn check_channels(
+    op: &str,
+    input: &[usize],
+    weight: &[usize],
+    spatial: usize,
+    in_ch: impl Fn(&[usize], usize) -> usize,
+    groups: usize,
+) -> Result<(usize, bool), Error> {
     let (is, ws) = (shape_str(input), shape_str(weight));
     if input.len() != spatial + 1 && input.len() != spatial + 2 {
-        return Err(Error::Shape(format!("{op}: input {is} must have {} (batched) or {} dimensions", spatial + 2, spatial + 1)));
+        return Err(Error::Shape(format!(
+            "{op}: input {is} must have {} (batched) or {} dimensions",
+            spatial + 2,
+            spatial + 1
+        )));
     }
     if weight.len() != spatial + 2 {
         return Err(Error::Shape(format!("{op}: weight {ws} must have {} dimensions", spatial + 2)));
@@ -226,7 +256,9 @@ fn check_channels(op: &str, input: &[usize], weight: &[usize], spatial: usize, i
     }
     let want = in_ch(weight, groups);
     if c != want {
-        return Err(Error::Shape(format!("{op}: input {is} has {c} channels but weight {ws} expects {want} (groups {groups})")));
+        return Err(Error::Shape(format!(
+            "{op}: input {is} has {c} channels but weight {ws} expects {want} (groups {groups})"
+        )));
     }
     Ok((if batched { input[0] } else { 1 }, batched))
 }
@@ -250,29 +282,53 @@ pub fn conv2d_output_shape(input: &[usize], weight: &[usize], params: &Conv2dPar
     let (c, h, w) = (input[r - 3], input[r - 2], input[r - 1]);
     let (cout, kh, kw) = (weight[0], weight[2], weight[3]);
     if cout % params.groups != 0 {
-        return Err(Error::Shape(format!("{op}: groups {} must divide the {cout} output channels of weight {}", params.groups, shape_str(weight))));
+        return Err(Error::Shape(format!(
+            "{op}: groups {} must divide the {cout} output channels of weight {}",
+            params.groups,
+            shape_str(weight)
+        )));
     }
     let [sh, sw] = params.stride;
     let [dh, dw] = params.dilation;
     if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
-        return Err(Error::Invalid(format!("{op}: stride {:?} and dilation {:?} must be positive", params.stride, params.dilation)));
+        return Err(Error::Invalid(format!(
+            "{op}: stride {:?} and dilation {:?} must be positive",
+            params.stride, params.dilation
+        )));
     }
     if kh == 0 || kw == 0 {
         return Err(Error::Shape(format!("{op}: weight {} has an empty kernel", shape_str(weight))));
     }
     let effective = |d: usize, k: usize, what: &str| {
         d.checked_mul(k - 1).and_then(|v| v.checked_add(1)).ok_or_else(|| {
-            Error::Invalid(format!("{op}: kernel {k} dilated by {d} along {what} is too large (weight {})", shape_str(weight)))
+            Error::Invalid(format!(
+                "{op}: kernel {k} dilated by {d} along {what} is too large (weight {})",
+                shape_str(weight)
+            ))
         })
     };
     let (fh, fw) = (effective(dh, kh, "height")?, effective(dw, kw, "width")?);
     let pad = params.padding.resolve([h, w], [fh, fw], params.stride);
-    let ctx = |e: Error| Error::Shape(format!("{op}: input {}, weight {}: {}", shape_str(input), shape_str(weight), e.to_string().trim_start_matches("shape error: ").trim_start_matches("invalid argument: ")));
+    let ctx = |e: Error| {
+        Error::Shape(format!(
+            "{op}: input {}, weight {}: {}",
+            shape_str(input),
+            shape_str(weight),
+            e.to_string().trim_start_matches("shape error: ").trim_start_matches("invalid argument: ")
+        ))
+    };
     params.padding_mode.check(h, pad[0], pad[1], "height").map_err(ctx)?;
     params.padding_mode.check(w, pad[2], pad[3], "width").map_err(ctx)?;
     conv_output_size(h, fh, pad[0], pad[1], sh, "height").map_err(ctx)?;
     conv_output_size(w, fw, pad[2], pad[3], sw, "width").map_err(ctx)?;
-    Ok(Conv2dGeometry::new([n, c, h, w], [cout, c / params.groups, kh, kw], params.stride, pad, params.dilation, params.groups))
+    Ok(Conv2dGeometry::new(
+        [n, c, h, w],
+        [cout, c / params.groups, kh, kw],
+        params.stride,
+        pad,
+        params.dilation,
+        params.groups,
+    ))
 }
 
 /// Validates a 1-D convolution of `input` (`[N, C, L]` or `[C, L]`) with `weight`
@@ -280,13 +336,18 @@ pub fn conv2d_output_shape(input: &[usize], weight: &[usize], params: &Conv2dPar
 /// (`g.w`, `g.wo`, `g.pad[2]`, `g.pad[3]` are the 1-D sizes).
 pub fn conv1d_output_shape(input: &[usize], weight: &[usize], params: &Conv1dParams) -> Result<Conv2dGeometry, Error> {
     if !(input.len() == 2 || input.len() == 3) || weight.len() != 3 {
-        return Err(Error::Shape(format!("conv1d: input {} must be [N, C, L] or [C, L] and weight {} [Cout, C/groups, K]", shape_str(input), shape_str(weight))));
+        return Err(Error::Shape(format!(
+            "conv1d: input {} must be [N, C, L] or [C, L] and weight {} [Cout, C/groups, K]",
+            shape_str(input),
+            shape_str(weight)
+        )));
     }
     let mut in2 = input.to_vec();
     in2.insert(input.len() - 1, 1);
     let w2 = [weight[0], weight[1], 1, weight[2]];
     let p2 = to_2d(params, input[input.len() - 1], weight[2]);
-    conv2d_output_shape(&in2, &w2, &p2).map_err(|e| Error::Shape(e.to_string().replace("conv2d", "conv1d").replace("shape error: ", "")))
+    conv2d_output_shape(&in2, &w2, &p2)
+        .map_err(|e| Error::Shape(e.to_string().replace("conv2d", "conv1d").replace("shape error: ", "")))
 }
 
 /// The 2-D settings (height 1) that compute a 1-D convolution of length `len`, kernel `k`.
@@ -313,7 +374,11 @@ pub(crate) fn to_2d(p: &Conv1dParams, len: usize, k: usize) -> Conv2dParams {
 /// let g = conv_transpose2d_output_shape(&[2, 4, 5, 5], &[4, 3, 3, 3], &p).unwrap();
 /// assert_eq!((g.c_in, g.h, g.w, g.c_out, g.ho), (3, 10, 10, 4, 5));
 /// ```
-pub fn conv_transpose2d_output_shape(input: &[usize], weight: &[usize], params: &ConvTranspose2dParams) -> Result<Conv2dGeometry, Error> {
+pub fn conv_transpose2d_output_shape(
+    input: &[usize],
+    weight: &[usize],
+    params: &ConvTranspose2dParams,
+) -> Result<Conv2dGeometry, Error> {
     let op = "conv_transpose2d";
     let (is, ws) = (shape_str(input), shape_str(weight));
     let (n, _) = check_channels(op, input, weight, 2, |w, _| w[0], params.groups)?;
@@ -321,33 +386,49 @@ pub fn conv_transpose2d_output_shape(input: &[usize], weight: &[usize], params: 
     let (cin, h, w) = (input[r - 3], input[r - 2], input[r - 1]);
     let (cout, kh, kw) = (weight[1] * params.groups, weight[2], weight[3]);
     if cin % params.groups != 0 {
-        return Err(Error::Shape(format!("{op}: groups {} must divide the {cin} input channels of weight {ws}", params.groups)));
+        return Err(Error::Shape(format!(
+            "{op}: groups {} must divide the {cin} input channels of weight {ws}",
+            params.groups
+        )));
     }
     let (s, p, op_, d) = (params.stride, params.padding, params.output_padding, params.dilation);
     if s.contains(&0) || d.contains(&0) || kh == 0 || kw == 0 {
-        return Err(Error::Invalid(format!("{op}: stride {s:?}, dilation {d:?} and the kernel of weight {ws} must be positive")));
+        return Err(Error::Invalid(format!(
+            "{op}: stride {s:?}, dilation {d:?} and the kernel of weight {ws} must be positive"
+        )));
     }
     for i in 0..2 {
         if op_[i] >= s[i].max(d[i]) {
-            return Err(Error::Invalid(format!("{op}: output_padding {op_:?} must be smaller than stride {s:?} or dilation {d:?}")));
+            return Err(Error::Invalid(format!(
+                "{op}: output_padding {op_:?} must be smaller than stride {s:?} or dilation {d:?}"
+            )));
         }
     }
     let size = |i: usize, k: usize, dim: usize| -> Result<usize, Error> {
         if i == 0 {
-            return Err(Error::Shape(format!("{op}: input {is} and weight {ws} with padding {p:?} give an empty output")));
+            return Err(Error::Shape(format!(
+                "{op}: input {is} and weight {ws} with padding {p:?} give an empty output"
+            )));
         }
         let full = (i - 1)
             .checked_mul(s[dim])
             .and_then(|v| v.checked_add(d[dim].checked_mul(k - 1)?))
             .and_then(|v| v.checked_add(op_[dim] + 1))
-            .ok_or_else(|| Error::Invalid(format!("{op}: input {is}, weight {ws}, stride {s:?} and dilation {d:?} give an output too large to index")))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{op}: input {is}, weight {ws}, stride {s:?} and dilation {d:?} give an output too large to index"
+                ))
+            })?;
         if full <= p[dim].saturating_mul(2) {
-            return Err(Error::Shape(format!("{op}: input {is} and weight {ws} with padding {p:?} give an empty output")));
+            return Err(Error::Shape(format!(
+                "{op}: input {is} and weight {ws} with padding {p:?} give an empty output"
+            )));
         }
         Ok(full - 2 * p[dim])
     };
     let (ho, wo) = (size(h, kh, 0)?, size(w, kw, 1)?);
-    let mut g = Conv2dGeometry::new([n, cout, ho, wo], [cin, weight[1], kh, kw], s, [p[0], p[0], p[1], p[1]], d, params.groups);
+    let mut g =
+        Conv2dGeometry::new([n, cout, ho, wo], [cin, weight[1], kh, kw], s, [p[0], p[0], p[1], p[1]], d, params.groups);
     // With output_padding the forward convolution would see a few more rows; only the first
     // H x W outputs correspond to our input (the kernels read pad[0], pad[2], ho, wo only).
     g.ho = h;

@@ -33,7 +33,12 @@ impl Tensor {
     }
 
     /// [`Tensor::conv_transpose2d`] with an error for shapes or settings that do not fit.
-    pub fn try_conv_transpose2d(&self, weight: &Tensor, bias: Option<&Tensor>, params: &ConvTranspose2dParams) -> Result<Tensor, Error> {
+    pub fn try_conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        params: &ConvTranspose2dParams,
+    ) -> Result<Tensor, Error> {
         // `g` describes the forward convolution whose input gradient this op is: its input is
         // our output [N, Cout, Hout, Wout], its output our input [N, Cin, H, W].
         let g = conv_transpose2d_output_shape(self.dims(), weight.dims(), params)?;
@@ -54,7 +59,8 @@ impl Tensor {
         }
         let mut inputs = vec![&x, weight];
         inputs.extend(bias);
-        let (need_x, need_w, need_b) = (x.requires_grad(), weight.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
+        let (need_x, need_w, need_b) =
+            (x.requires_grad(), weight.requires_grad(), bias.is_some_and(|b| b.requires_grad()));
         let has_bias = bias.is_some();
         let (x_shape, w_shape) = (x.shape().clone(), weight.shape().clone());
         let y = Tensor::from_op(out, out_shape, "conv_transpose2d", &inputs, move |grad, _| {

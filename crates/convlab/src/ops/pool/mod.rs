@@ -198,7 +198,10 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
     let (planes, hw) = split_input(op, input, spatial_rank)?;
     let sh = |v| show(v, spatial_rank);
     if p.kernel_size.contains(&0) {
-        return Err(Error::Invalid(format!("{op}: kernel size should be greater than zero, got {}", sh(p.kernel_size))));
+        return Err(Error::Invalid(format!(
+            "{op}: kernel size should be greater than zero, got {}",
+            sh(p.kernel_size)
+        )));
     }
     if p.stride.contains(&0) {
         return Err(Error::Invalid(format!("{op}: stride should not be zero, got {}", sh(p.stride))));
@@ -218,7 +221,8 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
     for a in 0..2 {
         // i128: no user-given size (up to usize::MAX) can wrap; an effective kernel beyond
         // i128 is certainly larger than the padded input.
-        let (i, k, s, pd, d) = (hw[a] as i128, p.kernel_size[a] as i128, p.stride[a] as i128, p.padding[a] as i128, p.dilation[a] as i128);
+        let (i, k, s, pd, d) =
+            (hw[a] as i128, p.kernel_size[a] as i128, p.stride[a] as i128, p.padding[a] as i128, p.dilation[a] as i128);
         let f = d.checked_mul(k - 1).map_or(i128::MAX, |v| v + 1);
         let num = (i + 2 * pd).saturating_sub(f);
         let mut o = if num < 0 {
@@ -249,7 +253,15 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
     let r = input.len();
     let mut out_shape = input[..r - spatial_rank].to_vec();
     out_shape.extend_from_slice(&output[2 - spatial_rank..]);
-    let geometry = Pool2dGeometry { planes, input: hw, output, kernel: p.kernel_size, stride: p.stride, padding: p.padding, dilation: p.dilation };
+    let geometry = Pool2dGeometry {
+        planes,
+        input: hw,
+        output,
+        kernel: p.kernel_size,
+        stride: p.stride,
+        padding: p.padding,
+        dilation: p.dilation,
+    };
     Ok(PoolShape { input: input.to_vec(), output: out_shape, geometry, pad_end, spatial_rank })
 }
 

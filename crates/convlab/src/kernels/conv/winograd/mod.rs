@@ -78,7 +78,15 @@ const AT: [[f32; A]; M] = [
 /// transforms to pay off and enough tiles to fill the GEMMs.
 pub(super) fn applies(g: &Conv2dGeometry) -> bool {
     let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    g.kh == 3 && g.kw == 3 && g.stride == [1, 1] && g.dilation == [1, 1] && g.groups == 1 && g.pad.iter().all(|&p| p <= 2) && g.c_in >= 16 && g.c_out >= 16 && tiles >= 4 * LANES
+    g.kh == 3
+        && g.kw == 3
+        && g.stride == [1, 1]
+        && g.dilation == [1, 1]
+        && g.groups == 1
+        && g.pad.iter().all(|&p| p <= 2)
+        && g.c_in >= 16
+        && g.c_out >= 16
+        && tiles >= 4 * LANES
 }
 
 /// Tiles per block: a multiple of [`LANES`], `V` and `M` within [`BLOCK_BUDGET`], and at
@@ -110,11 +118,17 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
             ws.resize(A * A * (g.c_in + g.c_out) * t, 0.0);
             let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
             let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
-            simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, 0..g.c_in, v_ptr));
+            simd::dispatch(
+                #[inline(always)]
+                || input_transform(g, x, t0, nt, t, 0..g.c_in, v_ptr),
+            );
             for (xi, m_xi) in m.chunks_mut(g.c_out * t).enumerate() {
                 gemm(v, m_xi, t, xi);
             }
-            simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, 0..g.c_out, bias, out_ptr));
+            simd::dispatch(
+                #[inline(always)]
+                || output_transform(g, m, t0, nt, t, 0..g.c_out, bias, out_ptr),
+            );
         });
     } else {
         // Few tiles (small images or batches): one block after another, each stage split over
@@ -125,11 +139,21 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
         let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
         for t0 in (0..tiles).step_by(t) {
             let nt = t.min(tiles - t0);
-            par_channel_ranges(g.c_in, |cr| simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr)));
+            par_channel_ranges(g.c_in, |cr| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || input_transform(g, x, t0, nt, t, cr, v_ptr),
+                )
+            });
             let v: &[f32] = v;
             m.par_chunks_mut(g.c_out * t).enumerate().for_each(|(xi, m_xi)| gemm(v, m_xi, t, xi));
             let m: &[f32] = m;
-            par_channel_ranges(g.c_out, |or| simd::dispatch(#[inline(always)] || output_transform(g, m, t0, nt, t, or, bias, out_ptr)));
+            par_channel_ranges(g.c_out, |or| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || output_transform(g, m, t0, nt, t, or, bias, out_ptr),
+                )
+            });
         }
     }
 }

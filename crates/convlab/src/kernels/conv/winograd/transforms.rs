@@ -38,7 +38,15 @@ pub(super) fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 /// `v` [36, C, ldt]: `Bᵀ d B` of tiles `t0..t0+nt` for every input channel (lanes past `nt`
 /// in the last lane group are zeros).
 #[inline(always)]
-pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, v: SharedOut) {
+pub(super) fn input_transform(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    t0: usize,
+    nt: usize,
+    ldt: usize,
+    channels: std::ops::Range<usize>,
+    v: SharedOut,
+) {
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
@@ -55,12 +63,17 @@ pub(super) fn input_transform(g: &Conv2dGeometry, x: &[f32], t0: usize, nt: usiz
         let (mut y0, mut x0, mut po) = ([-(2 * A as isize); LANES], [0isize; LANES], [0isize; LANES]);
         for l in 0..lanes {
             let (n, oy, ox) = tile_origin(g, t0 + l0 + l);
-            (y0[l], x0[l], po[l]) = (oy as isize - g.pad[0] as isize, ox as isize - g.pad[2] as isize, (n * g.c_in * hw) as isize);
+            (y0[l], x0[l], po[l]) =
+                (oy as isize - g.pad[0] as isize, ox as isize - g.pad[2] as isize, (n * g.c_in * hw) as isize);
         }
         // Lanes whose patch lies wholly inside the image (and can be read as rows of 8 floats
         // without leaving `x`) are read in place; the others from a zero-padded copy.
         let inside: [bool; LANES] = std::array::from_fn(|l| {
-            y0[l] >= 0 && x0[l] >= 0 && y0[l] + A as isize <= g.h as isize && x0[l] + A as isize <= g.w as isize && po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + ROW <= x.len()
+            y0[l] >= 0
+                && x0[l] >= 0
+                && y0[l] + A as isize <= g.h as isize
+                && x0[l] + A as isize <= g.w as isize
+                && po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + ROW <= x.len()
         });
         for c in channels.clone() {
             let mut rows = [std::ptr::null::<f32>(); LANES]; // first patch row of each lane
@@ -151,7 +164,8 @@ unsafe fn gather_rows_avx2(rows: &[*const f32; LANES], stride: &[usize; LANES], 
     for (i, di) in d.iter_mut().enumerate() {
         for half in 0..LANES / 8 {
             // SAFETY: the caller guarantees 8 readable floats at each row start.
-            let r: [__m256; 8] = std::array::from_fn(|k| unsafe { _mm256_loadu_ps(rows[half * 8 + k].add(i * stride[half * 8 + k])) });
+            let r: [__m256; 8] =
+                std::array::from_fn(|k| unsafe { _mm256_loadu_ps(rows[half * 8 + k].add(i * stride[half * 8 + k])) });
             let t0 = _mm256_unpacklo_ps(r[0], r[1]);
             let t1 = _mm256_unpackhi_ps(r[0], r[1]);
             let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -188,7 +202,16 @@ unsafe fn gather_rows_avx2(rows: &[*const f32; LANES], stride: &[usize; LANES], 
 /// Writes `Aᵀ M A` (+ bias) of tiles `t0..t0+nt` from `m` [36, Cout, ldt] into `out`
 /// [N, Cout, Ho, Wo], dropping outputs past the image's edge.
 #[inline(always)]
-pub(super) fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, bias: Option<&[f32]>, out: SharedOut) {
+pub(super) fn output_transform(
+    g: &Conv2dGeometry,
+    m: &[f32],
+    t0: usize,
+    nt: usize,
+    ldt: usize,
+    channels: std::ops::Range<usize>,
+    bias: Option<&[f32]>,
+    out: SharedOut,
+) {
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
@@ -199,7 +222,8 @@ pub(super) fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usi
     let mut y = [[0.0f32; LANES]; M]; // row i of the output tile: [4 columns, lanes]
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
-        let origins: [(usize, usize, usize); LANES] = std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
+        let origins: [(usize, usize, usize); LANES] =
+            std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
         // Whether all 16 tiles lie wholly inside the output; then `rows[l]` is the offset of
         // lane l's tile (channel 0, its first row).
         let full = lanes == LANES && origins.iter().all(|&(_, oy, ox)| oy + M <= g.ho && ox + M <= g.wo);
@@ -208,7 +232,10 @@ pub(super) fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usi
             n * g.c_out * p + oy * g.wo + ox
         });
         if full {
-            assert!(rows.iter().all(|&r| r + (g.c_out - 1) * p + (M - 1) * g.wo + M <= out.1), "winograd: tile outside the output");
+            assert!(
+                rows.iter().all(|&r| r + (g.c_out - 1) * p + (M - 1) * g.wo + M <= out.1),
+                "winograd: tile outside the output"
+            );
         }
         for o in channels.clone() {
             let b0 = bias.map_or(0.0, |b| b[o]);
@@ -222,7 +249,11 @@ pub(super) fn output_transform(g: &Conv2dGeometry, m: &[f32], t0: usize, nt: usi
             };
             // Columns: am[j][·] = Aᵀ M[·][j]; rows: y[i][·] = am[·][i] A.
             for (j, out) in am.iter_mut().enumerate() {
-                at6([lane(j), lane(A + j), lane(2 * A + j), lane(3 * A + j), lane(4 * A + j), lane(5 * A + j)], 0.0, out);
+                at6(
+                    [lane(j), lane(A + j), lane(2 * A + j), lane(3 * A + j), lane(4 * A + j), lane(5 * A + j)],
+                    0.0,
+                    out,
+                );
             }
             for i in 0..M {
                 at6([&am[0][i], &am[1][i], &am[2][i], &am[3][i], &am[4][i], &am[5][i]], b0, &mut y);
@@ -296,8 +327,8 @@ unsafe fn scatter_rows_avx2(y: &[Lanes; M], at: &[usize; LANES], out: SharedOut)
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::{AT, BT};
+    use super::*;
 
     /// The explicit formulas of `bt6` / `at6` are the matrices `Bᵀ` / `Aᵀ`.
     #[test]

@@ -38,15 +38,26 @@ const MIN_CHANNELS: usize = 64;
 /// from `x` [N, C, H, W] and `dout` [N, Cout, Ho, Wo] (overwritten).
 pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
     let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES * LANES;
+    let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES
+        * LANES;
     let mut du = vec![0.0f32; A * A * g.c_out * g.c_in]; // [36, Cout, C]
     let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
     let (v, dm) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], dm: [36, Cout, t]
     let (v_ptr, dm_ptr) = (SharedOut(v.as_mut_ptr(), v.len()), SharedOut(dm.as_mut_ptr(), dm.len()));
     for t0 in (0..tiles).step_by(t) {
         let nt = t.min(tiles - t0);
-        par_channel_ranges(g.c_in, |cr| simd::dispatch(#[inline(always)] || input_transform(g, x, t0, nt, t, cr, v_ptr)));
-        par_channel_ranges(g.c_out, |or| simd::dispatch(#[inline(always)] || dout_transform(g, dout, t0, nt, t, or, dm_ptr)));
+        par_channel_ranges(g.c_in, |cr| {
+            simd::dispatch(
+                #[inline(always)]
+                || input_transform(g, x, t0, nt, t, cr, v_ptr),
+            )
+        });
+        par_channel_ranges(g.c_out, |or| {
+            simd::dispatch(
+                #[inline(always)]
+                || dout_transform(g, dout, t0, nt, t, or, dm_ptr),
+            )
+        });
         // Columns up to the end of the last lane group: past `nt` both factors hold zeros.
         let kk = nt.div_ceil(LANES) * LANES;
         let (v, dm): (&[f32], &[f32]) = (v, dm);
@@ -123,7 +134,15 @@ fn a6(y: [&Lanes; M], r: &mut [Lanes; A]) {
 /// (`dy`: the tile's 4×4 block of `dout` [N, Cout, Ho, Wo], zero past the edge and for lanes
 /// past `nt`).
 #[inline(always)]
-fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: usize, channels: std::ops::Range<usize>, dm: SharedOut) {
+fn dout_transform(
+    g: &Conv2dGeometry,
+    dout: &[f32],
+    t0: usize,
+    nt: usize,
+    ldt: usize,
+    channels: std::ops::Range<usize>,
+    dm: SharedOut,
+) {
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
@@ -133,8 +152,10 @@ fn dout_transform(g: &Conv2dGeometry, dout: &[f32], t0: usize, nt: usize, ldt: u
     let mut r = [[0.0f32; LANES]; A];
     for l0 in (0..nt).step_by(LANES) {
         let lanes = LANES.min(nt - l0);
-        let origins: [(usize, usize, usize); LANES] = std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
-        let inside: [bool; LANES] = std::array::from_fn(|l| l < lanes && origins[l].1 + M <= g.ho && origins[l].2 + M <= g.wo);
+        let origins: [(usize, usize, usize); LANES] =
+            std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
+        let inside: [bool; LANES] =
+            std::array::from_fn(|l| l < lanes && origins[l].1 + M <= g.ho && origins[l].2 + M <= g.wo);
         let all_inside = inside.iter().all(|&b| b);
         for o in channels.clone() {
             if !all_inside {
@@ -205,7 +226,12 @@ unsafe fn gather_tiles_avx2(dout: &[f32], at: &[usize; LANES], wo: usize, dy: &m
             });
             let (t0, t1) = (_mm256_unpacklo_ps(u[0], u[1]), _mm256_unpackhi_ps(u[0], u[1]));
             let (t2, t3) = (_mm256_unpacklo_ps(u[2], u[3]), _mm256_unpackhi_ps(u[2], u[3]));
-            let cols = [_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2), _mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3)];
+            let cols = [
+                _mm256_shuffle_ps::<0x44>(t0, t2),
+                _mm256_shuffle_ps::<0xEE>(t0, t2),
+                _mm256_shuffle_ps::<0x44>(t1, t3),
+                _mm256_shuffle_ps::<0xEE>(t1, t3),
+            ];
             for (q, col) in cols.into_iter().enumerate() {
                 // SAFETY: row[q] has 16 floats; this writes 8 of them.
                 unsafe { _mm256_storeu_ps(row[q].as_mut_ptr().add(half * 8), col) };
@@ -217,7 +243,15 @@ unsafe fn gather_tiles_avx2(dout: &[f32], at: &[usize; LANES], wo: usize, dy: &m
 /// `dy` for lane groups with tiles past the output's edge or lanes past the block's end
 /// (`dy` zeroed by the caller): element by element, within the output only.
 #[inline(always)]
-fn gather_tiles_checked(g: &Conv2dGeometry, dout: &[f32], o: usize, origins: &[(usize, usize, usize); LANES], inside: &[bool; LANES], lanes: usize, dy: &mut [[Lanes; M]; M]) {
+fn gather_tiles_checked(
+    g: &Conv2dGeometry,
+    dout: &[f32],
+    o: usize,
+    origins: &[(usize, usize, usize); LANES],
+    inside: &[bool; LANES],
+    lanes: usize,
+    dy: &mut [[Lanes; M]; M],
+) {
     let p = g.ho * g.wo;
     for l in 0..lanes {
         let (n, oy, ox) = origins[l];

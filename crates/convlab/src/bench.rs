@@ -79,7 +79,7 @@ pub fn workload(name: &str) -> Option<Workload> {
         let b = Tensor::randn([cout], 3);
         let params = Conv2dParams { stride: [s, s], padding: p.into(), ..Default::default() };
         let g = conv2d_output_shape(x.dims(), wt.dims(), &params).ok()?;
-        let flops = 2.0 * (n * cout * g.ho * g.wo * cin * k * k) as f64;
+        let flops = 2.0 * (n * cout * g.ho() * g.wo() * cin * k * k) as f64;
         let run: Box<dyn FnMut()> = match dir {
             "fwd" => Box::new(move || drop(no_grad(|| x.conv2d(&wt, Some(&b), &params)))),
             "bwd" => {

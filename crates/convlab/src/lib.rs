@@ -38,6 +38,7 @@ pub mod spec;
 pub mod summary;
 pub mod tensor;
 pub mod train;
+pub mod window;
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../../../README.md")]

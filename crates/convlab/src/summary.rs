@@ -276,7 +276,7 @@ fn leaf_field(rec: &Recorded, read: ReceptiveField) -> ReceptiveField {
             let f = g.effective_kernel();
             ReceptiveField::Window {
                 size: [0, 1].map(|i| size[i] + (f[i] - 1) * jump[i]),
-                jump: [0, 1].map(|i| jump[i] * g.stride[i]),
+                jump: [0, 1].map(|i| jump[i] * g.stride()[i]),
             }
         }
         _ => read,

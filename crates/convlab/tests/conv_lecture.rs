@@ -146,7 +146,7 @@ fn output_size_formulas() {
         &Conv2dParams { padding: Padding2d::uniform(2), ..Default::default() },
     )
     .unwrap();
-    assert_eq!((g.ho, g.wo), (28, 28));
+    assert_eq!((g.ho(), g.wo()), (28, 28));
     assert_eq!(g.arithmetic().lines().next().unwrap(), "height: (28 - 5 + 2 + 2) / 1 + 1 = 28");
 }
 
@@ -181,7 +181,7 @@ fn absurd_sizes_are_errors_not_overflows() {
     let p = Conv2dParams { padding: Padding2d::uniform(m), ..Default::default() };
     assert!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &p).unwrap_err().to_string().contains("too large"));
     let s = Conv2dParams { stride: [m, m], padding: Padding2d::Same, ..Default::default() };
-    assert_eq!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &s).map(|g| (g.ho, g.wo)).unwrap(), (1, 1));
+    assert_eq!(conv2d_output_shape(&[1, 1, 3, 3], &[1, 1, 2, 2], &s).map(|g| (g.ho(), g.wo())).unwrap(), (1, 1));
     assert!(conv_output_size(3, 2, m, m, 1, "width").is_err());
     let t = convlab::ConvTranspose2dParams::default();
     assert!(convlab::ops::conv::conv_transpose2d_output_shape(&[1, 1, 0, 3], &[1, 1, 2, 2], &t).is_err());

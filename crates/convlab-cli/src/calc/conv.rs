@@ -81,13 +81,13 @@ const MAX_VALUES: u128 = 1 << 24;
 
 /// Rejects settings (huge padding or stride-1 outputs) whose buffers would not fit in memory.
 fn check_size(g: &convlab::kernels::conv::Conv2dGeometry) -> Result<()> {
-    let [pt, pb, pl, pr] = g.pad.map(|p| p as u128);
-    let padded = g.c_in as u128 * (g.h as u128 + pt + pb) * (g.w as u128 + pl + pr);
-    let out = (g.ho as u128) * (g.wo as u128);
-    let columns = out * (g.c_in / g.groups.max(1)) as u128 * (g.kh as u128) * (g.kw as u128);
-    let largest = padded.max(out * g.c_out as u128).max(columns);
+    let [pt, pb, pl, pr] = g.pad().map(|p| p as u128);
+    let padded = g.c_in() as u128 * (g.h() as u128 + pt + pb) * (g.w() as u128 + pl + pr);
+    let out = (g.ho() as u128) * (g.wo() as u128);
+    let columns = out * (g.c_in() / g.groups().max(1)) as u128 * (g.kh() as u128) * (g.kw() as u128);
+    let largest = padded.max(out * g.c_out() as u128).max(columns);
     if largest > MAX_VALUES {
-        bail!("the computation needs {largest} values in one buffer, more than the calculator's limit of {MAX_VALUES} (padding {:?}, output {}x{})", g.pad, g.ho, g.wo);
+        bail!("the computation needs {largest} values in one buffer, more than the calculator's limit of {MAX_VALUES} (padding {:?}, output {}x{})", g.pad(), g.ho(), g.wo());
     }
     Ok(())
 }
@@ -143,8 +143,8 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
     // One kernel on a 2-D input prints a 2-D result, as in the lecture.
     let out_dims: Vec<usize> = if cout == 1 { vec![oh, ow] } else { vec![cout, oh, ow] };
     let data = out.to_vec();
-    let [pt, pb, pl, pr] = geom.pad;
-    let eff = [params.dilation[0] * (w.dims()[2] - 1) + 1, params.dilation[1] * (w.dims()[3] - 1) + 1];
+    let [pt, pb, pl, pr] = geom.pad();
+    let eff = geom.window().effective_kernel();
     let [sh, sw] = params.stride;
     let (ih, iw) = (x.dims()[2], x.dims()[3]);
     if args.json {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::{module_at, Explainer};
 use crate::nn::{Conv2d, Linear};
+use crate::ops::conv::conv2d_output_shape;
 use crate::{no_grad, Conv2dParams, Error, Padding2d, Tensor};
 
 fn map_json(t: &Tensor) -> Value {
@@ -72,9 +73,7 @@ impl Explainer {
             let cout = r.output.narrow(1, channel, 1);
             v["input"] = map_json(&cin);
             v["output"] = map_json(&cout);
-            v["geometry"] = json!(info.geometry.map(
-                |g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding })
-            ));
+            v["geometry"] = json!(info.geometry);
         } else if ind.len() == 2 && out_dims.len() == 2 {
             v["inputs"] = json!(&*r.input.storage());
             v["outputs"] = json!(&*r.output.storage());
@@ -113,10 +112,7 @@ fn conv_detail(
     let groups = p.groups.max(1);
     let cin_g = cfg.in_channels / groups;
     let first = (o / (cfg.out_channels / groups)) * cin_g;
-    let [h, w] = [x.dims()[2], x.dims()[3]];
-    let [kh, kw] = cfg.kernel_size;
-    let fe = [p.dilation[0] * (kh - 1) + 1, p.dilation[1] * (kw - 1) + 1];
-    let pad = p.padding.resolve([h, w], fe, p.stride);
+    let pad = conv2d_output_shape(x.dims(), conv.weight.dims(), p)?.pad();
     let wrow = conv.weight.narrow(0, o, 1); // [1, cin_g, kH, kW]
     let single = Conv2dParams { groups: 1, ..*p };
     let mut inputs = Vec::new();

@@ -65,11 +65,12 @@ pub fn hyper(q: &HyperQuery) -> Value {
     let params = Conv2dParams { stride: [q.stride; 2], padding, dilation: [q.dilation; 2], groups: 1, padding_mode };
     match conv2d_output_shape(&[1, 1, q.input, q.input], &[1, 1, q.kernel, q.kernel], &params) {
         Ok(g) => {
-            let fe = q.dilation * (q.kernel - 1) + 1;
-            let span = q.input + g.pad[0] + g.pad[1] - fe;
+            let axis = g.window().height();
+            let fe = axis.effective_kernel();
+            let span = axis.input() + axis.pad_start() + axis.pad_end() - fe;
             json!({
-                "ok": true, "output": g.ho, "pad": g.pad, "effective_kernel": fe,
-                "remainder": span % q.stride, "formula": g.arithmetic().lines().next().unwrap_or("").trim_start_matches("height: "),
+                "ok": true, "output": g.ho(), "pad": g.pad(), "effective_kernel": fe,
+                "remainder": span % q.stride, "formula": axis.numbers(),
             })
         }
         Err(e) => json!({ "ok": false, "error": e.to_string() }),

@@ -95,7 +95,7 @@ pub(crate) struct LayerInfo {
     pub input_shape: Vec<usize>,
     pub output_shape: Vec<usize>,
     pub params: usize,
-    pub geometry: Option<crate::nn::LayerGeometry>,
+    pub geometry: Option<crate::window::Window2d>,
 }
 
 #[derive(Default)]
@@ -281,9 +281,7 @@ impl Explainer {
                 start -= 1;
             }
             let children: Vec<Value> = pending.drain(start..).collect();
-            let g = l.geometry.map(
-                |g| json!({ "kernel": g.kernel, "stride": g.stride, "dilation": g.dilation, "padding": g.padding }),
-            );
+            let g = l.geometry;
             let mut v = json!({
                 "id": l.id, "path": l.path, "kind": l.kind, "leaf": l.leaf, "describe": l.describe,
                 "input_shape": l.input_shape, "output_shape": l.output_shape, "params": l.params, "geometry": g,

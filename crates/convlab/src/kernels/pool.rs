@@ -9,9 +9,9 @@
 //!
 //! ```
 //! use convlab::kernels::pool::{max_pool2d_forward, Pool2dGeometry};
+//! use convlab::window::Window2d;
 //! // One 4x4 plane, 2x2 windows, stride 2.
-//! let g = Pool2dGeometry { planes: 1, input: [4, 4], output: [2, 2], kernel: [2, 2],
-//!                          stride: [2, 2], padding: [0, 0], dilation: [1, 1] };
+//! let g = Pool2dGeometry::new(1, Window2d::new([4, 4], [2, 2], [2, 2], [1, 1], [0; 4]).unwrap());
 //! let x = [1., 1., 2., 0., 0., 1., 1., 2., 0., 0., 1., 3., 0., 0., 1., 1.];
 //! let (mut out, mut idx) = ([0.0; 4], [0usize; 4]);
 //! max_pool2d_forward(&mut out, &mut idx, &x, &g);
@@ -22,38 +22,73 @@
 use rayon::prelude::*;
 
 use crate::kernels::simd;
+use crate::window::Window2d;
 
-/// The sizes of a (validated) fixed-window pooling. `ops::pool` computes it from the user's
-/// parameters (with `ceil_mode` already applied to `output`).
+/// The sizes of a (validated) fixed-window pooling: independent planes and the [`Window2d`]
+/// that slides over each. `ops::pool` builds it from the user's parameters (with `ceil_mode`
+/// already applied to the window's output and end padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2dGeometry {
-    /// Number of independent planes (`N·C`).
-    pub planes: usize,
-    /// `[H, W]` of each input plane.
-    pub input: [usize; 2],
-    /// `[OH, OW]` of each output plane.
-    pub output: [usize; 2],
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Implicit padding at the start (and end) of each axis.
-    pub padding: [usize; 2],
-    /// Spacing between window taps (max pooling only; 1 for average pooling).
-    pub dilation: [usize; 2],
+    planes: usize,
+    window: Window2d,
 }
 
 impl Pool2dGeometry {
+    /// `planes` (`N·C`) planes, each pooled by `window`.
+    pub fn new(planes: usize, window: Window2d) -> Pool2dGeometry {
+        Pool2dGeometry { planes, window }
+    }
+
+    /// Number of independent planes (`N·C`).
+    pub fn planes(&self) -> usize {
+        self.planes
+    }
+
+    pub fn window(&self) -> &Window2d {
+        &self.window
+    }
+
+    /// `[H, W]` of each input plane.
+    pub fn input(&self) -> [usize; 2] {
+        self.window.input()
+    }
+
+    /// `[OH, OW]` of each output plane.
+    pub fn output(&self) -> [usize; 2] {
+        self.window.output()
+    }
+
+    pub fn kernel(&self) -> [usize; 2] {
+        self.window.kernel()
+    }
+
+    pub fn stride(&self) -> [usize; 2] {
+        self.window.stride()
+    }
+
+    /// Spacing between window taps (1 for average pooling).
+    pub fn dilation(&self) -> [usize; 2] {
+        self.window.dilation()
+    }
+
+    /// Implicit padding `[top, left]` at the start of each axis: the `padding` setting (the end
+    /// of an axis has as much, or more where `ceil_mode` lets the last window hang over).
+    pub fn pad_start(&self) -> [usize; 2] {
+        self.window.axes().map(|a| a.pad_start())
+    }
+
     pub fn in_plane(&self) -> usize {
-        self.input[0] * self.input[1]
+        self.input()[0] * self.input()[1]
     }
 
     pub fn out_plane(&self) -> usize {
-        self.output[0] * self.output[1]
+        self.output()[0] * self.output()[1]
     }
 
     /// Whether the work is big enough to be worth spreading over threads.
     fn parallel(&self) -> bool {
-        let taps = self.kernel[0] * self.kernel[1];
-        self.planes > 1 && self.planes * self.out_plane() * taps.max(1) >= 1 << 15
+        let taps = self.kernel()[0] * self.kernel()[1];
+        self.planes() > 1 && self.planes() * self.out_plane() * taps.max(1) >= 1 << 15
     }
 }
 
@@ -94,29 +129,29 @@ fn max_taps(o: usize, size: usize, k: usize, s: usize, p: usize, d: usize) -> (i
 /// no tap inside the input (possible only with dilation) yields -inf.
 pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: &Pool2dGeometry) {
     let (ip, op) = (g.in_plane(), g.out_plane());
-    assert_eq!(x.len(), g.planes * ip, "max_pool2d_forward: input has {} values, geometry {g:?}", x.len());
-    assert_eq!(out.len(), g.planes * op, "max_pool2d_forward: output has {} values, geometry {g:?}", out.len());
+    assert_eq!(x.len(), g.planes() * ip, "max_pool2d_forward: input has {} values, geometry {g:?}", x.len());
+    assert_eq!(out.len(), g.planes() * op, "max_pool2d_forward: output has {} values, geometry {g:?}", out.len());
     assert_eq!(indices.len(), out.len(), "max_pool2d_forward: indices length");
-    let [h, w] = g.input;
-    let [oh, ow] = g.output;
-    let [dh, dw] = g.dilation;
+    let [h, w] = g.input();
+    let [oh, ow] = g.output();
+    let [dh, dw] = g.dilation();
     // Pair each output plane with its index plane so both are written in one pass.
     let mut pairs: Vec<(&mut [f32], &mut [usize])> =
         if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
     // Outputs whose window lies wholly inside the input (without dilation) take the
     // vectorised path; the border (padding, ceil-mode overhang) the tap-by-tap one.
-    let (rows, cols) = if g.dilation == [1, 1] && g.kernel[0] * w < u32::MAX as usize / 2 {
+    let (rows, cols) = if g.dilation() == [1, 1] && g.kernel()[0] * w < u32::MAX as usize / 2 {
         (
-            inside_outputs(h, oh, g.kernel[0], g.stride[0], g.padding[0]),
-            inside_outputs(w, ow, g.kernel[1], g.stride[1], g.padding[1]),
+            inside_outputs(h, oh, g.kernel()[0], g.stride()[0], g.pad_start()[0]),
+            inside_outputs(w, ow, g.kernel()[1], g.stride()[1], g.pad_start()[1]),
         )
     } else {
         (0..0, 0..0)
     };
     let scalar = |yo: &mut [f32], io: &mut [usize], xp: &[f32], a: usize, bs: std::ops::Range<usize>| {
-        let (h0, h1) = max_taps(a, h, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0]);
+        let (h0, h1) = max_taps(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0], g.dilation()[0]);
         for b in bs {
-            let (w0, w1) = max_taps(b, w, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1]);
+            let (w0, w1) = max_taps(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1], g.dilation()[1]);
             // PyTorch's initial index is the first tap even when the window is empty.
             let mut best_i = (h0 * w as isize + w0) as usize;
             let mut best = f32::NEG_INFINITY;
@@ -152,7 +187,7 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
         }
         if !rows.is_empty() && !cols.is_empty() {
             let (rows, cols) = (rows.clone(), cols.clone());
-            match g.stride[1] {
+            match g.stride()[1] {
                 1 => simd::dispatch(
                     #[inline(always)]
                     || max_pool_region::<1>(yo, io, xp, g, rows, cols),
@@ -191,10 +226,10 @@ fn max_pool_region<const SW: usize>(
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
 ) {
-    let [_, w] = g.input;
-    let [_, ow] = g.output;
-    let ([kh, kw], sh, [ph, pw]) = (g.kernel, g.stride[0], g.padding);
-    let sw = if SW == 0 { g.stride[1] } else { SW };
+    let [_, w] = g.input();
+    let [_, ow] = g.output();
+    let ([kh, kw], sh, [ph, pw]) = (g.kernel(), g.stride()[0], g.pad_start());
+    let sw = if SW == 0 { g.stride()[1] } else { SW };
     let mut best = [0.0f32; ROW_CHUNK];
     let mut best_i = [0u32; ROW_CHUNK]; // position within the window band, `ki·W + column`
     for a in rows {
@@ -293,7 +328,7 @@ fn avg_divisor(
 
 /// Average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`. The divisor is
 /// `divisor_override` if given, else the window area including padding
-/// (`count_include_pad`) or only the taps inside the input. `g.dilation` must be `[1, 1]`.
+/// (`count_include_pad`) or only the taps inside the input. `g.dilation()` must be `[1, 1]`.
 pub fn avg_pool2d_forward(
     out: &mut [f32],
     x: &[f32],
@@ -301,21 +336,21 @@ pub fn avg_pool2d_forward(
     count_include_pad: bool,
     divisor_override: Option<usize>,
 ) {
-    assert_eq!(g.dilation, [1, 1], "avg_pool2d_forward: average pooling has no dilation");
-    assert_eq!(x.len(), g.planes * g.in_plane(), "avg_pool2d_forward: input has {} values, geometry {g:?}", x.len());
+    assert_eq!(g.dilation(), [1, 1], "avg_pool2d_forward: average pooling has no dilation");
+    assert_eq!(x.len(), g.planes() * g.in_plane(), "avg_pool2d_forward: input has {} values, geometry {g:?}", x.len());
     assert_eq!(
         out.len(),
-        g.planes * g.out_plane(),
+        g.planes() * g.out_plane(),
         "avg_pool2d_forward: output has {} values, geometry {g:?}",
         out.len()
     );
-    let [h, w] = g.input;
-    let [oh, ow] = g.output;
+    let [h, w] = g.input();
+    let [oh, ow] = g.output();
     for_planes(out, g.out_plane(), x, g.in_plane(), g.parallel(), |yo, xp| {
         for a in 0..oh {
-            let hw = avg_window(a, h, g.kernel[0], g.stride[0], g.padding[0]);
+            let hw = avg_window(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0]);
             for b in 0..ow {
-                let ww = avg_window(b, w, g.kernel[1], g.stride[1], g.padding[1]);
+                let ww = avg_window(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1]);
                 if hw.0 >= hw.1 || ww.0 >= ww.1 {
                     yo[a * ow + b] = 0.0; // a window wholly in the padding
                     continue;
@@ -340,16 +375,16 @@ pub fn avg_pool2d_backward(
     count_include_pad: bool,
     divisor_override: Option<usize>,
 ) {
-    assert_eq!(dx.len(), g.planes * g.in_plane(), "avg_pool2d_backward: dx length");
-    assert_eq!(dout.len(), g.planes * g.out_plane(), "avg_pool2d_backward: dout length");
+    assert_eq!(dx.len(), g.planes() * g.in_plane(), "avg_pool2d_backward: dx length");
+    assert_eq!(dout.len(), g.planes() * g.out_plane(), "avg_pool2d_backward: dout length");
     dx.fill(0.0);
-    let [h, w] = g.input;
-    let [oh, ow] = g.output;
+    let [h, w] = g.input();
+    let [oh, ow] = g.output();
     for_planes(dx, g.in_plane(), dout, g.out_plane(), g.parallel(), |dxp, gp| {
         for a in 0..oh {
-            let hw = avg_window(a, h, g.kernel[0], g.stride[0], g.padding[0]);
+            let hw = avg_window(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0]);
             for b in 0..ow {
-                let ww = avg_window(b, w, g.kernel[1], g.stride[1], g.padding[1]);
+                let ww = avg_window(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1]);
                 if hw.0 >= hw.1 || ww.0 >= ww.1 {
                     continue;
                 }
@@ -465,6 +500,7 @@ pub fn adaptive_max_pool2d_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::window::WindowAxis;
 
     /// PyTorch's rule, tap by tap: `v > best || isnan(v)` in row-major order over the taps
     /// inside the input; the initial index is the first tap inside.
@@ -476,16 +512,18 @@ mod tests {
                 .filter(move |&i| i >= 0 && i < size as isize)
                 .map(|i| i as usize)
         };
-        for p in 0..g.planes {
+        for p in 0..g.planes() {
             let xp = &x[p * g.in_plane()..(p + 1) * g.in_plane()];
-            for a in 0..g.output[0] {
-                for b in 0..g.output[1] {
-                    let ys: Vec<usize> = inside(a, g.kernel[0], g.stride[0], g.padding[0], g.input[0]).collect();
-                    let xs: Vec<usize> = inside(b, g.kernel[1], g.stride[1], g.padding[1], g.input[1]).collect();
-                    let (mut best, mut bi) = (f32::NEG_INFINITY, ys[0] * g.input[1] + xs[0]);
+            for a in 0..g.output()[0] {
+                for b in 0..g.output()[1] {
+                    let ys: Vec<usize> =
+                        inside(a, g.kernel()[0], g.stride()[0], g.pad_start()[0], g.input()[0]).collect();
+                    let xs: Vec<usize> =
+                        inside(b, g.kernel()[1], g.stride()[1], g.pad_start()[1], g.input()[1]).collect();
+                    let (mut best, mut bi) = (f32::NEG_INFINITY, ys[0] * g.input()[1] + xs[0]);
                     for &y in &ys {
                         for &xx in &xs {
-                            let i = y * g.input[1] + xx;
+                            let i = y * g.input()[1] + xx;
                             if xp[i] > best || xp[i].is_nan() {
                                 (best, bi) = (xp[i], i);
                             }
@@ -510,7 +548,16 @@ mod tests {
             ([12, 130], [3, 3], [2, 2], [1, 1], [6, 65]),
             ([7, 9], [2, 2], [2, 2], [0, 0], [4, 5]),
         ] {
-            let g = Pool2dGeometry { planes: 3, input, output, kernel, stride, padding, dilation: [1, 1] };
+            // Floor rounding, or ceil mode where the expected output has the overhanging window.
+            let axis = |a: usize| {
+                let floor = WindowAxis::new(input[a], kernel[a], stride[a], 1, [padding[a]; 2]).unwrap();
+                match floor.output() == output[a] {
+                    true => floor,
+                    false => WindowAxis::ceil(input[a], kernel[a], stride[a], 1, padding[a]).unwrap(),
+                }
+            };
+            let g = Pool2dGeometry::new(3, Window2d::from_axes(axis(0), axis(1)));
+            assert_eq!(g.output(), output);
             let x: Vec<f32> = (0..3 * input[0] * input[1])
                 .map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 })
                 .collect();

@@ -2,9 +2,12 @@
 //! (`weight`, `bias`), shapes and default initialization.
 
 use crate::nn::init::{default_bias, default_weight, ParamRng};
-use crate::nn::module::{weight_and_bias, Forward, LayerGeometry, Module, TensorKind};
-use crate::ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d};
+use crate::nn::module::{weight_and_bias, Forward, Module, TensorKind};
+use crate::ops::conv::{
+    conv1d_output_shape, conv2d_output_shape, Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d,
+};
 use crate::ops::pad::PaddingMode;
+use crate::window::Window2d;
 use crate::Tensor;
 
 /// The shape of a 2-D convolution layer; the settings of the convolution itself are in `conv`.
@@ -48,12 +51,6 @@ impl Conv2d {
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
         Conv2d { config, weight, bias }
     }
-}
-
-/// `[H, W]`: the last two entries of a shape (0 where missing).
-fn spatial2(input: &[usize]) -> [usize; 2] {
-    let r = input.len();
-    [if r >= 2 { input[r - 2] } else { 0 }, if r >= 1 { input[r - 1] } else { 0 }]
 }
 
 fn padding2d_repr(p: &Padding2d) -> String {
@@ -116,12 +113,8 @@ impl Module for Conv2d {
         conv_repr(c.in_channels, c.out_channels, c.kernel_size, &c.conv, c.bias)
     }
 
-    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
-        let (c, p) = (&self.config, &self.config.conv);
-        let hw = spatial2(input);
-        let f = [0, 1].map(|i| p.dilation[i] * (c.kernel_size[i].max(1) - 1) + 1);
-        let padding = p.padding.resolve(hw, f, p.stride);
-        Some(LayerGeometry { kernel: c.kernel_size, stride: p.stride, dilation: p.dilation, padding })
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        conv2d_output_shape(input, self.weight.dims(), &self.config.conv).ok().map(|g| *g.window())
     }
 }
 
@@ -200,17 +193,8 @@ impl Module for Conv1d {
         conv_repr(c.in_channels, c.out_channels, [1, c.kernel_size], &as2d, c.bias)
     }
 
-    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
-        let (c, p) = (&self.config, &self.config.conv);
-        let len = input.last().copied().unwrap_or(0);
-        let f = p.dilation * (c.kernel_size.max(1) - 1) + 1;
-        let (start, end) = p.padding.resolve(len, f, p.stride);
-        Some(LayerGeometry {
-            kernel: [1, c.kernel_size],
-            stride: [1, p.stride],
-            dilation: [1, p.dilation],
-            padding: [0, 0, start, end],
-        })
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        conv1d_output_shape(input, self.weight.dims(), &self.config.conv).ok().map(|g| *g.window())
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::window::Window2d;
 use crate::{Error, Tensor, TensorId};
 
 /// Training or evaluation behaviour (dropout, batch statistics). Passed explicitly to every
@@ -48,7 +49,7 @@ pub struct Recorded {
     pub leaf: bool,
     /// The module's window geometry for this input ([`Module::geometry`]), kept here because
     /// a module run but not listed among its parent's children cannot be looked up later.
-    pub geometry: Option<LayerGeometry>,
+    pub geometry: Option<Window2d>,
 }
 
 /// The state of one forward pass: mode, a seeded source for dropout masks, the current module
@@ -123,27 +124,6 @@ impl Forward {
     }
 }
 
-/// The sliding-window geometry of a convolution or pooling layer for a given input: what a
-/// receptive-field computation needs. 1-D layers report height 1 (`kernel[0] == 1`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LayerGeometry {
-    /// `[kH, kW]` (taps, before dilation).
-    pub kernel: [usize; 2],
-    /// `[sH, sW]`.
-    pub stride: [usize; 2],
-    /// `[dH, dW]`: the effective kernel is `d·(k-1)+1`.
-    pub dilation: [usize; 2],
-    /// Resolved padding `[top, bottom, left, right]`.
-    pub padding: [usize; 4],
-}
-
-impl LayerGeometry {
-    /// The effective (dilated) kernel size `[d·(kH-1)+1, d·(kW-1)+1]`.
-    pub fn effective_kernel(&self) -> [usize; 2] {
-        [0, 1].map(|i| self.dilation[i] * (self.kernel[i].max(1) - 1) + 1)
-    }
-}
-
 /// A layer or a network. Implementors provide `kind`, `forward` and, where they have them,
 /// their own tensors and children; naming, loading and counting come from the provided
 /// methods.
@@ -172,9 +152,10 @@ pub trait Module: Any + Send + Sync {
         String::new()
     }
 
-    /// The window geometry of a convolution or pooling layer for an input of shape `input`
-    /// (batched or not); `None` for every other module (the default).
-    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+    /// The sliding window of a convolution or pooling layer for an input of shape `input`
+    /// (batched or not): what a receptive-field computation needs. `None` for every other
+    /// module (the default), and for an input the layer cannot take.
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         let _ = input;
         None
     }

@@ -1,17 +1,12 @@
 //! Pooling layers: `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`, `MaxPool1d`, `AvgPool1d`.
 
-use crate::nn::module::{Forward, LayerGeometry, Module};
-use crate::ops::pool::{Pool1dParams, Pool2dParams};
+use crate::nn::module::{Forward, Module};
+use crate::ops::pool::{
+    avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape, pool2d_output_shape, Pool1dParams,
+    Pool2dParams,
+};
+use crate::window::{Window2d, WindowAxis};
 use crate::Tensor;
-
-fn pool_geometry(p: &Pool2dParams) -> LayerGeometry {
-    LayerGeometry {
-        kernel: p.kernel_size,
-        stride: p.stride,
-        dilation: p.dilation,
-        padding: [p.padding[0], p.padding[0], p.padding[1], p.padding[1]],
-    }
-}
 
 fn pool_repr(p: &Pool2dParams, max: bool) -> String {
     let mut s = format!(
@@ -37,8 +32,8 @@ impl Module for MaxPool2d {
     fn kind(&self) -> &'static str {
         "MaxPool2d"
     }
-    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
-        Some(pool_geometry(&self.0))
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        pool2d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.max_pool2d(&self.0)
@@ -55,8 +50,8 @@ impl Module for AvgPool2d {
     fn kind(&self) -> &'static str {
         "AvgPool2d"
     }
-    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
-        Some(pool_geometry(&self.0))
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        avg_pool2d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.avg_pool2d(&self.0)
@@ -73,8 +68,8 @@ impl Module for MaxPool1d {
     fn kind(&self) -> &'static str {
         "MaxPool1d"
     }
-    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
-        Some(pool_geometry(&self.0.to_2d()))
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        pool1d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.max_pool1d(&self.0)
@@ -91,8 +86,8 @@ impl Module for AvgPool1d {
     fn kind(&self) -> &'static str {
         "AvgPool1d"
     }
-    fn geometry(&self, _input: &[usize]) -> Option<LayerGeometry> {
-        Some(pool_geometry(&self.0.to_2d()))
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
+        avg_pool1d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.avg_pool1d(&self.0)
@@ -119,7 +114,7 @@ impl Module for AdaptiveAvgPool2d {
     }
     /// Adaptive windows vary in size when the input is not a multiple of the output; this
     /// reports the largest window and the stride `⌊I/O⌋` (exact when `I` is a multiple of `O`).
-    fn geometry(&self, input: &[usize]) -> Option<LayerGeometry> {
+    fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         let r = input.len();
         if r < 2 {
             return None;
@@ -134,9 +129,8 @@ impl Module for AdaptiveAvgPool2d {
                 .map(|(e, s)| e - s)
                 .max()
                 .unwrap_or(1);
-            (widest.max(1), (n / o).max(1))
+            WindowAxis::new(n, widest.max(1), (n / o).max(1), 1, [0, 0]).ok()
         };
-        let (h, w) = (axis(0), axis(1));
-        Some(LayerGeometry { kernel: [h.0, w.0], stride: [h.1, w.1], dilation: [1, 1], padding: [0; 4] })
+        Some(Window2d::from_axes(axis(0)?, axis(1)?))
     }
 }

@@ -42,8 +42,9 @@ impl PaddingMode {
         }
     }
 
-    /// Checks that padding `before`/`after` is possible along a dimension of `size`.
-    pub fn check(self, size: usize, before: usize, after: usize, dim: &str) -> Result<(), Error> {
+    /// Checks that padding `before`/`after` is possible along a dimension of `size` (named
+    /// `dim` in the error).
+    pub fn check(self, size: usize, before: usize, after: usize, dim: &'static str) -> Result<(), PaddingModeError> {
         let most = before.max(after);
         let bad = match self {
             PaddingMode::Zeros => false,
@@ -51,16 +52,38 @@ impl PaddingMode {
             PaddingMode::Replicate => size == 0 && most > 0,
             PaddingMode::Circular => most > size,
         };
-        if bad {
-            let need = if self == PaddingMode::Reflect { "smaller than" } else { "at most" };
-            return Err(Error::Invalid(format!(
-                "{} padding of {before} and {after} along {dim} needs each amount {need} the size {size}",
-                self.name()
-            )));
+        match bad {
+            true => Err(PaddingModeError { mode: self, before, after, size, dim }),
+            false => Ok(()),
         }
-        Ok(())
     }
 }
+
+/// Padding that a [`PaddingMode`] cannot fill along one axis (reflection needs each amount
+/// smaller than the size, a circular wrap at most the size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaddingModeError {
+    pub mode: PaddingMode,
+    pub before: usize,
+    pub after: usize,
+    pub size: usize,
+    /// `"height"`, `"width"` or `"length"`.
+    pub dim: &'static str,
+}
+
+impl std::fmt::Display for PaddingModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let need = if self.mode == PaddingMode::Reflect { "smaller than" } else { "at most" };
+        let PaddingModeError { before, after, size, dim, .. } = *self;
+        write!(
+            f,
+            "{} padding of {before} and {after} along {dim} needs each amount {need} the size {size}",
+            self.mode.name()
+        )
+    }
+}
+
+impl std::error::Error for PaddingModeError {}
 
 impl std::str::FromStr for PaddingMode {
     type Err = Error;
@@ -103,8 +126,7 @@ impl Tensor {
         assert!(self.rank() >= 2, "pad2d: needs at least 2 dimensions, got shape {}", self.shape());
         let d = self.dims();
         let (h, w) = (d[d.len() - 2], d[d.len() - 1]);
-        let check = mode.check(h, top, bottom, "height").and_then(|_| mode.check(w, left, right, "width"));
-        if let Err(e) = check {
+        if let Err(e) = mode.check(h, top, bottom, "height").and_then(|_| mode.check(w, left, right, "width")) {
             panic!("pad2d: input shape {}: {e}", self.shape());
         }
         let (rows, cols) = (index_map(h, top, bottom, mode), index_map(w, left, right, mode));

@@ -71,7 +71,7 @@ fn infer(layer: &LayerSpec, x: &[usize]) -> Result<(Vec<usize>, usize), Error> {
             let w = [c.out_channels, x[0] / g, c.kernel_size[0], c.kernel_size[1]];
             let geo = conv2d_output_shape(x, &w, &c.conv)?;
             let params = w.iter().product::<usize>() + if c.bias { c.out_channels } else { 0 };
-            (vec![c.out_channels, geo.ho, geo.wo], params)
+            (vec![c.out_channels, geo.ho(), geo.wo()], params)
         }
         LayerSpec::Conv1d(c) => {
             need(2, "[C, L] (use conv for [C, H, W])")?;
@@ -79,7 +79,7 @@ fn infer(layer: &LayerSpec, x: &[usize]) -> Result<(Vec<usize>, usize), Error> {
             let w = [c.out_channels, x[0] / c.conv.groups.max(1), c.kernel_size];
             let geo = conv1d_output_shape(x, &w, &c.conv)?;
             let params = w.iter().product::<usize>() + if c.bias { c.out_channels } else { 0 };
-            (vec![c.out_channels, geo.wo], params)
+            (vec![c.out_channels, geo.wo()], params)
         }
         LayerSpec::Linear { out_features, bias, in_features } => {
             if x.len() != 1 {

@@ -31,22 +31,22 @@ const BLOCK_BUDGET: usize = COL_BUDGET;
 /// samples as threads. Blocks are sized so their count is a multiple of the thread count.
 pub(super) fn block_size(g: &Conv2dGeometry) -> usize {
     let t = rayon::current_num_threads().max(1);
-    let (p, k) = (g.ho * g.wo, g.k());
+    let (p, k) = (g.ho() * g.wo(), g.k());
     let kp = k * p;
-    if g.n < 2 || g.n < t || kp == 0 || p >= 256 {
+    if g.n() < 2 || g.n() < t || kp == 0 || p >= 256 {
         return 1;
     }
-    let max_b = (BLOCK_BUDGET / kp).min(g.n);
+    let max_b = (BLOCK_BUDGET / kp).min(g.n());
     if max_b < 2 {
         return 1;
     }
-    let blocks = g.n.div_ceil(max_b).div_ceil(t) * t;
-    g.n.div_ceil(blocks).max(1)
+    let blocks = g.n().div_ceil(max_b).div_ceil(t) * t;
+    g.n().div_ceil(blocks).max(1)
 }
 
 /// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight) in blocks of `b` samples (no bias).
 pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], out: &mut [f32], b: usize) {
-    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
+    let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
     out.par_chunks_mut(b * os).enumerate().for_each_init(Vec::new, |ws, (blk, out_b)| {
         let nb = out_b.len() / os;
         forward_block(g, &x[blk * b * xs..(blk * b + nb) * xs], weight, out_b, nb, ws);
@@ -55,14 +55,14 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], out: &mut [
 
 /// `x_b` [nb, C, H, W] -> `out_b` [nb, Cout, Ho·Wo]; `ws` is scratch.
 fn forward_block(g: &Conv2dGeometry, x_b: &[f32], weight: &[f32], out_b: &mut [f32], nb: usize, ws: &mut Vec<f32>) {
-    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
-    let (xs, os, cols) = (g.c_in * hw, g.c_out * p, nb * p);
+    let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
+    let (xs, os, cols) = (g.c_in() * hw, g.c_out() * p, nb * p);
     ws.resize(k * cols + cog * cols, 0.0);
     let (col, tmp) = ws.split_at_mut(k * cols); // col: [K, nb·P], tmp: [Cog, nb·P]
-    for grp in 0..g.groups {
+    for grp in 0..g.groups() {
         for s in 0..nb {
             let x_g = &x_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            im2col_strided(g, x_g, 0, g.ho, &mut col[s * p..], cols);
+            im2col_strided(g, x_g, 0, g.ho(), &mut col[s * p..], cols);
         }
         let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
         sgemm(cog, cols, k, w_g, MatRef::row_major(col, cols), tmp, false, false);
@@ -77,8 +77,8 @@ fn forward_block(g: &Conv2dGeometry, x_b: &[f32], weight: &[f32], out_b: &mut [f
 
 /// Copies `dout_b` [nb, Cout, P] of group `grp` into `d` [Cog, nb·P].
 fn gather(g: &Conv2dGeometry, dout_b: &[f32], grp: usize, nb: usize, d: &mut [f32]) {
-    let (cog, p) = (g.c_out / g.groups, g.ho * g.wo);
-    let (os, cols) = (g.c_out * p, nb * p);
+    let (cog, p) = (g.c_out() / g.groups(), g.ho() * g.wo());
+    let (os, cols) = (g.c_out() * p, nb * p);
     for s in 0..nb {
         for co in 0..cog {
             let o = s * os + (grp * cog + co) * p;
@@ -89,7 +89,7 @@ fn gather(g: &Conv2dGeometry, dout_b: &[f32], grp: usize, nb: usize, d: &mut [f3
 
 /// `dx` [N, C, H, W] (overwritten) from `dout` [N, Cout, Ho, Wo] in blocks of `b` samples.
 pub(super) fn backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], dx: &mut [f32], b: usize) {
-    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
+    let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
     dx.par_chunks_mut(b * xs).enumerate().for_each_init(Vec::new, |ws, (blk, dx_b)| {
         let nb = dx_b.len() / xs;
         backward_input_block(g, &dout[blk * b * os..(blk * b + nb) * os], weight, dx_b, nb, ws);
@@ -105,26 +105,26 @@ fn backward_input_block(
     nb: usize,
     ws: &mut Vec<f32>,
 ) {
-    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
-    let (xs, cols) = (g.c_in * hw, nb * p);
+    let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
+    let (xs, cols) = (g.c_in() * hw, nb * p);
     ws.resize(cog * cols + k * cols, 0.0);
     let (d, dcol) = ws.split_at_mut(cog * cols); // d: [Cog, nb·P], dcol: [K, nb·P]
     dx_b.fill(0.0);
-    for grp in 0..g.groups {
+    for grp in 0..g.groups() {
         gather(g, dout_b, grp, nb, d);
         let w_g = MatRef::transposed(&weight[grp * cog * k..(grp + 1) * cog * k], k); // Wᵀ: [K, Cog]
         sgemm(k, cols, cog, w_g, MatRef::row_major(d, cols), dcol, false, false);
         for s in 0..nb {
             let dx_g = &mut dx_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            col2im_strided(g, &dcol[s * p..], 0, g.ho, dx_g, cols);
+            col2im_strided(g, &dcol[s * p..], 0, g.ho(), dx_g, cols);
         }
     }
 }
 
 /// `dweight` [Cout, C/groups, kH, kW] (overwritten) in blocks of `b` samples.
 pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32], b: usize) {
-    let (xs, os) = (g.c_in * g.h * g.w, g.c_out * g.ho * g.wo);
-    let blocks = g.n.div_ceil(b);
+    let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
+    let blocks = g.n().div_ceil(b);
     let t = rayon::current_num_threads().max(1);
     let per = blocks.div_ceil(t); // blocks per parallel task
     let partials: Vec<Vec<f32>> = (0..blocks.div_ceil(per))
@@ -133,7 +133,7 @@ pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
             let mut part = vec![0.0f32; dweight.len()]; // [Cout, C/groups, kH, kW]
             let mut ws = Vec::new();
             for blk in task * per..((task + 1) * per).min(blocks) {
-                let (n0, n1) = (blk * b, ((blk + 1) * b).min(g.n));
+                let (n0, n1) = (blk * b, ((blk + 1) * b).min(g.n()));
                 backward_weight_block(g, &x[n0 * xs..n1 * xs], &dout[n0 * os..n1 * os], &mut part, n1 - n0, &mut ws);
             }
             part
@@ -154,14 +154,14 @@ fn backward_weight_block(
     nb: usize,
     ws: &mut Vec<f32>,
 ) {
-    let (cg, cog, k, p, hw) = (g.c_in / g.groups, g.c_out / g.groups, g.k(), g.ho * g.wo, g.h * g.w);
-    let (xs, cols) = (g.c_in * hw, nb * p);
+    let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
+    let (xs, cols) = (g.c_in() * hw, nb * p);
     ws.resize(k * cols + cog * cols, 0.0);
     let (col, d) = ws.split_at_mut(k * cols); // col: [K, nb·P], d: [Cog, nb·P]
-    for grp in 0..g.groups {
+    for grp in 0..g.groups() {
         for s in 0..nb {
             let x_g = &x_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            im2col_strided(g, x_g, 0, g.ho, &mut col[s * p..], cols);
+            im2col_strided(g, x_g, 0, g.ho(), &mut col[s * p..], cols);
         }
         gather(g, dout_b, grp, nb, d);
         let dw_g = &mut dw[grp * cog * k..(grp + 1) * cog * k]; // [Cog, K]

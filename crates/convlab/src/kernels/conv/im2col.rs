@@ -13,10 +13,10 @@ use crate::kernels::simd;
 /// lies inside `0..W`, as a half-open range, and the input column of `ox = 0` (may be negative).
 #[inline]
 fn valid_cols(g: &Conv2dGeometry, kj: usize) -> (usize, usize, isize) {
-    let (sw, dw, pl) = (g.stride[1] as isize, g.dilation[1] as isize, g.pad[2] as isize);
+    let (sw, dw, pl) = (g.stride()[1] as isize, g.dilation()[1] as isize, g.pad()[2] as isize);
     let base = kj as isize * dw - pl; // input column of ox = 0
-    let w = g.w as isize;
-    let wo = g.wo as isize;
+    let w = g.w() as isize;
+    let wo = g.wo() as isize;
     // smallest ox with base + ox·sw >= 0
     let lo = if base >= 0 { 0 } else { (-base + sw - 1) / sw };
     // largest ox with base + ox·sw <= w - 1, plus one
@@ -30,27 +30,27 @@ fn valid_cols(g: &Conv2dGeometry, kj: usize) -> (usize, usize, isize) {
 ///
 /// `x_g`: [Cg, H, W]; `col`: [Cg·kH·kW, rows·Wo] (fully overwritten).
 pub fn im2col(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32]) {
-    im2col_strided(g, x_g, oy0, rows, col, rows * g.wo);
+    im2col_strided(g, x_g, oy0, rows, col, rows * g.wo());
 }
 
 /// [`im2col`] into a matrix whose rows are `ld` floats apart: `col`: [Cg·kH·kW, ld], of which
 /// the first `rows·Wo` columns are written (several samples side by side share one matrix).
 pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32], ld: usize) {
-    let (h, w, wo) = (g.h, g.w, g.wo);
-    let cg = g.c_in / g.groups;
+    let (h, w, wo) = (g.h(), g.w(), g.wo());
+    let cg = g.c_in() / g.groups();
     let len = rows * wo;
-    let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
+    let (sh, sw, dh, pt) = (g.stride()[0], g.stride()[1], g.dilation()[0], g.pad()[0] as isize);
     assert!(
-        ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len,
+        ld >= len && col.len() >= (cg * g.kh() * g.kw()).saturating_sub(1) * ld + len,
         "im2col: {} floats with row stride {ld} do not hold {} rows of {len}",
         col.len(),
-        cg * g.kh * g.kw
+        cg * g.kh() * g.kw()
     );
     let mut r = 0;
     for c in 0..cg {
         let xc = &x_g[c * h * w..(c + 1) * h * w]; // [H, W]
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
+        for ki in 0..g.kh() {
+            for kj in 0..g.kw() {
                 let (lo, hi, base) = valid_cols(g, kj);
                 let dst_row = &mut col[r * ld..r * ld + len]; // [rows·Wo]
                 for (i, dst) in dst_row.chunks_exact_mut(wo).enumerate() {
@@ -104,26 +104,26 @@ fn copy_every_second(dst: &mut [f32], src: &[f32]) {
 ///
 /// `col`: [Cg·kH·kW, rows·Wo]; `dx_g`: [Cg, H, W] (accumulated into).
 pub fn col2im(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32]) {
-    col2im_strided(g, col, oy0, rows, dx_g, rows * g.wo);
+    col2im_strided(g, col, oy0, rows, dx_g, rows * g.wo());
 }
 
 /// [`col2im`] from a matrix whose rows are `ld` floats apart (`col`: [Cg·kH·kW, ld]).
 pub fn col2im_strided(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32], ld: usize) {
-    let (h, w, wo) = (g.h, g.w, g.wo);
-    let cg = g.c_in / g.groups;
+    let (h, w, wo) = (g.h(), g.w(), g.wo());
+    let cg = g.c_in() / g.groups();
     let len = rows * wo;
     assert!(
-        ld >= len && col.len() >= (cg * g.kh * g.kw).saturating_sub(1) * ld + len,
+        ld >= len && col.len() >= (cg * g.kh() * g.kw()).saturating_sub(1) * ld + len,
         "col2im: {} floats with row stride {ld} do not hold {} rows of {len}",
         col.len(),
-        cg * g.kh * g.kw
+        cg * g.kh() * g.kw()
     );
-    let (sh, sw, dh, pt) = (g.stride[0], g.stride[1], g.dilation[0], g.pad[0] as isize);
+    let (sh, sw, dh, pt) = (g.stride()[0], g.stride()[1], g.dilation()[0], g.pad()[0] as isize);
     let mut r = 0;
     for c in 0..cg {
         let dxc = &mut dx_g[c * h * w..(c + 1) * h * w]; // [H, W]
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
+        for ki in 0..g.kh() {
+            for kj in 0..g.kw() {
                 let (lo, hi, base) = valid_cols(g, kj);
                 let src_row = &col[r * ld..r * ld + len]; // [rows·Wo]
                 r += 1;

@@ -33,9 +33,9 @@ pub(crate) fn conv2d_geometry(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>
         let mut grads = vec![dx, dw];
         if bd.is_some() {
             grads.push(need_b.then(|| {
-                let mut db = vec![0.0f32; g.c_out]; // [Cout]
+                let mut db = vec![0.0f32; g.c_out()]; // [Cout]
                 conv2d_backward_bias(&g, &dout, &mut db);
-                Tensor::from_vec(db, [g.c_out])
+                Tensor::from_vec(db, [g.c_out()])
             }));
         }
         grads
@@ -63,12 +63,12 @@ impl Tensor {
     /// [`Tensor::conv2d`] with an error for shapes or settings that do not fit.
     pub fn try_conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, params: &Conv2dParams) -> Result<Tensor, Error> {
         let g = conv2d_output_shape(self.dims(), weight.dims(), params)?;
-        check_bias("conv2d", bias, g.c_out)?;
+        check_bias("conv2d", bias, g.c_out())?;
         let batched = self.rank() == 4;
         let x = if batched { self.clone() } else { self.unsqueeze(0) };
-        let y = if params.padding_mode != PaddingMode::Zeros && g.pad != [0; 4] {
+        let y = if params.padding_mode != PaddingMode::Zeros && g.pad() != [0; 4] {
             // As PyTorch does for padding_mode != "zeros": pad first, then convolve unpadded.
-            let [t, b, l, r] = g.pad;
+            let [t, b, l, r] = g.pad();
             conv2d_geometry(&x.pad2d(t, b, l, r, params.padding_mode, 0.0), weight, bias, g.prepadded())
         } else {
             conv2d_geometry(&x, weight, bias, g)
@@ -86,7 +86,7 @@ impl Tensor {
     /// [`Tensor::conv1d`] with an error for shapes or settings that do not fit.
     pub fn try_conv1d(&self, weight: &Tensor, bias: Option<&Tensor>, params: &Conv1dParams) -> Result<Tensor, Error> {
         let g = conv1d_output_shape(self.dims(), weight.dims(), params)?;
-        check_bias("conv1d", bias, g.c_out)?;
+        check_bias("conv1d", bias, g.c_out())?;
         let r = self.rank();
         let x = self.unsqueeze(r - 1); // [.., C, 1, L]
         let w = weight.unsqueeze(2); // [Cout, C/groups, 1, K]

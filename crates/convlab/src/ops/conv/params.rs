@@ -3,6 +3,7 @@
 
 use crate::kernels::conv::Conv2dGeometry;
 use crate::ops::pad::PaddingMode;
+use crate::window::{effective_kernel, AxisError, Window2d, WindowAxis, WindowError};
 use crate::Error;
 
 /// Padding of a 2-D convolution (`padding=` of `torch.nn.functional.conv2d`).
@@ -107,25 +108,11 @@ impl From<usize> for Padding1d {
     }
 }
 
-/// The lecture's "same" padding along one dimension: `(P_start, P_end)` with
-/// `P_start + P_end = max(0, S⌈I/S⌉ - I + F - S)`, the odd unit at the end.
-///
-/// ```
-/// use convlab::ops::conv::same_padding;
-/// assert_eq!(same_padding(5, 3, 1), (1, 1));
-/// assert_eq!(same_padding(5, 3, 2), (1, 1)); // output ⌈5/2⌉ = 3
-/// assert_eq!(same_padding(6, 3, 2), (0, 1)); // output 3
-/// assert_eq!(same_padding(4, 4, 1), (1, 2));
-/// ```
-pub fn same_padding(input: usize, kernel: usize, stride: usize) -> (usize, usize) {
-    let s = stride.max(1);
-    // Saturating: absurd user sizes must give an error later, not wrap around.
-    let total = s.saturating_mul(input.div_ceil(s)).saturating_add(kernel).saturating_sub(input.saturating_add(s));
-    (total / 2, total - total / 2)
-}
+pub use crate::window::same_padding;
 
-/// `O = ⌊(I - F + P_start + P_end) / S⌋ + 1`, or an error when the (dilated) kernel `F` is
-/// larger than the padded input or the stride is 0. `what` names the dimension in messages.
+/// `O = ⌊(I - F + P_start + P_end) / S⌋ + 1` for an effective (dilated) kernel `F`, or an
+/// error when `F` is larger than the padded input or the stride is 0; `what` names the
+/// dimension in messages. The same as [`WindowAxis::new`]`(I, F, S, 1, [P_start, P_end])`.
 ///
 /// ```
 /// use convlab::ops::conv::conv_output_size;
@@ -142,18 +129,18 @@ pub fn conv_output_size(
     stride: usize,
     what: &str,
 ) -> Result<usize, Error> {
-    if stride == 0 {
-        return Err(Error::Invalid(format!("stride along {what} must be positive, got 0")));
+    WindowAxis::new(input, kernel, stride, 1, [pad_start, pad_end])
+        .map(|w| w.output())
+        .map_err(|e| window_error(e, format!("{e} along {what}")))
+}
+
+/// The [`Error`] kind of a window that does not exist: settings that can never work are
+/// invalid arguments, a kernel that does not fit this input is a shape error.
+fn window_error(e: WindowError, msg: String) -> Error {
+    match e {
+        WindowError::DoesNotFit { .. } => Error::Shape(msg),
+        _ => Error::Invalid(msg),
     }
-    let Some(padded) = input.checked_add(pad_start).and_then(|v| v.checked_add(pad_end)) else {
-        return Err(Error::Invalid(format!("padding {pad_start} + {pad_end} along {what} is too large")));
-    };
-    if kernel == 0 || kernel > padded {
-        return Err(Error::Shape(format!(
-            "kernel of size {kernel} along {what} does not fit the padded input ({input} + {pad_start} + {pad_end} = {padded})"
-        )));
-    }
-    Ok((padded - kernel) / stride + 1)
 }
 
 /// Settings of a 2-D convolution (PyTorch's `nn.Conv2d` arguments after the channel counts).
@@ -226,7 +213,7 @@ fn shape_str(d: &[usize]) -> String {
 }
 
 /// Checks ranks, groups and that the input has the `in_ch` channels the weight expects:
-/// returns `(N, batched)`.
+/// returns `N` (1 for an unbatched input).
 fn check_channels(
     op: &str,
     input: &[usize],
@@ -234,7 +221,7 @@ fn check_channels(
     spatial: usize,
     in_ch: impl Fn(&[usize], usize) -> usize,
     groups: usize,
-) -> Result<(usize, bool), Error> {
+) -> Result<usize, Error> {
     let (is, ws) = (shape_str(input), shape_str(weight));
     if input.len() != spatial + 1 && input.len() != spatial + 2 {
         return Err(Error::Shape(format!(
@@ -260,7 +247,70 @@ fn check_channels(
             "{op}: input {is} has {c} channels but weight {ws} expects {want} (groups {groups})"
         )));
     }
-    Ok((if batched { input[0] } else { 1 }, batched))
+    Ok(if batched { input[0] } else { 1 })
+}
+
+/// The shapes a convolution was given, lifted to 2-D (a 1-D signal is an image of height
+/// 1), with what its messages name: the operation and the shapes as the caller wrote them.
+struct ConvCall<'a> {
+    op: &'static str,
+    input: &'a [usize],
+    weight: &'a [usize],
+    /// 1 or 2.
+    spatial: usize,
+}
+
+impl ConvCall<'_> {
+    /// `(H, W)` of the input and `(kH, kW)` of the weight (height 1 in 1-D).
+    fn spatial_sizes(&self) -> ([usize; 2], [usize; 2]) {
+        let (i, w) = (self.input, self.weight);
+        let (r, k) = (i.len(), w.len());
+        match self.spatial {
+            1 => ([1, i[r - 1]], [1, w[k - 1]]),
+            _ => ([i[r - 2], i[r - 1]], [w[k - 2], w[k - 1]]),
+        }
+    }
+
+    /// `"conv2d: input [..], weight [..]: "` before what went wrong.
+    fn context(&self) -> String {
+        format!("{}: input {}, weight {}", self.op, shape_str(self.input), shape_str(self.weight))
+    }
+
+    fn axis_name(&self, axis: usize) -> &'static str {
+        AxisError { axis, error: WindowError::ZeroStride }.axis_name(self.spatial)
+    }
+
+    /// The window of a convolution with 2-D settings `params`, checked: dilation, the
+    /// padding mode against the input, and the kernel against the padded input.
+    fn window(&self, params: &Conv2dParams) -> Result<Window2d, Error> {
+        let (hw, k) = self.spatial_sizes();
+        if k.contains(&0) {
+            return Err(Error::Shape(format!("{}: weight {} has an empty kernel", self.op, shape_str(self.weight))));
+        }
+        let mut f = [0; 2];
+        for a in 0..2 {
+            let (d, what) = (params.dilation[a], self.axis_name(a));
+            f[a] = d.checked_mul(k[a] - 1).and_then(|v| v.checked_add(1)).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: kernel {} dilated by {d} along {what} is too large (weight {})",
+                    self.op,
+                    k[a],
+                    shape_str(self.weight)
+                ))
+            })?;
+        }
+        let pad = params.padding.resolve(hw, f, params.stride);
+        for a in 0..2 {
+            params
+                .padding_mode
+                .check(hw[a], pad[2 * a], pad[2 * a + 1], self.axis_name(a))
+                .map_err(|e| Error::Shape(format!("{}: {e}", self.context())))?;
+        }
+        Window2d::new(hw, k, params.stride, params.dilation, pad).map_err(|e| {
+            let msg = format!("{}: {} along {}", self.context(), e.error, e.axis_name(self.spatial));
+            window_error(e.error, msg)
+        })
+    }
 }
 
 /// Validates a 2-D convolution of `input` (`[N, C, H, W]` or `[C, H, W]`) with `weight`
@@ -271,70 +321,19 @@ fn check_channels(
 /// use convlab::ops::conv::{conv2d_output_shape, Conv2dParams, Padding2d};
 /// let p = Conv2dParams { stride: [2, 2], padding: Padding2d::Same, ..Default::default() };
 /// let g = conv2d_output_shape(&[1, 3, 5, 6], &[8, 3, 3, 3], &p).unwrap();
-/// assert_eq!((g.ho, g.wo, g.pad), (3, 3, [1, 1, 0, 1]));
+/// assert_eq!((g.ho(), g.wo(), g.pad()), (3, 3, [1, 1, 0, 1]));
 /// let e = conv2d_output_shape(&[1, 3, 5, 6], &[8, 4, 3, 3], &p).unwrap_err().to_string();
 /// assert!(e.contains("[1, 3, 5, 6]") && e.contains("[8, 4, 3, 3]"), "{e}");
 /// ```
 pub fn conv2d_output_shape(input: &[usize], weight: &[usize], params: &Conv2dParams) -> Result<Conv2dGeometry, Error> {
-    let op = "conv2d";
-    let (n, _) = check_channels(op, input, weight, 2, |w, g| w[1] * g, params.groups)?;
-    let r = input.len();
-    let (c, h, w) = (input[r - 3], input[r - 2], input[r - 1]);
-    let (cout, kh, kw) = (weight[0], weight[2], weight[3]);
-    if cout % params.groups != 0 {
-        return Err(Error::Shape(format!(
-            "{op}: groups {} must divide the {cout} output channels of weight {}",
-            params.groups,
-            shape_str(weight)
-        )));
-    }
-    let [sh, sw] = params.stride;
-    let [dh, dw] = params.dilation;
-    if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
-        return Err(Error::Invalid(format!(
-            "{op}: stride {:?} and dilation {:?} must be positive",
-            params.stride, params.dilation
-        )));
-    }
-    if kh == 0 || kw == 0 {
-        return Err(Error::Shape(format!("{op}: weight {} has an empty kernel", shape_str(weight))));
-    }
-    let effective = |d: usize, k: usize, what: &str| {
-        d.checked_mul(k - 1).and_then(|v| v.checked_add(1)).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{op}: kernel {k} dilated by {d} along {what} is too large (weight {})",
-                shape_str(weight)
-            ))
-        })
-    };
-    let (fh, fw) = (effective(dh, kh, "height")?, effective(dw, kw, "width")?);
-    let pad = params.padding.resolve([h, w], [fh, fw], params.stride);
-    let ctx = |e: Error| {
-        Error::Shape(format!(
-            "{op}: input {}, weight {}: {}",
-            shape_str(input),
-            shape_str(weight),
-            e.to_string().trim_start_matches("shape error: ").trim_start_matches("invalid argument: ")
-        ))
-    };
-    params.padding_mode.check(h, pad[0], pad[1], "height").map_err(ctx)?;
-    params.padding_mode.check(w, pad[2], pad[3], "width").map_err(ctx)?;
-    conv_output_size(h, fh, pad[0], pad[1], sh, "height").map_err(ctx)?;
-    conv_output_size(w, fw, pad[2], pad[3], sw, "width").map_err(ctx)?;
-    Ok(Conv2dGeometry::new(
-        [n, c, h, w],
-        [cout, c / params.groups, kh, kw],
-        params.stride,
-        pad,
-        params.dilation,
-        params.groups,
-    ))
+    conv_geometry(&ConvCall { op: "conv2d", input, weight, spatial: 2 }, params)
 }
 
 /// Validates a 1-D convolution of `input` (`[N, C, L]` or `[C, L]`) with `weight`
 /// (`[Cout, C/groups, K]`); the geometry is that of the equivalent 2-D convolution of height 1
-/// (`g.w`, `g.wo`, `g.pad[2]`, `g.pad[3]` are the 1-D sizes).
+/// (`g.w()`, `g.wo()`, `g.pad()[2]`, `g.pad()[3]` are the 1-D sizes).
 pub fn conv1d_output_shape(input: &[usize], weight: &[usize], params: &Conv1dParams) -> Result<Conv2dGeometry, Error> {
+    let call = ConvCall { op: "conv1d", input, weight, spatial: 1 };
     if !(input.len() == 2 || input.len() == 3) || weight.len() != 3 {
         return Err(Error::Shape(format!(
             "conv1d: input {} must be [N, C, L] or [C, L] and weight {} [Cout, C/groups, K]",
@@ -342,18 +341,39 @@ pub fn conv1d_output_shape(input: &[usize], weight: &[usize], params: &Conv1dPar
             shape_str(weight)
         )));
     }
-    let mut in2 = input.to_vec();
-    in2.insert(input.len() - 1, 1);
-    let w2 = [weight[0], weight[1], 1, weight[2]];
-    let p2 = to_2d(params, input[input.len() - 1], weight[2]);
-    conv2d_output_shape(&in2, &w2, &p2)
-        .map_err(|e| Error::Shape(e.to_string().replace("conv2d", "conv1d").replace("shape error: ", "")))
+    conv_geometry(&call, &to_2d(params, input[input.len() - 1], weight[2]))
+}
+
+/// The shared validation of `conv1d` and `conv2d` (2-D settings; height 1 in 1-D).
+fn conv_geometry(call: &ConvCall, params: &Conv2dParams) -> Result<Conv2dGeometry, Error> {
+    let (op, input, weight) = (call.op, call.input, call.weight);
+    let n = check_channels(op, input, weight, call.spatial, |w, g| w[1] * g, params.groups)?;
+    let (cout, c) = (weight[0], input[input.len() - call.spatial - 1]);
+    if cout % params.groups != 0 {
+        return Err(Error::Shape(format!(
+            "{op}: groups {} must divide the {cout} output channels of weight {}",
+            params.groups,
+            shape_str(weight)
+        )));
+    }
+    if params.stride.contains(&0) || params.dilation.contains(&0) {
+        let (s, d) = (params.stride, params.dilation);
+        let (s, d) = if call.spatial == 1 {
+            (format!("{}", s[1]), format!("{}", d[1]))
+        } else {
+            (format!("{s:?}"), format!("{d:?}"))
+        };
+        return Err(Error::Invalid(format!("{op}: stride {s} and dilation {d} must be positive")));
+    }
+    let window = call.window(params)?;
+    let [h, w] = window.input();
+    let [kh, kw] = window.kernel();
+    Ok(Conv2dGeometry::new([n, c, h, w], [cout, c / params.groups, kh, kw], window, params.groups))
 }
 
 /// The 2-D settings (height 1) that compute a 1-D convolution of length `len`, kernel `k`.
 pub(crate) fn to_2d(p: &Conv1dParams, len: usize, k: usize) -> Conv2dParams {
-    let f = p.dilation.max(1).saturating_mul(k.max(1) - 1).saturating_add(1);
-    let (start, end) = p.padding.resolve(len, f, p.stride);
+    let (start, end) = p.padding.resolve(len, effective_kernel(k, p.dilation), p.stride);
     Conv2dParams {
         stride: [1, p.stride],
         padding: Padding2d::per_side(0, 0, start, end),
@@ -372,7 +392,7 @@ pub(crate) fn to_2d(p: &Conv1dParams, len: usize, k: usize) -> Conv2dParams {
 /// use convlab::ops::conv::{conv_transpose2d_output_shape, ConvTranspose2dParams};
 /// let p = ConvTranspose2dParams { stride: [2, 2], padding: [1, 1], output_padding: [1, 1], ..Default::default() };
 /// let g = conv_transpose2d_output_shape(&[2, 4, 5, 5], &[4, 3, 3, 3], &p).unwrap();
-/// assert_eq!((g.c_in, g.h, g.w, g.c_out, g.ho), (3, 10, 10, 4, 5));
+/// assert_eq!((g.c_in(), g.h(), g.w(), g.c_out(), g.ho()), (3, 10, 10, 4, 5));
 /// ```
 pub fn conv_transpose2d_output_shape(
     input: &[usize],
@@ -381,10 +401,10 @@ pub fn conv_transpose2d_output_shape(
 ) -> Result<Conv2dGeometry, Error> {
     let op = "conv_transpose2d";
     let (is, ws) = (shape_str(input), shape_str(weight));
-    let (n, _) = check_channels(op, input, weight, 2, |w, _| w[0], params.groups)?;
+    let n = check_channels(op, input, weight, 2, |w, _| w[0], params.groups)?;
     let r = input.len();
-    let (cin, h, w) = (input[r - 3], input[r - 2], input[r - 1]);
-    let (cout, kh, kw) = (weight[1] * params.groups, weight[2], weight[3]);
+    let (cin, hw) = (input[r - 3], [input[r - 2], input[r - 1]]);
+    let (cout, k) = (weight[1] * params.groups, [weight[2], weight[3]]);
     if cin % params.groups != 0 {
         return Err(Error::Shape(format!(
             "{op}: groups {} must divide the {cin} input channels of weight {ws}",
@@ -392,7 +412,7 @@ pub fn conv_transpose2d_output_shape(
         )));
     }
     let (s, p, op_, d) = (params.stride, params.padding, params.output_padding, params.dilation);
-    if s.contains(&0) || d.contains(&0) || kh == 0 || kw == 0 {
+    if s.contains(&0) || d.contains(&0) || k.contains(&0) {
         return Err(Error::Invalid(format!(
             "{op}: stride {s:?}, dilation {d:?} and the kernel of weight {ws} must be positive"
         )));
@@ -404,51 +424,40 @@ pub fn conv_transpose2d_output_shape(
             )));
         }
     }
-    let size = |i: usize, k: usize, dim: usize| -> Result<usize, Error> {
-        if i == 0 {
-            return Err(Error::Shape(format!(
-                "{op}: input {is} and weight {ws} with padding {p:?} give an empty output"
-            )));
+    let empty = || Error::Shape(format!("{op}: input {is} and weight {ws} with padding {p:?} give an empty output"));
+    // Along each axis, the window of the convolution from our output back to our input.
+    let axis = |a: usize| -> Result<WindowAxis, Error> {
+        if hw[a] == 0 {
+            return Err(empty());
         }
-        let full = (i - 1)
-            .checked_mul(s[dim])
-            .and_then(|v| v.checked_add(d[dim].checked_mul(k - 1)?))
-            .and_then(|v| v.checked_add(op_[dim] + 1))
+        let full = (hw[a] - 1)
+            .checked_mul(s[a])
+            .and_then(|v| v.checked_add(d[a].checked_mul(k[a] - 1)?))
+            .and_then(|v| v.checked_add(op_[a] + 1))
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "{op}: input {is}, weight {ws}, stride {s:?} and dilation {d:?} give an output too large to index"
                 ))
             })?;
-        if full <= p[dim].saturating_mul(2) {
-            return Err(Error::Shape(format!(
-                "{op}: input {is} and weight {ws} with padding {p:?} give an empty output"
-            )));
+        if full <= p[a].saturating_mul(2) {
+            return Err(empty());
         }
-        Ok(full - 2 * p[dim])
+        // With output_padding the convolution would see a few more positions; only the
+        // first H (W) of its outputs correspond to our input.
+        let window = WindowAxis::new(full - 2 * p[a], k[a], s[a], d[a], [p[a], p[a]])
+            .map_err(|e| window_error(e, format!("{op}: input {is}, weight {ws}: {e}")))?;
+        Ok(window.first(hw[a]))
     };
-    let (ho, wo) = (size(h, kh, 0)?, size(w, kw, 1)?);
-    let mut g =
-        Conv2dGeometry::new([n, cout, ho, wo], [cin, weight[1], kh, kw], s, [p[0], p[0], p[1], p[1]], d, params.groups);
-    // With output_padding the forward convolution would see a few more rows; only the first
-    // H x W outputs correspond to our input (the kernels read pad[0], pad[2], ho, wo only).
-    g.ho = h;
-    g.wo = w;
-    Ok(g)
+    let window = Window2d::from_axes(axis(0)?, axis(1)?);
+    let [ho, wo] = window.input();
+    Ok(Conv2dGeometry::new([n, cout, ho, wo], [cin, weight[1], k[0], k[1]], window, params.groups))
 }
 
 impl Conv2dGeometry {
     /// The output-size arithmetic as text, one line per spatial dimension, e.g.
     /// `height: (28 - 5 + 2 + 2) / 1 + 1 = 28`.
     pub fn arithmetic(&self) -> String {
-        let f = |name: &str, i: usize, k: usize, d: usize, p0: usize, p1: usize, s: usize, o: usize| {
-            let fe = d * (k - 1) + 1;
-            let dil = if d > 1 { format!(" (kernel {k} dilated by {d})") } else { String::new() };
-            format!("{name}: ({i} - {fe} + {p0} + {p1}) / {s} + 1 = {o}{dil}")
-        };
-        format!(
-            "{}\n{}",
-            f("height", self.h, self.kh, self.dilation[0], self.pad[0], self.pad[1], self.stride[0], self.ho),
-            f("width", self.w, self.kw, self.dilation[1], self.pad[2], self.pad[3], self.stride[1], self.wo)
-        )
+        let [h, w] = self.window().axes();
+        format!("height: {}\nwidth: {}", h.numbers(), w.numbers())
     }
 }

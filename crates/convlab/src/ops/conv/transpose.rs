@@ -43,16 +43,20 @@ impl Tensor {
         // our output [N, Cout, Hout, Wout], its output our input [N, Cin, H, W].
         let g = conv_transpose2d_output_shape(self.dims(), weight.dims(), params)?;
         if let Some(b) = bias {
-            if b.dims() != [g.c_in] {
-                return Err(Error::Shape(format!("conv_transpose2d: bias {} must have shape [{}]", b.shape(), g.c_in)));
+            if b.dims() != [g.c_in()] {
+                return Err(Error::Shape(format!(
+                    "conv_transpose2d: bias {} must have shape [{}]",
+                    b.shape(),
+                    g.c_in()
+                )));
             }
         }
         let batched = self.rank() == 4;
         let x = if batched { self.clone() } else { self.unsqueeze(0) };
         let (xd, wd) = (x.storage(), weight.storage());
-        let out_shape = [g.n, g.c_in, g.h, g.w];
-        let p = g.h * g.w;
-        let mut out = vec![0.0f32; g.n * g.c_in * p]; // [N, Cout, Hout, Wout]
+        let out_shape = [g.n(), g.c_in(), g.h(), g.w()];
+        let p = g.h() * g.w();
+        let mut out = vec![0.0f32; g.n() * g.c_in() * p]; // [N, Cout, Hout, Wout]
         conv2d_backward_input(&g, &xd, &wd, &mut out);
         if let Some(b) = bias {
             add_bias(&mut out, &b.storage(), p);
@@ -77,7 +81,7 @@ impl Tensor {
             });
             let mut grads = vec![dx, dw];
             if has_bias {
-                grads.push(need_b.then(|| Tensor::from_vec(channel_sums(&dout, g.c_in, p), [g.c_in])));
+                grads.push(need_b.then(|| Tensor::from_vec(channel_sums(&dout, g.c_in(), p), [g.c_in()])));
             }
             grads
         });

@@ -34,7 +34,7 @@ pub fn avg_pool1d_output_shape(input: &[usize], params: &Pool1dParams) -> Result
 fn avg_pool(x: &Tensor, op: &'static str, shape: PoolShape, params: &Pool2dParams) -> Tensor {
     let g = shape.geometry;
     let (cip, div) = (params.count_include_pad, params.divisor_override);
-    let mut out = vec![0.0f32; g.planes * g.out_plane()]; // [planes, OH, OW]
+    let mut out = vec![0.0f32; g.planes() * g.out_plane()]; // [planes, OH, OW]
     avg_pool2d_forward(&mut out, &x.storage(), &g, cip, div);
     let in_shape = x.shape().clone();
     Tensor::from_op(out, shape.output, op, &[x], move |gy, _| {

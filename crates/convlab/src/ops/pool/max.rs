@@ -31,10 +31,10 @@ pub(super) fn max_result(
 fn max_pool(x: &Tensor, op: &'static str, spatial_rank: usize, params: &Pool2dParams) -> (Tensor, Tensor) {
     let shape = or_panic(pool_shape(op, x.dims(), spatial_rank, params));
     let g = shape.geometry;
-    let mut out = vec![0.0f32; g.planes * g.out_plane()]; // [planes, OH, OW]
+    let mut out = vec![0.0f32; g.planes() * g.out_plane()]; // [planes, OH, OW]
     let mut idx = vec![0usize; out.len()]; // [planes, OH, OW]
     max_pool2d_forward(&mut out, &mut idx, &x.storage(), &g);
-    max_result(x, op, out, idx, shape.output, g.planes, g.in_plane())
+    max_result(x, op, out, idx, shape.output, g.planes(), g.in_plane())
 }
 
 impl Tensor {

@@ -35,6 +35,7 @@ pub use adaptive::adaptive_pool_output_shape;
 pub use avg::{avg_pool1d_output_shape, avg_pool2d_output_shape};
 
 use crate::kernels::pool::Pool2dGeometry;
+use crate::window::{effective_kernel, Window2d, WindowAxis};
 use crate::Error;
 
 /// Settings of 2-D max or average pooling, named and ordered as in PyTorch.
@@ -133,37 +134,34 @@ impl Default for Pool1dParams {
 }
 
 /// A validated pooling: the full input and output shapes and the kernel-level geometry.
-/// A 1-D pooling is a 2-D one over planes of height 1 (`geometry.input[0] == 1`).
+/// A 1-D pooling is a 2-D one over planes of height 1 (`geometry.input()[0] == 1`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolShape {
     pub input: Vec<usize>,
     pub output: Vec<usize>,
     pub geometry: Pool2dGeometry,
-    /// Padding the last window effectively uses at the end of each axis: `padding`, or more
-    /// when `ceil_mode` adds a window that hangs over the end.
-    pub pad_end: [usize; 2],
     /// 1 or 2.
     pub spatial_rank: usize,
 }
 
 impl PoolShape {
+    /// The sliding window (kernel, stride, padding per side, dilation, output size).
+    pub fn window(&self) -> &Window2d {
+        self.geometry.window()
+    }
+
+    /// Padding the last window effectively uses at the end of each axis: `padding`, or more
+    /// when `ceil_mode` adds a window that hangs over the end.
+    pub fn pad_end(&self) -> [usize; 2] {
+        self.window().axes().map(|a| a.pad_end())
+    }
+
     /// The output-size arithmetic of each spatial axis (H then W; one line in 1-D), e.g.
     /// `O = (I - F + P_start + P_end)/S + 1 = (224 - 2 + 0 + 0)/2 + 1 = 112`, with
     /// `F = D·(K - 1) + 1` the effective kernel size.
     pub fn arithmetic(&self) -> Vec<String> {
-        let g = &self.geometry;
-        (2 - self.spatial_rank..2)
-            .map(|a| {
-                let f = g.dilation[a] * (g.kernel[a] - 1) + 1;
-                let num = g.input[a] + g.padding[a] + self.pad_end[a] - f;
-                let s = g.stride[a];
-                let (open, close) = if num.is_multiple_of(s) { ("", "") } else { ("floor(", ")") };
-                format!(
-                    "O = {open}(I - F + P_start + P_end)/S{close} + 1 = {open}({} - {f} + {} + {})/{s}{close} + 1 = {}",
-                    g.input[a], g.padding[a], self.pad_end[a], g.output[a]
-                )
-            })
-            .collect()
+        let axes = self.window().axes();
+        axes[2 - self.spatial_rank..].iter().map(|a| a.arithmetic()).collect()
     }
 }
 
@@ -216,53 +214,34 @@ pub(crate) fn pool_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Poo
             sh(p.kernel_size)
         )));
     }
-    let mut output = [0usize; 2];
-    let mut pad_end = [0usize; 2];
-    for a in 0..2 {
-        // i128: no user-given size (up to usize::MAX) can wrap; an effective kernel beyond
-        // i128 is certainly larger than the padded input.
-        let (i, k, s, pd, d) =
-            (hw[a] as i128, p.kernel_size[a] as i128, p.stride[a] as i128, p.padding[a] as i128, p.dilation[a] as i128);
-        let f = d.checked_mul(k - 1).map_or(i128::MAX, |v| v + 1);
-        let num = (i + 2 * pd).saturating_sub(f);
-        let mut o = if num < 0 {
-            0
-        } else if p.ceil_mode {
-            (num + s - 1) / s + 1
-        } else {
-            num / s + 1
-        };
-        if p.ceil_mode && o > 0 && (o - 1) * s >= i + pd {
-            o -= 1;
+    let axis = |a: usize| match p.ceil_mode {
+        true => WindowAxis::ceil(hw[a], p.kernel_size[a], p.stride[a], p.dilation[a], p.padding[a]),
+        false => WindowAxis::new(hw[a], p.kernel_size[a], p.stride[a], p.dilation[a], [p.padding[a]; 2]),
+    };
+    let (height, width) = match (axis(0), axis(1)) {
+        (Ok(h), Ok(w)) => (h, w),
+        _ => {
+            // A kernel larger than the padded input (or sizes too large to add up).
+            let f = |a: usize| effective_kernel(p.kernel_size[a], p.dilation[a]);
+            let padded = |a: usize| hw[a].saturating_add(p.padding[a].saturating_mul(2));
+            let out = |a: usize| axis(a).map_or(0, |w| w.output());
+            return Err(Error::Shape(format!(
+                "{op}: input {input:?} is too small: the padded input {} is smaller than the (effective) kernel {} (kernel {}, padding {}, dilation {}), so the output size would be {}",
+                sh([padded(0), padded(1)]),
+                sh([f(0), f(1)]),
+                sh(p.kernel_size),
+                sh(p.padding),
+                sh(p.dilation),
+                sh([out(0), out(1)])
+            )));
         }
-        output[a] = o.max(0) as usize;
-        pad_end[a] = (pd.max((o - 1) * s + f - i - pd)).max(0) as usize;
-    }
-    if output.contains(&0) {
-        let f = |a: usize| p.dilation[a].saturating_mul(p.kernel_size[a] - 1).saturating_add(1);
-        return Err(Error::Shape(format!(
-            "{op}: input {input:?} is too small: the padded input {} is smaller than the (effective) kernel {} (kernel {}, padding {}, dilation {}), so the output size would be {}",
-            sh([hw[0].saturating_add(p.padding[0].saturating_mul(2)), hw[1].saturating_add(p.padding[1].saturating_mul(2))]),
-            sh([f(0), f(1)]),
-            sh(p.kernel_size),
-            sh(p.padding),
-            sh(p.dilation),
-            sh(output)
-        )));
-    }
+    };
+    let window = Window2d::from_axes(height, width);
     let r = input.len();
     let mut out_shape = input[..r - spatial_rank].to_vec();
-    out_shape.extend_from_slice(&output[2 - spatial_rank..]);
-    let geometry = Pool2dGeometry {
-        planes,
-        input: hw,
-        output,
-        kernel: p.kernel_size,
-        stride: p.stride,
-        padding: p.padding,
-        dilation: p.dilation,
-    };
-    Ok(PoolShape { input: input.to_vec(), output: out_shape, geometry, pad_end, spatial_rank })
+    out_shape.extend_from_slice(&window.output()[2 - spatial_rank..]);
+    let geometry = Pool2dGeometry::new(planes, window);
+    Ok(PoolShape { input: input.to_vec(), output: out_shape, geometry, spatial_rank })
 }
 
 /// Validates 2-D max pooling settings against an input shape (`[N, C, H, W]` or `[C, H, W]`)

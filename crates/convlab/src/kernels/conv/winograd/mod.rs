@@ -33,6 +33,7 @@ use transforms::{input_transform, output_transform, Lanes};
 use super::Conv2dGeometry;
 use crate::kernels::gemm::{sgemm, MatRef};
 use crate::kernels::simd;
+use crate::window::Window2d;
 
 /// Output tile side (`m`) and input patch side (`α = m + 2`).
 pub(super) const M: usize = 4;
@@ -77,22 +78,22 @@ const AT: [[f32; A]; M] = [
 /// padding at most 2 per side (so the input gradient is one too), enough channels for the
 /// transforms to pay off and enough tiles to fill the GEMMs.
 pub(super) fn applies(g: &Conv2dGeometry) -> bool {
-    let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    g.kh == 3
-        && g.kw == 3
-        && g.stride == [1, 1]
-        && g.dilation == [1, 1]
-        && g.groups == 1
-        && g.pad.iter().all(|&p| p <= 2)
-        && g.c_in >= 16
-        && g.c_out >= 16
+    let tiles = g.n() * g.ho().div_ceil(M) * g.wo().div_ceil(M);
+    g.kh() == 3
+        && g.kw() == 3
+        && g.stride() == [1, 1]
+        && g.dilation() == [1, 1]
+        && g.groups() == 1
+        && g.pad().iter().all(|&p| p <= 2)
+        && g.c_in() >= 16
+        && g.c_out() >= 16
         && tiles >= 4 * LANES
 }
 
 /// Tiles per block: a multiple of [`LANES`], `V` and `M` within [`BLOCK_BUDGET`], and at
 /// least two blocks per thread where the batch allows.
 fn block_tiles(g: &Conv2dGeometry, tiles: usize) -> usize {
-    let by_cache = (BLOCK_BUDGET / (A * A * (g.c_in + g.c_out))).max(LANES);
+    let by_cache = (BLOCK_BUDGET / (A * A * (g.c_in() + g.c_out()))).max(LANES);
     let by_threads = tiles.div_ceil(2 * rayon::current_num_threads()).max(LANES);
     (by_cache.min(by_threads).min(256) / LANES * LANES).max(MIN_BLOCK)
 }
@@ -100,55 +101,55 @@ fn block_tiles(g: &Conv2dGeometry, tiles: usize) -> usize {
 /// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight [Cout, C, 3, 3]) + bias; requires
 /// [`applies`].
 pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-    let u = transform_weight(weight, g.c_out, g.c_in); // [36, Cout, C]
-    let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
+    let u = transform_weight(weight, g.c_out(), g.c_in()); // [36, Cout, C]
+    let tiles = g.n() * g.ho().div_ceil(M) * g.wo().div_ceil(M);
     let threads = rayon::current_num_threads();
     let out_ptr = SharedOut(out.as_mut_ptr(), out.len());
     // M[ξ] [Cout, t] = U[ξ] [Cout, C] · V[ξ] [C, t]
     let gemm = |v: &[f32], m_xi: &mut [f32], t: usize, xi: usize| {
-        let uxi = MatRef::row_major(&u[xi * g.c_out * g.c_in..(xi + 1) * g.c_out * g.c_in], g.c_in);
-        let vxi = MatRef::row_major(&v[xi * g.c_in * t..(xi + 1) * g.c_in * t], t);
-        sgemm(g.c_out, t, g.c_in, uxi, vxi, m_xi, false, false);
+        let uxi = MatRef::row_major(&u[xi * g.c_out() * g.c_in()..(xi + 1) * g.c_out() * g.c_in()], g.c_in());
+        let vxi = MatRef::row_major(&v[xi * g.c_in() * t..(xi + 1) * g.c_in() * t], t);
+        sgemm(g.c_out(), t, g.c_in(), uxi, vxi, m_xi, false, false);
     };
     if tiles >= 2 * threads * MIN_BLOCK || threads == 1 {
         // Many tiles: blocks in parallel, each with its own scratch.
         let t = block_tiles(g, tiles);
         (0..tiles.div_ceil(t)).into_par_iter().for_each_init(Vec::new, |ws, b| {
             let (t0, nt) = (b * t, t.min(tiles - b * t));
-            ws.resize(A * A * (g.c_in + g.c_out) * t, 0.0);
-            let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
+            ws.resize(A * A * (g.c_in() + g.c_out()) * t, 0.0);
+            let (v, m) = ws.split_at_mut(A * A * g.c_in() * t); // v: [36, C, t], m: [36, Cout, t]
             let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
             simd::dispatch(
                 #[inline(always)]
-                || input_transform(g, x, t0, nt, t, 0..g.c_in, v_ptr),
+                || input_transform(g, x, t0, nt, t, 0..g.c_in(), v_ptr),
             );
-            for (xi, m_xi) in m.chunks_mut(g.c_out * t).enumerate() {
+            for (xi, m_xi) in m.chunks_mut(g.c_out() * t).enumerate() {
                 gemm(v, m_xi, t, xi);
             }
             simd::dispatch(
                 #[inline(always)]
-                || output_transform(g, m, t0, nt, t, 0..g.c_out, bias, out_ptr),
+                || output_transform(g, m, t0, nt, t, 0..g.c_out(), bias, out_ptr),
             );
         });
     } else {
         // Few tiles (small images or batches): one block after another, each stage split over
         // the threads (input channels, then the 36 GEMMs, then output channels).
         let t = (tiles.div_ceil(LANES) * LANES).min(256);
-        let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
-        let (v, m) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], m: [36, Cout, t]
+        let mut ws = vec![0.0f32; A * A * (g.c_in() + g.c_out()) * t];
+        let (v, m) = ws.split_at_mut(A * A * g.c_in() * t); // v: [36, C, t], m: [36, Cout, t]
         let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
         for t0 in (0..tiles).step_by(t) {
             let nt = t.min(tiles - t0);
-            par_channel_ranges(g.c_in, |cr| {
+            par_channel_ranges(g.c_in(), |cr| {
                 simd::dispatch(
                     #[inline(always)]
                     || input_transform(g, x, t0, nt, t, cr, v_ptr),
                 )
             });
             let v: &[f32] = v;
-            m.par_chunks_mut(g.c_out * t).enumerate().for_each(|(xi, m_xi)| gemm(v, m_xi, t, xi));
+            m.par_chunks_mut(g.c_out() * t).enumerate().for_each(|(xi, m_xi)| gemm(v, m_xi, t, xi));
             let m: &[f32] = m;
-            par_channel_ranges(g.c_out, |or| {
+            par_channel_ranges(g.c_out(), |or| {
                 simd::dispatch(
                     #[inline(always)]
                     || output_transform(g, m, t0, nt, t, or, bias, out_ptr),
@@ -169,22 +170,23 @@ pub(super) fn par_channel_ranges(c: usize, f: impl Fn(std::ops::Range<usize>) + 
 /// [N, Cout, Ho, Wo]: the forward path with the rotated, transposed weight and padding `2 - p`.
 pub(super) fn backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], dx: &mut [f32]) {
     let mut wt = vec![0.0f32; weight.len()]; // [C, Cout, 3, 3]
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
+    for o in 0..g.c_out() {
+        for c in 0..g.c_in() {
             for k in 0..9 {
-                wt[(c * g.c_out + o) * 9 + 8 - k] = weight[(o * g.c_in + c) * 9 + k];
+                wt[(c * g.c_out() + o) * 9 + 8 - k] = weight[(o * g.c_in() + c) * 9 + k];
             }
         }
     }
-    let p = g.pad.map(|p| 2 - p);
-    let gt = Conv2dGeometry::new([g.n, g.c_out, g.ho, g.wo], [g.c_in, g.c_out, 3, 3], [1, 1], p, [1, 1], 1);
-    debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
+    let p = g.pad().map(|p| 2 - p);
+    let window = Window2d::new([g.ho(), g.wo()], [3, 3], [1, 1], [1, 1], p).expect("the transposed 3×3 window fits");
+    let gt = Conv2dGeometry::new([g.n(), g.c_out(), g.ho(), g.wo()], [g.c_in(), g.c_out(), 3, 3], window, 1);
+    debug_assert_eq!((gt.ho(), gt.wo()), (g.h(), g.w()));
     forward(&gt, dout, &wt, None, dx);
 }
 
 /// Whether the transposed problem of `g`'s input gradient also suits the Winograd path.
 pub(super) fn applies_to_backward_input(g: &Conv2dGeometry) -> bool {
-    applies(g) && g.n * g.h.div_ceil(M) * g.w.div_ceil(M) >= 2 * LANES
+    applies(g) && g.n() * g.h().div_ceil(M) * g.w().div_ceil(M) >= 2 * LANES
 }
 
 /// `U` [36, Cout, C] from `weight` [Cout, C, 3, 3]: `G · w · Gᵀ` per channel pair,
@@ -243,7 +245,7 @@ fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
 /// Sample, tile row and tile column of tile index `t`.
 #[inline(always)]
 pub(super) fn tile_origin(g: &Conv2dGeometry, t: usize) -> (usize, usize, usize) {
-    let (th, tw) = (g.ho.div_ceil(M), g.wo.div_ceil(M));
+    let (th, tw) = (g.ho().div_ceil(M), g.wo().div_ceil(M));
     (t / (th * tw), (t / tw) % th * M, t % tw * M)
 }
 

@@ -50,7 +50,7 @@ pub(super) fn input_transform(
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
-    let hw = g.h * g.w;
+    let hw = g.h() * g.w();
     // Scratch, fully rewritten for every channel (declared once: no per-channel zeroing).
     let mut d = [[[0.0f32; LANES]; A]; A]; // patches [6, 6, lanes]
     let mut bd = [[[0.0f32; LANES]; A]; A]; // Bᵀ d, [j][i][lanes]
@@ -64,16 +64,17 @@ pub(super) fn input_transform(
         for l in 0..lanes {
             let (n, oy, ox) = tile_origin(g, t0 + l0 + l);
             (y0[l], x0[l], po[l]) =
-                (oy as isize - g.pad[0] as isize, ox as isize - g.pad[2] as isize, (n * g.c_in * hw) as isize);
+                (oy as isize - g.pad()[0] as isize, ox as isize - g.pad()[2] as isize, (n * g.c_in() * hw) as isize);
         }
         // Lanes whose patch lies wholly inside the image (and can be read as rows of 8 floats
         // without leaving `x`) are read in place; the others from a zero-padded copy.
         let inside: [bool; LANES] = std::array::from_fn(|l| {
             y0[l] >= 0
                 && x0[l] >= 0
-                && y0[l] + A as isize <= g.h as isize
-                && x0[l] + A as isize <= g.w as isize
-                && po[l] as usize + (g.c_in - 1) * hw + (y0[l] as usize + A - 1) * g.w + x0[l] as usize + ROW <= x.len()
+                && y0[l] + A as isize <= g.h() as isize
+                && x0[l] + A as isize <= g.w() as isize
+                && po[l] as usize + (g.c_in() - 1) * hw + (y0[l] as usize + A - 1) * g.w() + x0[l] as usize + ROW
+                    <= x.len()
         });
         for c in channels.clone() {
             let mut rows = [std::ptr::null::<f32>(); LANES]; // first patch row of each lane
@@ -81,8 +82,8 @@ pub(super) fn input_transform(
             for l in 0..LANES {
                 let plane = po[l] as usize + c * hw; // channel c of lane l's sample
                 if inside[l] {
-                    rows[l] = x.as_ptr().wrapping_add(plane + y0[l] as usize * g.w + x0[l] as usize);
-                    stride[l] = g.w;
+                    rows[l] = x.as_ptr().wrapping_add(plane + y0[l] as usize * g.w() + x0[l] as usize);
+                    stride[l] = g.w();
                     continue;
                 }
                 let pad = &mut padded[l];
@@ -90,13 +91,13 @@ pub(super) fn input_transform(
                 if l < lanes {
                     for (i, prow) in pad.iter_mut().enumerate() {
                         let y = y0[l] + i as isize;
-                        if y < 0 || y >= g.h as isize {
+                        if y < 0 || y >= g.h() as isize {
                             continue;
                         }
                         for (j, cell) in prow.iter_mut().enumerate().take(A) {
                             let xx = x0[l] + j as isize;
-                            if xx >= 0 && xx < g.w as isize {
-                                *cell = x[plane + y as usize * g.w + xx as usize];
+                            if xx >= 0 && xx < g.w() as isize {
+                                *cell = x[plane + y as usize * g.w() + xx as usize];
                             }
                         }
                     }
@@ -113,7 +114,7 @@ pub(super) fn input_transform(
             for i in 0..A {
                 bt6([&bd[0][i], &bd[1][i], &bd[2][i], &bd[3][i], &bd[4][i], &bd[5][i]], &mut r);
                 for (j, rj) in r.iter().enumerate() {
-                    let at = ((i * A + j) * g.c_in + c) * ldt + l0;
+                    let at = ((i * A + j) * g.c_in() + c) * ldt + l0;
                     assert!(at + LANES <= v.1, "winograd: transformed input out of bounds");
                     for (l, &val) in rj.iter().enumerate() {
                         // SAFETY: in bounds (asserted); each call writes only its channels.
@@ -215,7 +216,7 @@ pub(super) fn output_transform(
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
-    let p = g.ho * g.wo;
+    let p = g.ho() * g.wo();
     let zero = [0.0f32; LANES];
     // Scratch, fully rewritten for every channel.
     let mut am = [[[0.0f32; LANES]; M]; A]; // Aᵀ M, [j][i][lanes]
@@ -226,21 +227,21 @@ pub(super) fn output_transform(
             std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
         // Whether all 16 tiles lie wholly inside the output; then `rows[l]` is the offset of
         // lane l's tile (channel 0, its first row).
-        let full = lanes == LANES && origins.iter().all(|&(_, oy, ox)| oy + M <= g.ho && ox + M <= g.wo);
+        let full = lanes == LANES && origins.iter().all(|&(_, oy, ox)| oy + M <= g.ho() && ox + M <= g.wo());
         let rows: [usize; LANES] = std::array::from_fn(|l| {
             let (n, oy, ox) = origins[l];
-            n * g.c_out * p + oy * g.wo + ox
+            n * g.c_out() * p + oy * g.wo() + ox
         });
         if full {
             assert!(
-                rows.iter().all(|&r| r + (g.c_out - 1) * p + (M - 1) * g.wo + M <= out.1),
+                rows.iter().all(|&r| r + (g.c_out() - 1) * p + (M - 1) * g.wo() + M <= out.1),
                 "winograd: tile outside the output"
             );
         }
         for o in channels.clone() {
             let b0 = bias.map_or(0.0, |b| b[o]);
             let lane = |xi: usize| -> &Lanes {
-                let src = &m[(xi * g.c_out + o) * ldt + l0..];
+                let src = &m[(xi * g.c_out() + o) * ldt + l0..];
                 if src.len() >= LANES {
                     src[..LANES].try_into().expect("16 lanes")
                 } else {
@@ -258,18 +259,18 @@ pub(super) fn output_transform(
             for i in 0..M {
                 at6([&am[0][i], &am[1][i], &am[2][i], &am[3][i], &am[4][i], &am[5][i]], b0, &mut y);
                 if full {
-                    let at: [usize; LANES] = std::array::from_fn(|l| rows[l] + o * p + i * g.wo);
+                    let at: [usize; LANES] = std::array::from_fn(|l| rows[l] + o * p + i * g.wo());
                     // SAFETY: every lane's 4×4 tile lies inside the output (`full`, asserted
                     // above), and this block alone writes it.
                     unsafe { scatter_rows(&y, &at, out) };
                     continue;
                 }
                 for (l, &(n, oy, ox)) in origins.iter().enumerate().take(lanes) {
-                    if oy + i >= g.ho {
+                    if oy + i >= g.ho() {
                         continue;
                     }
-                    let row = (n * g.c_out + o) * p + (oy + i) * g.wo + ox;
-                    for (j, yj) in y.iter().enumerate().take(M.min(g.wo - ox)) {
+                    let row = (n * g.c_out() + o) * p + (oy + i) * g.wo() + ox;
+                    for (j, yj) in y.iter().enumerate().take(M.min(g.wo() - ox)) {
                         out.write(row + j, yj[l]);
                     }
                 }

@@ -28,7 +28,7 @@ const CHUNK_BUDGET: usize = 1 << 22;
 /// channels are many enough that the GEMMs, not the transforms, dominate (64 and more
 /// measured faster than the im2col form: `conv2d_bwd/resnet_s1` 37 -> 30 ms).
 pub(in crate::kernels::conv) fn applies(g: &Conv2dGeometry) -> bool {
-    super::applies(g) && g.c_in.min(g.c_out) >= MIN_CHANNELS
+    super::applies(g) && g.c_in().min(g.c_out()) >= MIN_CHANNELS
 }
 
 /// Fewest input and output channels for [`applies`].
@@ -37,22 +37,23 @@ const MIN_CHANNELS: usize = 64;
 /// `dweight` [Cout, C, 3, 3] = weight gradient of a convolution that `winograd::applies` to,
 /// from `x` [N, C, H, W] and `dout` [N, Cout, Ho, Wo] (overwritten).
 pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
-    let tiles = g.n * g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    let t = (CHUNK_BUDGET / (A * A * (g.c_in + g.c_out))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES) / LANES
+    let tiles = g.n() * g.ho().div_ceil(M) * g.wo().div_ceil(M);
+    let t = (CHUNK_BUDGET / (A * A * (g.c_in() + g.c_out()))).clamp(64, 2048).min(tiles.div_ceil(LANES) * LANES)
+        / LANES
         * LANES;
-    let mut du = vec![0.0f32; A * A * g.c_out * g.c_in]; // [36, Cout, C]
-    let mut ws = vec![0.0f32; A * A * (g.c_in + g.c_out) * t];
-    let (v, dm) = ws.split_at_mut(A * A * g.c_in * t); // v: [36, C, t], dm: [36, Cout, t]
+    let mut du = vec![0.0f32; A * A * g.c_out() * g.c_in()]; // [36, Cout, C]
+    let mut ws = vec![0.0f32; A * A * (g.c_in() + g.c_out()) * t];
+    let (v, dm) = ws.split_at_mut(A * A * g.c_in() * t); // v: [36, C, t], dm: [36, Cout, t]
     let (v_ptr, dm_ptr) = (SharedOut(v.as_mut_ptr(), v.len()), SharedOut(dm.as_mut_ptr(), dm.len()));
     for t0 in (0..tiles).step_by(t) {
         let nt = t.min(tiles - t0);
-        par_channel_ranges(g.c_in, |cr| {
+        par_channel_ranges(g.c_in(), |cr| {
             simd::dispatch(
                 #[inline(always)]
                 || input_transform(g, x, t0, nt, t, cr, v_ptr),
             )
         });
-        par_channel_ranges(g.c_out, |or| {
+        par_channel_ranges(g.c_out(), |or| {
             simd::dispatch(
                 #[inline(always)]
                 || dout_transform(g, dout, t0, nt, t, or, dm_ptr),
@@ -61,25 +62,25 @@ pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], d
         // Columns up to the end of the last lane group: past `nt` both factors hold zeros.
         let kk = nt.div_ceil(LANES) * LANES;
         let (v, dm): (&[f32], &[f32]) = (v, dm);
-        du.par_chunks_mut(g.c_out * g.c_in).enumerate().for_each(|(xi, du_xi)| {
-            let dmxi = MatRef::row_major(&dm[xi * g.c_out * t..(xi + 1) * g.c_out * t], t); // [Cout, kk] of [Cout, t]
-            let vxi_t = MatRef::transposed(&v[xi * g.c_in * t..(xi + 1) * g.c_in * t], t); // V[ξ]ᵀ: [kk, C]
-            sgemm(g.c_out, g.c_in, kk, dmxi, vxi_t, du_xi, true, false);
+        du.par_chunks_mut(g.c_out() * g.c_in()).enumerate().for_each(|(xi, du_xi)| {
+            let dmxi = MatRef::row_major(&dm[xi * g.c_out() * t..(xi + 1) * g.c_out() * t], t); // [Cout, kk] of [Cout, t]
+            let vxi_t = MatRef::transposed(&v[xi * g.c_in() * t..(xi + 1) * g.c_in() * t], t); // V[ξ]ᵀ: [kk, C]
+            sgemm(g.c_out(), g.c_in(), kk, dmxi, vxi_t, du_xi, true, false);
         });
     }
     // dw[o, c] = Gᵀ · dU[·, o, c] · G, vectorised over c: gu [3, 6, C], dwt [9, C] per o.
     let du = &du;
-    dweight.par_chunks_mut(g.c_in * 9).enumerate().for_each_init(Vec::new, |buf, (o, dw_o)| {
+    dweight.par_chunks_mut(g.c_in() * 9).enumerate().for_each_init(Vec::new, |buf, (o, dw_o)| {
         simd::dispatch(
             #[inline(always)]
             || {
-                let c_in = g.c_in;
+                let c_in = g.c_in();
                 buf.resize(27 * c_in, 0.0);
                 let (gu, dwt) = buf.split_at_mut(18 * c_in);
                 gu.fill(0.0);
                 for i in 0..A {
                     for j in 0..A {
-                        let src = &du[((i * A + j) * g.c_out + o) * c_in..][..c_in];
+                        let src = &du[((i * A + j) * g.c_out() + o) * c_in..][..c_in];
                         for a in 0..3 {
                             let ga = G[i][a];
                             if ga != 0.0 {
@@ -146,7 +147,7 @@ fn dout_transform(
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
-    let p = g.ho * g.wo;
+    let p = g.ho() * g.wo();
     let mut dy = [[[0.0f32; LANES]; M]; M]; // [p][q][lanes]
     let mut t6 = [[[0.0f32; LANES]; A]; M]; // A · dy per column q: [q][i][lanes]
     let mut r = [[0.0f32; LANES]; A];
@@ -155,7 +156,7 @@ fn dout_transform(
         let origins: [(usize, usize, usize); LANES] =
             std::array::from_fn(|l| tile_origin(g, t0 + l0 + l.min(lanes - 1)));
         let inside: [bool; LANES] =
-            std::array::from_fn(|l| l < lanes && origins[l].1 + M <= g.ho && origins[l].2 + M <= g.wo);
+            std::array::from_fn(|l| l < lanes && origins[l].1 + M <= g.ho() && origins[l].2 + M <= g.wo());
         let all_inside = inside.iter().all(|&b| b);
         for o in channels.clone() {
             if !all_inside {
@@ -164,9 +165,9 @@ fn dout_transform(
             if all_inside {
                 let at: [usize; LANES] = std::array::from_fn(|l| {
                     let (n, oy, ox) = origins[l];
-                    (n * g.c_out + o) * p + oy * g.wo + ox
+                    (n * g.c_out() + o) * p + oy * g.wo() + ox
                 });
-                gather_tiles(dout, &at, g.wo, &mut dy);
+                gather_tiles(dout, &at, g.wo(), &mut dy);
             } else {
                 gather_tiles_checked(g, dout, o, &origins, &inside, lanes, &mut dy);
             }
@@ -176,7 +177,7 @@ fn dout_transform(
             for i in 0..A {
                 a6([&t6[0][i], &t6[1][i], &t6[2][i], &t6[3][i]], &mut r);
                 for (j, rj) in r.iter().enumerate() {
-                    let at = ((i * A + j) * g.c_out + o) * ldt + l0;
+                    let at = ((i * A + j) * g.c_out() + o) * ldt + l0;
                     assert!(at + LANES <= dm.1, "winograd: transformed gradient out of bounds");
                     for (l, &val) in rj.iter().enumerate() {
                         // SAFETY: in bounds (asserted); each call writes only its channels.
@@ -252,14 +253,14 @@ fn gather_tiles_checked(
     lanes: usize,
     dy: &mut [[Lanes; M]; M],
 ) {
-    let p = g.ho * g.wo;
+    let p = g.ho() * g.wo();
     for l in 0..lanes {
         let (n, oy, ox) = origins[l];
-        let base = (n * g.c_out + o) * p + oy * g.wo + ox;
-        let (rows, cols) = if inside[l] { (M, M) } else { (M.min(g.ho - oy), M.min(g.wo - ox)) };
+        let base = (n * g.c_out() + o) * p + oy * g.wo() + ox;
+        let (rows, cols) = if inside[l] { (M, M) } else { (M.min(g.ho() - oy), M.min(g.wo() - ox)) };
         for (pp, row) in dy.iter_mut().enumerate().take(rows) {
             for (q, cell) in row.iter_mut().enumerate().take(cols) {
-                cell[l] = dout[base + pp * g.wo + q];
+                cell[l] = dout[base + pp * g.wo() + q];
             }
         }
     }

@@ -14,6 +14,10 @@ pub enum Error {
     /// A file that could be read but not understood.
     #[error("{path}: {msg}")]
     Format { path: String, msg: String },
+    /// An error in one layer of a model: `path` is the layer's `state_dict` path below the
+    /// module that reports it (`"layer1.0.conv1"`), `kind` its class name (`"Conv2d"`).
+    #[error("{path} ({kind}): {source}")]
+    Layer { path: String, kind: &'static str, source: Box<Error> },
     /// A training run that cannot go on (its loss turned NaN or infinite); the message names
     /// the step and the last good checkpoint.
     #[error("{0}")]
@@ -21,6 +25,27 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// This error, as raised in the child `name` (of type `kind`) of a container: the path
+    /// grows at the front (`conv1` inside `0` inside `layer1` is `layer1.0.conv1`) and the
+    /// innermost layer's type is kept.
+    ///
+    /// ```
+    /// use convlab::Error;
+    /// let e = Error::Shape("input [1, 3] does not fit".into()).in_layer("conv1", "Conv2d").in_layer("layer1", "Sequential");
+    /// assert_eq!(e.to_string(), "layer1.conv1 (Conv2d): shape error: input [1, 3] does not fit");
+    /// ```
+    pub fn in_layer(self, name: &str, kind: &'static str) -> Error {
+        match self {
+            Error::Layer { path, kind, source } if !name.is_empty() => {
+                Error::Layer { path: format!("{name}.{path}"), kind, source }
+            }
+            e @ Error::Layer { .. } => e,
+            e => Error::Layer { path: name.to_string(), kind, source: Box::new(e) },
+        }
+    }
+}
 
 /// The first line of a panic's message (the engine panics with a message naming the op and
 /// the shapes; an unknown payload gives an empty string).

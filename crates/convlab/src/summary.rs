@@ -169,32 +169,21 @@ fn modules<'a>(m: &'a dyn Module, path: String, out: &mut HashMap<String, &'a dy
     out.insert(path, m);
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown error".into());
-    msg.trim_start_matches("shape error: ").trim_start_matches("invalid argument: ").to_string()
-}
-
-/// Summarizes `model` for inputs of shape `input` (without the batch dimension). A forward
-/// pass that fails (a zoo model given an input it cannot take) is an error with the
-/// engine's message, not a panic (a panic hook still sees it).
+/// Summarizes `model` for inputs of shape `input` (without the batch dimension). An input the
+/// model cannot take (checked first with [`Module::output_shape`]) is an error naming the
+/// layer and the shapes.
 pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summary, Error> {
     let mut shape = vec![1];
     shape.extend_from_slice(input);
+    model
+        .output_shape(&shape)
+        .map_err(|e| Error::Shape(format!("{} on input {}: {e}", model.kind(), crate::Shape::from(&shape[..]))))?;
     let x = Tensor::randn(shape.clone(), seed);
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        no_grad(|| {
-            let mut ctx = Forward::recording(Mode::Eval, seed);
-            let y = if model.children().is_empty() { ctx.child("", model, &x) } else { model.forward(&x, &mut ctx) };
-            (y, ctx.take_recorded())
-        })
-    }));
-    let (y, recorded) = run.map_err(|p| {
-        Error::Shape(format!("{} on input {}: {}", model.kind(), crate::Shape::from(&shape[..]), panic_message(p)))
-    })?;
+    let (y, recorded) = no_grad(|| {
+        let mut ctx = Forward::recording(Mode::Eval, seed);
+        let y = if model.children().is_empty() { ctx.child("", model, &x) } else { model.forward(&x, &mut ctx) };
+        (y, ctx.take_recorded())
+    });
 
     let mut by_path = HashMap::new();
     modules(model, String::new(), &mut by_path);

@@ -106,6 +106,41 @@ fn check_run(name: &str, net: &dyn Module, x: &Tensor, mode: Mode, classes: usiz
         );
     }
     assert_eq!(rec.last().unwrap().output.dims(), y.dims(), "{name}: last record is the output");
+    // Shape inference agrees with the forward pass, for the model and for every module in it.
+    assert_eq!(net.output_shape(x.dims()).unwrap(), y.dims(), "{name}: output_shape");
+    let mut by_path = std::collections::HashMap::new();
+    modules(net, String::new(), &mut by_path);
+    for r in &rec {
+        let m = by_path.get(r.path.as_str()).unwrap_or_else(|| panic!("{name}: no module at {}", r.path));
+        assert_eq!(m.output_shape(&r.input_shape).unwrap(), r.output.dims(), "{name}: output_shape of {}", r.path);
+    }
+}
+
+/// Every module under its path (the top module is `""`).
+fn modules<'a>(m: &'a dyn Module, path: String, out: &mut std::collections::HashMap<String, &'a dyn Module>) {
+    for (name, child) in m.children() {
+        let p = if path.is_empty() { name } else { format!("{path}.{name}") };
+        modules(child, p, out);
+    }
+    out.insert(path, m);
+}
+
+/// An input a model cannot take is an error naming the layer and the shapes, found without
+/// running the model.
+#[test]
+fn output_shape_names_the_layer_an_input_does_not_fit() {
+    let e = default_build("lenet5", 0).output_shape(&[1, 1, 8, 8]).unwrap_err().to_string();
+    assert!(e.starts_with("conv2 (Conv2d): ") && e.contains("[1, 6, 4, 4]") && e.contains("kernel of size 5"), "{e}");
+    let e = default_build("lenet5", 0).output_shape(&[1, 3, 28, 28]).unwrap_err().to_string();
+    assert!(e.starts_with("conv1 (Conv2d): ") && e.contains("3 channels"), "{e}");
+    let e = default_build("resnet18", 0).output_shape(&[1, 3, 224]).unwrap_err().to_string();
+    assert!(e.starts_with("conv1 (Conv2d): ") && e.contains("[1, 3, 224]"), "{e}");
+    let e = default_build("resnet18_cifar", 0).output_shape(&[2, 3, 32, 31]).unwrap();
+    assert_eq!(e, vec![2, 10]);
+    let e = default_build("tinyvgg", 0).output_shape(&[1, 3, 64, 63]).unwrap_err().to_string();
+    assert!(e.contains("(Linear)") && e.contains("1690"), "{e}");
+    let e = default_build("densenet121", 0).output_shape(&[1, 3, 16, 16]).unwrap_err().to_string();
+    assert!(e.starts_with("features.") && e.contains("too small"), "{e}");
 }
 
 /// Each ImageNet network (built once): its parameter count; one 224×224 image in eval mode

@@ -34,10 +34,11 @@
 
 use crate::models::layers::{bn, linear_zero_bias, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
+use crate::nn::child_shape;
 use crate::nn::{
     Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Flatten, Forward, MaxPool2d, Module, ParamRng, Sequential,
 };
-use crate::{Pool2dParams, Tensor};
+use crate::{Error, Pool2dParams, Shape, Tensor};
 
 /// A convolution without bias, `kaiming_normal_()` (fan_in, gain √2).
 fn spec(in_channels: usize, out_channels: usize, k: usize) -> ConvSpec {
@@ -126,6 +127,23 @@ impl Module for DenseBlock {
             features = Tensor::cat(&[&features, &new], 1);
         }
         features
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let mut features = input.to_vec();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let new = child_shape(&format!("denselayer{}", i + 1), layer, &features)?;
+            if new.len() != features.len() || new.len() < 2 || new[2..] != features[2..] || new[0] != features[0] {
+                return Err(Error::Shape(format!(
+                    "denselayer{}: its output {} cannot be concatenated with its input {} along the channels",
+                    i + 1,
+                    Shape::from(&new[..]),
+                    Shape::from(&features[..])
+                )));
+            }
+            features[1] += new[1];
+        }
+        Ok(features)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {

@@ -31,10 +31,11 @@
 
 use crate::models::layers::{bn, relu, ConvInit, ConvSpec, Network};
 use crate::models::ModelConfig;
+use crate::nn::{chain_shape, child_shape};
 use crate::nn::{
     Act, AdaptiveAvgPool2d, BatchNorm, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng, Sequential,
 };
-use crate::{Pool2dParams, Tensor};
+use crate::{Error, Pool2dParams, Shape, Tensor};
 
 /// A convolution without bias, `kaiming_normal_(fan_out, relu)`.
 fn spec(in_planes: usize, out_planes: usize, k: usize) -> ConvSpec {
@@ -84,6 +85,29 @@ fn downsample(inplanes: usize, planes: usize, stride: usize, rng: &mut ParamRng)
     })
 }
 
+/// The output shape of a residual block: `main` (the named layers in order) plus the shortcut
+/// (`downsample`, or the input itself), which must have the same shape, then the ReLU.
+fn residual_shape(
+    main: Vec<(String, &dyn Module)>,
+    downsample: Option<&Sequential>,
+    input: &[usize],
+) -> Result<Vec<usize>, Error> {
+    let out = chain_shape(main, input)?;
+    let identity = match downsample {
+        Some(d) => child_shape("downsample", d, input)?,
+        None => input.to_vec(),
+    };
+    if out != identity {
+        return Err(Error::Shape(format!(
+            "the residual sum adds {} (main path) to {} (shortcut) for input {}",
+            Shape::from(&out[..]),
+            Shape::from(&identity[..]),
+            Shape::from(input)
+        )));
+    }
+    Ok(out)
+}
+
 fn skip(x: &Tensor, downsample: Option<&Sequential>, ctx: &mut Forward) -> Tensor {
     match downsample {
         Some(d) => ctx.child("downsample", d, x),
@@ -104,6 +128,16 @@ impl Module for BasicBlock {
         let out = ctx.child("bn2", &self.bn2, &out);
         let identity = skip(x, self.downsample.as_ref(), ctx);
         ctx.child("relu", &self.relu, &(&out + &identity))
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let main: Vec<(String, &dyn Module)> = vec![
+            ("conv1".into(), &self.conv1),
+            ("bn1".into(), &self.bn1),
+            ("conv2".into(), &self.conv2),
+            ("bn2".into(), &self.bn2),
+        ];
+        residual_shape(main, self.downsample.as_ref(), input)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
@@ -167,6 +201,18 @@ impl Module for Bottleneck {
         let out = ctx.child("bn3", &self.bn3, &out);
         let identity = skip(x, self.downsample.as_ref(), ctx);
         ctx.child("relu", &self.relu, &(&out + &identity))
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let main: Vec<(String, &dyn Module)> = vec![
+            ("conv1".into(), &self.conv1),
+            ("bn1".into(), &self.bn1),
+            ("conv2".into(), &self.conv2),
+            ("bn2".into(), &self.bn2),
+            ("conv3".into(), &self.conv3),
+            ("bn3".into(), &self.bn3),
+        ];
+        residual_shape(main, self.downsample.as_ref(), input)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {

@@ -37,8 +37,9 @@
 //! ```
 
 use crate::models::layers::{bn, relu, ConvSpec};
+use crate::nn::{chain_shape, child_shape};
 use crate::nn::{Dropout, Flatten, Forward, Linear, MaxPool2d, Module, ParamRng, Sequential};
-use crate::{Pool2dParams, Tensor};
+use crate::{Error, Pool2dParams, Shape, Tensor};
 
 /// `conv_block(cin, cout, pool)`: 3×3 convolution (padding 1, bias), batch norm, ReLU and an
 /// optional 2×2 max pool.
@@ -101,6 +102,25 @@ impl Module for ResNet9 {
         let out = ctx.child("conv4", &self.conv4, &out);
         let out = &ctx.child("res2", &self.res2, &out) + &out;
         ctx.child("classifier", &self.classifier, &out)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let plus_residual = |name: &str, block: &Sequential, x: Vec<usize>| -> Result<Vec<usize>, Error> {
+            let y = child_shape(name, block, &x)?;
+            match y == x {
+                true => Ok(y),
+                false => Err(Error::Shape(format!(
+                    "{name}: the residual sum adds {} to its input {}",
+                    Shape::from(&y[..]),
+                    Shape::from(&x[..])
+                ))),
+            }
+        };
+        let out = chain_shape([("conv1".into(), &self.conv1 as &dyn Module), ("conv2".into(), &self.conv2)], input)?;
+        let out = plus_residual("res1", &self.res1, out)?;
+        let out = chain_shape([("conv3".into(), &self.conv3 as &dyn Module), ("conv4".into(), &self.conv4)], &out)?;
+        let out = plus_residual("res2", &self.res2, out)?;
+        child_shape("classifier", &self.classifier, &out)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {

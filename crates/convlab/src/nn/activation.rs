@@ -4,7 +4,7 @@
 
 use crate::nn::module::{Forward, Module};
 use crate::ops::activation::{Activation, Gelu};
-use crate::Tensor;
+use crate::{Error, Shape, Tensor};
 
 /// An element-wise activation as a layer.
 pub struct Act(pub Activation);
@@ -53,6 +53,17 @@ impl Module for Softmax {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.softmax(self.dim)
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let r = input.len().max(1) as isize;
+        if self.dim < -r || self.dim >= r {
+            return Err(Error::Shape(format!(
+                "softmax: dim {} is out of range for shape {}",
+                self.dim,
+                Shape::from(input)
+            )));
+        }
+        Ok(input.to_vec())
     }
     fn describe(&self) -> String {
         format!("dim={}", self.dim)

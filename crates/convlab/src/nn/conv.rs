@@ -4,11 +4,12 @@
 use crate::nn::init::{default_bias, default_weight, ParamRng};
 use crate::nn::module::{weight_and_bias, Forward, Module, TensorKind};
 use crate::ops::conv::{
-    conv1d_output_shape, conv2d_output_shape, Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d,
+    conv1d_output_shape, conv2d_output_shape, conv_transpose2d_output_shape, Conv1dParams, Conv2dParams,
+    ConvTranspose2dParams, Padding1d, Padding2d,
 };
 use crate::ops::pad::PaddingMode;
 use crate::window::Window2d;
-use crate::Tensor;
+use crate::{Error, Tensor};
 
 /// The shape of a 2-D convolution layer; the settings of the convolution itself are in `conv`.
 #[derive(Clone, Debug)]
@@ -50,6 +51,15 @@ impl Conv2d {
         let weight = default_weight(&shape, rng).requires_grad_();
         let bias = c.bias.then(|| default_bias(c.out_channels, &shape, rng).requires_grad_());
         Conv2d { config, weight, bias }
+    }
+}
+
+/// `per_sample` with the batch dimension in front when `input` has one (its rank is one
+/// more than `per_sample`'s).
+fn batched_like(input: &[usize], per_sample: &[usize]) -> Vec<usize> {
+    match input.len() > per_sample.len() {
+        true => [&input[..1], per_sample].concat(),
+        false => per_sample.to_vec(),
     }
 }
 
@@ -102,6 +112,11 @@ impl Module for Conv2d {
 
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.conv2d(&self.weight, self.bias.as_ref(), &self.config.conv)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let g = conv2d_output_shape(input, self.weight.dims(), &self.config.conv)?;
+        Ok(batched_like(input, &[g.c_out(), g.ho(), g.wo()]))
     }
 
     fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {
@@ -167,6 +182,11 @@ impl Module for Conv1d {
 
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.conv1d(&self.weight, self.bias.as_ref(), &self.config.conv)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let g = conv1d_output_shape(input, self.weight.dims(), &self.config.conv)?;
+        Ok(batched_like(input, &[g.c_out(), g.wo()]))
     }
 
     fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {
@@ -253,6 +273,12 @@ impl Module for ConvTranspose2d {
 
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.conv_transpose2d(&self.weight, self.bias.as_ref(), &self.config.conv)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        // The geometry is that of the convolution from our output back to our input.
+        let g = conv_transpose2d_output_shape(input, self.weight.dims(), &self.config.conv)?;
+        Ok(batched_like(input, &[g.c_in(), g.h(), g.w()]))
     }
 
     fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {

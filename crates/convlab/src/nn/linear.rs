@@ -2,7 +2,9 @@
 
 use crate::nn::init::{default_bias, default_weight, ParamRng};
 use crate::nn::module::{weight_and_bias, Forward, Module, TensorKind};
-use crate::Tensor;
+use crate::ops::layout::flatten_output_shape;
+use crate::ops::linear::linear_output_shape;
+use crate::{Error, Tensor};
 
 /// `nn.Linear`: `y = x·Wᵀ + b` with weight `[out, in]`, bias `[out]`.
 pub struct Linear {
@@ -29,6 +31,10 @@ impl Module for Linear {
 
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.linear(&self.weight, self.bias.as_ref())
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        linear_output_shape(input, self.weight.dims(), self.bias.as_ref().map(|b| b.dims()))
     }
 
     fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {
@@ -64,6 +70,10 @@ impl Module for Flatten {
 
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.flatten(self.start_dim, self.end_dim)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        flatten_output_shape(input, self.start_dim, self.end_dim)
     }
 
     fn describe(&self) -> String {

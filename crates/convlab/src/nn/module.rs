@@ -124,6 +124,24 @@ impl Forward {
     }
 }
 
+/// The output shape of `modules` applied one after the other to an input of shape `input`
+/// (named in errors by their names).
+pub fn chain_shape<'a>(
+    modules: impl IntoIterator<Item = (String, &'a dyn Module)>,
+    input: &[usize],
+) -> Result<Vec<usize>, Error> {
+    let mut shape = input.to_vec();
+    for (name, m) in modules {
+        shape = m.output_shape(&shape).map_err(|e| e.in_layer(&name, m.kind()))?;
+    }
+    Ok(shape)
+}
+
+/// The output shape of `module` run as the child `name` of a container (the error names it).
+pub fn child_shape(name: &str, module: &dyn Module, input: &[usize]) -> Result<Vec<usize>, Error> {
+    module.output_shape(input).map_err(|e| e.in_layer(name, module.kind()))
+}
+
 /// A layer or a network. Implementors provide `kind`, `forward` and, where they have them,
 /// their own tensors and children; naming, loading and counting come from the provided
 /// methods.
@@ -158,6 +176,19 @@ pub trait Module: Any + Send + Sync {
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         let _ = input;
         None
+    }
+
+    /// The shape `forward` gives for an input of shape `input`, checked without computing
+    /// anything; an error names the layer (its path below this module, see
+    /// [`Error::in_layer`]) and the shapes. Run this before `forward` on shapes that come
+    /// from a user: `forward` itself panics on shapes it cannot take.
+    ///
+    /// The default fits a container whose forward runs its [`Module::children`] one after
+    /// the other (and a leaf that keeps the shape, such as an activation). Layers that change
+    /// the shape and containers with other data flow (a residual sum, a concatenation)
+    /// override it.
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        chain_shape(self.children(), input)
     }
 
     /// Runs the module on `x` in `mode` (dropout seeded with 0; use [`Forward`] for control).

@@ -4,7 +4,7 @@
 
 use crate::nn::module::{Forward, Module, TensorKind};
 use crate::ops::batchnorm::{BatchNormParams, RunningStats};
-use crate::Tensor;
+use crate::{Error, Shape, Tensor};
 
 /// `nn.BatchNorm1d` / `nn.BatchNorm2d` (the rank checked is the only difference).
 pub struct BatchNorm {
@@ -58,17 +58,34 @@ impl Module for BatchNorm {
     }
 
     fn forward(&self, x: &Tensor, ctx: &mut Forward) -> Tensor {
-        let ok = if self.spatial { x.rank() == 4 } else { x.rank() == 2 || x.rank() == 3 };
-        assert!(
-            ok,
-            "{}: expected input of rank {}, got shape {}",
-            self.kind(),
-            if self.spatial { "4" } else { "2 or 3" },
-            x.shape()
-        );
+        if let Err(e) = self.output_shape(x.dims()) {
+            panic!("{e}");
+        }
         // With no running statistics, batch statistics are used in both modes (torch).
         let train = ctx.is_train() || self.running.is_none();
         x.batch_norm(self.running.as_ref(), self.weight.as_ref(), self.bias.as_ref(), train, &self.params)
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        let ok = if self.spatial { input.len() == 4 } else { input.len() == 2 || input.len() == 3 };
+        if !ok {
+            let want = if self.spatial { "4 ([N, C, H, W])" } else { "2 or 3 ([N, C] or [N, C, L])" };
+            return Err(Error::Shape(format!(
+                "{}: expected input of rank {want}, got shape {}",
+                self.kind(),
+                Shape::from(input)
+            )));
+        }
+        if input[1] != self.num_features {
+            return Err(Error::Shape(format!(
+                "{}: input {} has {} channels, the layer normalizes {}",
+                self.kind(),
+                Shape::from(input),
+                input[1],
+                self.num_features
+            )));
+        }
+        Ok(input.to_vec())
     }
 
     fn local_tensors(&self) -> Vec<(&'static str, Tensor, TensorKind)> {

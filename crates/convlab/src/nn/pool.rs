@@ -2,11 +2,11 @@
 
 use crate::nn::module::{Forward, Module};
 use crate::ops::pool::{
-    avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape, pool2d_output_shape, Pool1dParams,
-    Pool2dParams,
+    adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape,
+    pool2d_output_shape, Pool1dParams, Pool2dParams,
 };
 use crate::window::{Window2d, WindowAxis};
-use crate::Tensor;
+use crate::{Error, Tensor};
 
 fn pool_repr(p: &Pool2dParams, max: bool) -> String {
     let mut s = format!(
@@ -32,6 +32,9 @@ impl Module for MaxPool2d {
     fn kind(&self) -> &'static str {
         "MaxPool2d"
     }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        Ok(pool2d_output_shape(input, &self.0)?.output)
+    }
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         pool2d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
@@ -49,6 +52,9 @@ pub struct AvgPool2d(pub Pool2dParams);
 impl Module for AvgPool2d {
     fn kind(&self) -> &'static str {
         "AvgPool2d"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        Ok(avg_pool2d_output_shape(input, &self.0)?.output)
     }
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         avg_pool2d_output_shape(input, &self.0).ok().map(|s| *s.window())
@@ -68,6 +74,9 @@ impl Module for MaxPool1d {
     fn kind(&self) -> &'static str {
         "MaxPool1d"
     }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        Ok(pool1d_output_shape(input, &self.0)?.output)
+    }
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         pool1d_output_shape(input, &self.0).ok().map(|s| *s.window())
     }
@@ -85,6 +94,9 @@ pub struct AvgPool1d(pub Pool1dParams);
 impl Module for AvgPool1d {
     fn kind(&self) -> &'static str {
         "AvgPool1d"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        Ok(avg_pool1d_output_shape(input, &self.0)?.output)
     }
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         avg_pool1d_output_shape(input, &self.0).ok().map(|s| *s.window())
@@ -105,6 +117,9 @@ pub struct AdaptiveAvgPool2d {
 impl Module for AdaptiveAvgPool2d {
     fn kind(&self) -> &'static str {
         "AdaptiveAvgPool2d"
+    }
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
+        adaptive_pool_output_shape(input, &self.output_size)
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Forward) -> Tensor {
         x.adaptive_avg_pool2d(self.output_size)

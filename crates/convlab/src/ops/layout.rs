@@ -11,7 +11,39 @@
 //! ```
 
 use crate::ops::reduce::{broadcast_to_shape, sum_to_shape};
-use crate::{Shape, Tensor};
+use crate::{Error, Shape, Tensor};
+
+/// The shape of [`Tensor::flatten`]`(start, end)` on `input`: dimensions `start..=end` merged
+/// (negative axes count from the end; a scalar becomes `[1]`), or an error naming the shape.
+///
+/// ```
+/// use convlab::ops::layout::flatten_output_shape;
+/// assert_eq!(flatten_output_shape(&[2, 16, 5, 5], 1, -1).unwrap(), vec![2, 400]);
+/// assert!(flatten_output_shape(&[2, 16], 1, 0).is_err());
+/// ```
+pub fn flatten_output_shape(input: &[usize], start: isize, end: isize) -> Result<Vec<usize>, Error> {
+    if input.is_empty() {
+        return Ok(vec![1]);
+    }
+    let shape = Shape::from(input);
+    let axis = |a: isize| {
+        let r = input.len() as isize;
+        let i = if a < 0 { a + r } else { a };
+        if (0..r).contains(&i) {
+            Ok(i as usize)
+        } else {
+            Err(Error::Shape(format!("flatten: axis {a} is out of range for shape {shape}")))
+        }
+    };
+    let (s, e) = (axis(start)?, axis(end)?);
+    if s > e {
+        return Err(Error::Shape(format!("flatten: start axis {start} is after end axis {end} for shape {shape}")));
+    }
+    let mut out: Vec<usize> = input[..s].to_vec();
+    out.push(input[s..=e].iter().product());
+    out.extend_from_slice(&input[e + 1..]);
+    Ok(out)
+}
 
 impl Tensor {
     /// Same data, new shape with the same number of elements (see [`Tensor::reshape_infer`]
@@ -59,16 +91,7 @@ impl Tensor {
 
     /// Merges dimensions `start..=end` into one (PyTorch's `flatten`).
     pub fn flatten(&self, start: isize, end: isize) -> Tensor {
-        if self.rank() == 0 {
-            return self.reshape([1]);
-        }
-        let (s, e) = (self.shape().axis(start), self.shape().axis(end));
-        assert!(s <= e, "flatten: start axis {start} is after end axis {end} for shape {}", self.shape());
-        let d = self.dims();
-        let mut shape: Vec<usize> = d[..s].to_vec();
-        shape.push(d[s..=e].iter().product());
-        shape.extend_from_slice(&d[e + 1..]);
-        self.reshape(shape)
+        self.reshape(flatten_output_shape(self.dims(), start, end).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Inserts a dimension of size 1 at `axis` (0..=rank).

@@ -144,17 +144,15 @@ pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, E
     use crate::nn::{Forward, Mode};
     let mut shape = vec![1];
     shape.extend_from_slice(input);
-    let x = crate::Tensor::randn(shape.clone(), 0);
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::no_grad(|| {
-            let mut ctx = Forward::recording(Mode::Eval, 0);
-            let y = module.forward(&x, &mut ctx);
-            (y, ctx.take_recorded())
-        })
-    }));
-    let (y, recorded) = run.map_err(|_| {
-        Error::Shape(format!("{} does not run on input {}", module.kind(), crate::Shape::from(&shape[..])))
+    module.output_shape(&shape).map_err(|e| {
+        Error::Shape(format!("{} does not run on input {}: {e}", module.kind(), crate::Shape::from(&shape[..])))
     })?;
+    let x = crate::Tensor::randn(shape.clone(), 0);
+    let (y, recorded) = crate::no_grad(|| {
+        let mut ctx = Forward::recording(Mode::Eval, 0);
+        let y = module.forward(&x, &mut ctx);
+        (y, ctx.take_recorded())
+    });
     let mut by_path = std::collections::HashMap::new();
     modules(module, String::new(), &mut by_path);
     let (mut layers, mut last) = (Vec::new(), x.id());

@@ -1,16 +1,15 @@
 //! The model and data options of a run: [`build_model`] (a zoo name, spec string or spec
-//! file, checked by running one image through it) and [`data_options`].
+//! file, checked against the images' shape) and [`data_options`].
 
 use super::TrainConfig;
 use crate::data::DataOptions;
-use crate::error::catch_panic_quietly as catch;
-use crate::nn::{Forward, Module};
+use crate::nn::Module;
 use crate::spec::resolve_model;
-use crate::{no_grad, Error, Tensor};
+use crate::Error;
 
 /// The model `name` (a zoo name, a spec string or a spec file, as [`resolve_model`] reads
-/// them) for images of `shape` and `classes` classes, checked by running one image through
-/// it; and its description for checkpoints (the zoo name, or the canonical spec text, which
+/// them) for images of `shape` and `classes` classes, checked with [`Module::output_shape`];
+/// and its description for checkpoints (the zoo name, or the canonical spec text, which
 /// rebuilds it).
 pub fn build_model(
     name: &str,
@@ -18,13 +17,12 @@ pub fn build_model(
     classes: usize,
     seed: u64,
 ) -> Result<(Box<dyn Module>, String), Error> {
-    let resolved =
-        catch(|| resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed)).map_err(|e| {
-            Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}"))
-        })??;
+    let resolved = resolve_model(name, Some(shape[0]), Some(classes), Some(&shape), seed).map_err(|e| {
+        Error::Invalid(format!("model '{name}' cannot be built for {shape:?} images and {classes} classes: {e}"))
+    })?;
     let net = resolved.module;
-    let x = Tensor::zeros([1, shape[0], shape[1], shape[2]]);
-    let dims = catch(|| no_grad(|| net.forward(&x, &mut Forward::eval()).dims().to_vec()))
+    let dims = net
+        .output_shape(&[1, shape[0], shape[1], shape[2]])
         .map_err(|e| Error::Invalid(format!("model '{name}' cannot take {shape:?} images: {e}")))?;
     if dims != [1, classes] {
         return Err(Error::Invalid(format!(

@@ -85,14 +85,14 @@ fn conv_ops_match_torch() {
     let mut checked = 0;
     for case in f.cases().into_iter().filter(|c| !c.starts_with("pad")) {
         let p = f.params(&case);
-        let mut inputs = vec![f.tensor(&case, "x").requires_grad_(), f.tensor(&case, "weight").requires_grad_()];
+        let mut inputs = vec![f.tensor(&case, "in.x").requires_grad_(), f.tensor(&case, "in.weight").requires_grad_()];
         if p_bool(p, "bias") {
-            inputs.push(f.tensor(&case, "bias").requires_grad_());
+            inputs.push(f.tensor(&case, "in.bias").requires_grad_());
         }
         let out = run(p, &inputs);
         assert_matches_torch(&format!("{case} out"), &out, &f.tensor(&case, "out"));
         let grads = (&out * &f.tensor(&case, "grad_out")).sum_all().backward();
-        for (t, name) in inputs.iter().zip(["grad_x", "grad_weight", "grad_bias"]) {
+        for (t, name) in inputs.iter().zip(["grad.x", "grad.weight", "grad.bias"]) {
             assert_matches_torch(&format!("{case} {name}"), grads.get(t).unwrap(), &f.tensor(&case, name));
         }
         checked += 1;
@@ -106,7 +106,7 @@ fn pad_matches_torch() {
     for case in f.cases_with_prefix("pad") {
         let p = f.params(&case);
         let pad = p_usizes(p, "pad");
-        let x = f.tensor(&case, "x").requires_grad_();
+        let x = f.tensor(&case, "in.x").requires_grad_();
         let out = if pad.len() == 4 {
             // F.pad order: (left, right, top, bottom).
             x.pad2d(pad[2], pad[3], pad[0], pad[1], mode(p), p_f32(p, "value"))
@@ -115,7 +115,7 @@ fn pad_matches_torch() {
         };
         assert_matches_torch(&format!("{case} out"), &out, &f.tensor(&case, "out"));
         let grads = (&out * &f.tensor(&case, "grad_out")).sum_all().backward();
-        assert_matches_torch(&format!("{case} grad_x"), grads.get(&x).unwrap(), &f.tensor(&case, "grad_x"));
+        assert_matches_torch(&format!("{case} grad.x"), grads.get(&x).unwrap(), &f.tensor(&case, "grad.x"));
     }
 }
 

@@ -16,15 +16,15 @@ fn run(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], grad_out: &Tensor) ->
     (out, g)
 }
 
-/// Checks `out` and `grad_<name>` for each named input of a case.
+/// Checks `out` and `grad.<name>` for each named input of a case.
 fn check(fx: &Fixtures, case: &str, names: &[&str], f: impl Fn(&[Tensor]) -> Tensor) {
-    let inputs: Vec<Tensor> = names.iter().map(|n| fx.tensor(case, n)).collect();
+    let inputs: Vec<Tensor> = names.iter().map(|n| fx.tensor(case, &format!("in.{n}"))).collect();
     let (out, grads) = run(f, &inputs, &fx.tensor(case, "grad_out"));
     assert_matches_torch(&format!("{case}: out"), &out, &fx.tensor(case, "out"));
     for (name, g) in names.iter().zip(grads) {
-        let want = fx.tensor(case, &format!("grad_{name}"));
+        let want = fx.tensor(case, &format!("grad.{name}"));
         let got = g.unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
-        assert_matches_torch(&format!("{case}: grad_{name}"), &got, &want);
+        assert_matches_torch(&format!("{case}: grad.{name}"), &got, &want);
     }
 }
 
@@ -115,18 +115,18 @@ fn batch_norm_and_running_statistics_match_torch() {
         let (train, affine) = (p_bool(p, "train"), p_bool(p, "affine"));
         let params = BatchNormParams { momentum: p["momentum"].as_f64().map(|m| m as f32), eps: p_f32(p, "eps") };
         // Two steps from fresh statistics: a training step on x1, then the case's step on x.
-        let c = fx.tensor(&case, "x").dims()[1];
+        let c = fx.tensor(&case, "in.x").dims()[1];
         let stats = RunningStats::new(c);
-        fx.tensor(&case, "x1").batch_norm(Some(&stats), None, None, true, &params);
+        fx.tensor(&case, "in.x1").batch_norm(Some(&stats), None, None, true, &params);
         assert_matches_torch(
             &format!("{case}: running_mean after step 1"),
             &stats.mean,
-            &fx.tensor(&case, "running_mean_1"),
+            &fx.tensor(&case, "out.x1.running_mean"),
         );
         assert_matches_torch(
             &format!("{case}: running_var after step 1"),
             &stats.var,
-            &fx.tensor(&case, "running_var_1"),
+            &fx.tensor(&case, "out.x1.running_var"),
         );
         let names: &[&str] = if affine { &["x", "weight", "bias"] } else { &["x"] };
         let s = stats.clone();
@@ -134,9 +134,9 @@ fn batch_norm_and_running_statistics_match_torch() {
             let (w, b) = if affine { (Some(&t[1]), Some(&t[2])) } else { (None, None) };
             t[0].batch_norm(Some(&s), w, b, train, &params)
         });
-        assert_matches_torch(&format!("{case}: running_mean"), &stats.mean, &fx.tensor(&case, "running_mean"));
-        assert_matches_torch(&format!("{case}: running_var"), &stats.var, &fx.tensor(&case, "running_var"));
-        assert_eq!(stats.num_batches_tracked.item(), fx.tensor(&case, "num_batches_tracked").item(), "{case}");
+        assert_matches_torch(&format!("{case}: running_mean"), &stats.mean, &fx.tensor(&case, "out.running_mean"));
+        assert_matches_torch(&format!("{case}: running_var"), &stats.var, &fx.tensor(&case, "out.running_var"));
+        assert_eq!(stats.num_batches_tracked.item(), fx.tensor(&case, "out.num_batches_tracked").item(), "{case}");
         seen += 1;
     }
     assert_eq!(seen, 18);
@@ -152,9 +152,9 @@ fn classification_losses_match_torch() {
             continue;
         }
         let p = fx.params(&case);
-        let t = targets(&fx.tensor(&case, "target"));
+        let t = targets(&fx.tensor(&case, "in.target"));
         let ignore_index = p["ignore_index"].as_i64().and_then(|i| usize::try_from(i).ok());
-        let weight = if p_bool(p, "weighted") { Some(fx.tensor(&case, "class_weight")) } else { None };
+        let weight = if p_bool(p, "weighted") { Some(fx.tensor(&case, "in.class_weight")) } else { None };
         if which == "cross_entropy" {
             let params = CrossEntropyParams {
                 weight,
@@ -182,7 +182,7 @@ fn regression_losses_and_accuracy_match_torch() {
             "l1_loss" => check(&fx, &case, &["pred", "target"], |t| l1_loss(&t[0], &t[1], reduction(p))),
             "mse_loss" => check(&fx, &case, &["pred", "target"], |t| mse_loss(&t[0], &t[1], reduction(p))),
             "accuracy" => {
-                let acc = accuracy(&fx.tensor(&case, "x"), &targets(&fx.tensor(&case, "target")));
+                let acc = accuracy(&fx.tensor(&case, "in.x"), &targets(&fx.tensor(&case, "in.target")));
                 assert_eq!(acc, fx.tensor(&case, "out").item(), "{case}");
             }
             _ => continue,

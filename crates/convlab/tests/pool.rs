@@ -130,14 +130,14 @@ fn pool_matches_torch() {
     assert!(fx.cases().len() >= 39, "{} cases", fx.cases().len());
     for case in fx.cases() {
         let p = fx.params(&case);
-        let x = fx.tensor(&case, "x").requires_grad_();
+        let x = fx.tensor(&case, "in.x").requires_grad_();
         let (y, idx) = run(p, &x);
         assert_matches_torch(&format!("{case}: out"), &y, &fx.tensor(&case, "out"));
-        if let Some(want) = fx.try_tensor(&case, "indices") {
+        if let Some(want) = fx.try_tensor(&case, "out.indices") {
             assert_eq!(idx.expect("indices").to_vec(), want.to_vec(), "{case}: indices");
         }
         let grads = (&y * &fx.tensor(&case, "grad_out")).sum_all().backward();
-        assert_matches_torch(&format!("{case}: grad_x"), grads.get(&x).unwrap(), &fx.tensor(&case, "grad_x"));
+        assert_matches_torch(&format!("{case}: grad.x"), grads.get(&x).unwrap(), &fx.tensor(&case, "grad.x"));
     }
 }
 
@@ -156,7 +156,7 @@ fn pool_gradcheck_every_case() {
     let fx = Fixtures::load("pool");
     for case in fx.cases() {
         let p = fx.params(&case).clone();
-        check(&case, |x| run(&p, x).0, &fx.tensor(&case, "x"));
+        check(&case, |x| run(&p, x).0, &fx.tensor(&case, "in.x"));
     }
 }
 

@@ -57,7 +57,7 @@ fn apply(p: &Value, x: &[Tensor]) -> Tensor {
 }
 
 fn inputs(fx: &Fixtures, case: &str) -> Vec<Tensor> {
-    (0..).map_while(|i| fx.try_tensor(case, &format!("in{i}"))).collect()
+    (0..).map_while(|i| fx.try_tensor(case, &format!("in.{i}"))).collect()
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn forward_and_gradients_match_pytorch() {
         let Some(g) = fx.try_tensor(case, "grad_out") else { continue };
         let grads = (&out * &g).sum_all().backward();
         for (i, x) in xs.iter().enumerate() {
-            if let Some(want) = fx.try_tensor(case, &format!("grad{i}")) {
+            if let Some(want) = fx.try_tensor(case, &format!("grad.{i}")) {
                 let got = grads.get(x).unwrap_or_else(|| panic!("{case}: no gradient for input {i}"));
                 assert_matches_torch(&format!("{case}: gradient of input {i}"), got, &want);
             }

@@ -1,6 +1,24 @@
 //! Helpers shared by the integration tests: reading the PyTorch fixtures written by
 //! `tools/make_fixtures.py`, comparing tensors with a stated tolerance, and small synthetic
 //! datasets for the training tests.
+//!
+//! # Fixture files
+//!
+//! `tests/fixtures/<family>.safetensors` holds the cases of one family, written by
+//! `tools/fixtures/<family>.py`. Its metadata holds `torch_version` and, under each case's
+//! name, the case's parameters as JSON ([`Fixtures::params`]). Its tensors are f32 and named by
+//! case and role, in every family:
+//!
+//! - `<case>.in.<name>`: an input, by the name the Rust call gives it (`x`, `weight`, `bias`,
+//!   `target`, ...; `0`, `1`, ... for positional operands);
+//! - `<case>.out`: the output;
+//! - `<case>.out.<name>`: a further result (max-pooling `indices`, batch norm's
+//!   `running_mean`, a buffer after a training pass, ...);
+//! - `<case>.grad_out`: the upstream gradient; gradients are those of `Σ out ⊙ grad_out`;
+//! - `<case>.grad.<name>`: the gradient with respect to input `<name>`.
+//!
+//! Case names contain no `.`; input and result names may (state-dict names such as
+//! `fc1.weight`). [`Fixtures::tensor`] takes the part after the case: `fx.tensor(case, "in.x")`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};

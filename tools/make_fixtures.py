@@ -8,6 +8,20 @@ files and never needs torch. Run from the repository root:
     pip install torch safetensors numpy
     python3 tools/make_fixtures.py            # all families
     python3 tools/make_fixtures.py conv pool  # some
+
+Tensor names, in every family (tools/fixtures/common.py writes them):
+
+    <case>.in.<name>     an input, by the name the Rust call gives it (x, weight, bias,
+                         target, ...; 0, 1, ... for positional operands)
+    <case>.out           the output
+    <case>.out.<name>    a further result (max-pooling indices, running statistics, ...)
+    <case>.grad_out      the upstream gradient: gradients are those of (out * grad_out).sum()
+    <case>.grad.<name>   the gradient with respect to input <name>
+
+The metadata holds ``torch_version``, ``generator`` and each case's parameters as JSON under
+the case's name. A new case is one ``Writer.run(case, params, fn, {"x": x}, seed)`` in its
+family's module; the Rust test that checks it is one ``check(&fx, case, |t| ...)`` line
+(crates/convlab/tests/common/mod.rs).
 """
 
 import importlib

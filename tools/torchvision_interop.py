@@ -13,12 +13,13 @@ defaults, switches to eval mode, and writes
 
     DIR/<name>.safetensors      the state_dict (safetensors.torch.save_file), with ConvLab
                                 metadata (model name and configuration) so `convlab run` knows it
-    DIR/<name>.io.safetensors   a fixed input [2, 3, 224, 224] and the logits
+    DIR/<name>.io.safetensors   a fixed input [2, 3, 224, 224] and the logits, as the fixtures
+                                name them (tools/fixtures/common.py): <name>.in.x, <name>.out
 
 check: for every DIR/rust_<name>.safetensors that ConvLab wrote (with rust_<name>.io.safetensors
-holding its input and ConvLab's logits), builds the PyTorch model named in its metadata,
-loads the file with load_state_dict(strict=True), and compares PyTorch's logits with
-ConvLab's (relative error max|a-b|/max|b| < 1e-4). Exits 1 on any failure.
+holding its input <name>.in.x and ConvLab's logits <name>.out), builds the PyTorch model named
+in its metadata, loads the file with load_state_dict(strict=True), and compares PyTorch's
+logits with ConvLab's (relative error max|a-b|/max|b| < 1e-4). Exits 1 on any failure.
 
 Set CONVLAB_INTEROP_DIR to use another directory (the Rust test honours it too).
 """
@@ -32,6 +33,7 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from fixtures.common import Writer  # noqa: E402
 from fixtures.interop import MODELS as SMALL_MODELS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +89,9 @@ def export(out_dir):
         }
         path = os.path.join(out_dir, f"{name}.safetensors")
         save_file(model.state_dict(), path, metadata=meta)
-        save_file({"input": x, "logits": logits}, os.path.join(out_dir, f"{name}.io.safetensors"))
+        io = Writer(f"{name}.io", directory=out_dir, generator="tools/torchvision_interop.py export")
+        io.add(name, {"model": name}, inputs={"x": x}, out=logits)
+        io.save()
         print(f"  {name}: {len(model.state_dict())} tensors, {os.path.getsize(path) / 2**20:.1f} MiB")
     print("now: cargo test --release -p convlab --test interop -- --include-ignored --nocapture")
 
@@ -111,8 +115,8 @@ def check(in_dir):
         model.eval()
         io = load_file(os.path.join(in_dir, f[: -len(".safetensors")] + ".io.safetensors"))
         with torch.no_grad():
-            logits = model(io["input"])
-        err = relative_error(logits, io["logits"])
+            logits = model(io[f"{name}.in.x"])
+        err = relative_error(logits, io[f"{name}.out"])
         nbt = [k for k, v in state.items() if k.endswith("num_batches_tracked")]
         dtypes = sorted({str(state[k].dtype) for k in nbt})
         ok = err < LIMIT

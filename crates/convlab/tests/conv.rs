@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_matches_torch, p_bool, p_f32, p_usize, p_usizes, Fixtures};
+use common::{check, p_bool, p_f32, p_usize, p_usizes, Fixtures, Inputs};
 use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
 use convlab::Tensor;
@@ -66,15 +66,16 @@ fn transpose_params(p: &Value) -> ConvTranspose2dParams {
     }
 }
 
-/// Runs a fixture case's op on `inputs` ([x, weight, bias?]).
-fn run(p: &Value, inputs: &[Tensor]) -> Tensor {
-    let (x, w, b) = (&inputs[0], &inputs[1], inputs.get(2));
+/// Runs a fixture case's op on its inputs `x`, `weight` and, when the case has one, `bias`.
+fn run(p: &Value, t: &Inputs) -> Tensor {
+    let (x, w, b) = (t("x"), t("weight"), p_bool(p, "bias").then(|| t("bias")));
+    let b = b.as_ref();
     match p["op"].as_str().unwrap() {
-        "conv2d" => x.conv2d(w, b, &conv2d_params(p)),
-        "convolve2d" => x.convolve2d(w, b, &conv2d_params(p)),
-        "conv1d" => x.conv1d(w, b, &conv1d_params(p)),
-        "convolve1d" => x.convolve1d(w, b, &conv1d_params(p)),
-        "conv_transpose2d" => x.conv_transpose2d(w, b, &transpose_params(p)),
+        "conv2d" => x.conv2d(&w, b, &conv2d_params(p)),
+        "convolve2d" => x.convolve2d(&w, b, &conv2d_params(p)),
+        "conv1d" => x.conv1d(&w, b, &conv1d_params(p)),
+        "convolve1d" => x.convolve1d(&w, b, &conv1d_params(p)),
+        "conv_transpose2d" => x.conv_transpose2d(&w, b, &transpose_params(p)),
         op => panic!("unknown op {op}"),
     }
 }
@@ -82,22 +83,11 @@ fn run(p: &Value, inputs: &[Tensor]) -> Tensor {
 #[test]
 fn conv_ops_match_torch() {
     let f = Fixtures::load("conv");
-    let mut checked = 0;
-    for case in f.cases().into_iter().filter(|c| !c.starts_with("pad")) {
-        let p = f.params(&case);
-        let mut inputs = vec![f.tensor(&case, "x").requires_grad_(), f.tensor(&case, "weight").requires_grad_()];
-        if p_bool(p, "bias") {
-            inputs.push(f.tensor(&case, "bias").requires_grad_());
-        }
-        let out = run(p, &inputs);
-        assert_matches_torch(&format!("{case} out"), &out, &f.tensor(&case, "out"));
-        let grads = (&out * &f.tensor(&case, "grad_out")).sum_all().backward();
-        for (t, name) in inputs.iter().zip(["grad_x", "grad_weight", "grad_bias"]) {
-            assert_matches_torch(&format!("{case} {name}"), grads.get(t).unwrap(), &f.tensor(&case, name));
-        }
-        checked += 1;
+    let cases: Vec<String> = f.cases().into_iter().filter(|c| !c.starts_with("pad")).collect();
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    for case in &cases {
+        check(&f, case, |t| run(f.params(case), t));
     }
-    assert!(checked >= 40, "only {checked} cases");
 }
 
 #[test]
@@ -105,21 +95,17 @@ fn pad_matches_torch() {
     let f = Fixtures::load("conv");
     for case in f.cases_with_prefix("pad") {
         let p = f.params(&case);
-        let pad = p_usizes(p, "pad");
-        let x = f.tensor(&case, "x").requires_grad_();
-        let out = if pad.len() == 4 {
+        let (pad, value) = (p_usizes(p, "pad"), p_f32(p, "value"));
+        check(&f, &case, |t| match pad[..] {
             // F.pad order: (left, right, top, bottom).
-            x.pad2d(pad[2], pad[3], pad[0], pad[1], mode(p), p_f32(p, "value"))
-        } else {
-            x.pad1d(pad[0], pad[1], mode(p), p_f32(p, "value"))
-        };
-        assert_matches_torch(&format!("{case} out"), &out, &f.tensor(&case, "out"));
-        let grads = (&out * &f.tensor(&case, "grad_out")).sum_all().backward();
-        assert_matches_torch(&format!("{case} grad_x"), grads.get(&x).unwrap(), &f.tensor(&case, "grad_x"));
+            [l, r, top, bottom] => t("x").pad2d(top, bottom, l, r, mode(p), value),
+            [start, end] => t("x").pad1d(start, end, mode(p), value),
+            _ => panic!("{case}: pad {pad:?}"),
+        });
     }
 }
 
-fn check(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
+fn grad_check(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
     if let Err(e) = gradcheck(f, inputs, &GradCheck::default()) {
         panic!("{what}: {e}");
     }
@@ -169,11 +155,15 @@ fn conv2d_gradcheck_over_options() {
         let x = Tensor::randn(xs, 1);
         let w = Tensor::randn(ws, 2);
         let b = Tensor::randn([ws[0]], 3);
-        check(&format!("conv2d {name} +bias"), |t| t[0].conv2d(&t[1], Some(&t[2]), &p), &[x.clone(), w.clone(), b]);
-        check(&format!("conv2d {name}"), |t| t[0].conv2d(&t[1], None, &p), &[x, w]);
+        grad_check(
+            &format!("conv2d {name} +bias"),
+            |t| t[0].conv2d(&t[1], Some(&t[2]), &p),
+            &[x.clone(), w.clone(), b],
+        );
+        grad_check(&format!("conv2d {name}"), |t| t[0].conv2d(&t[1], None, &p), &[x, w]);
     }
     // Unbatched input.
-    check(
+    grad_check(
         "conv2d unbatched",
         |t| t[0].conv2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..base }),
         &[Tensor::randn([2, 4, 3], 4), Tensor::randn([3, 2, 3, 3], 5)],
@@ -204,7 +194,7 @@ fn conv1d_gradcheck_over_options() {
         let x = Tensor::randn([2, 4, 7], 6);
         let w = Tensor::randn([2, 4 / p.groups, 3], 7);
         let b = Tensor::randn([2], 8);
-        check(&format!("conv1d {name}"), |t| t[0].conv1d(&t[1], Some(&t[2]), &p), &[x, w, b]);
+        grad_check(&format!("conv1d {name}"), |t| t[0].conv1d(&t[1], Some(&t[2]), &p), &[x, w, b]);
     }
 }
 
@@ -212,20 +202,20 @@ fn conv1d_gradcheck_over_options() {
 fn true_convolution_flip_and_pad_gradcheck() {
     let x = Tensor::randn([1, 2, 5, 4], 9);
     let w = Tensor::randn([2, 2, 3, 2], 10);
-    check(
+    grad_check(
         "convolve2d",
         |t| t[0].convolve2d(&t[1], None, &Conv2dParams { padding: 1.into(), ..Default::default() }),
         &[x.clone(), w],
     );
-    check(
+    grad_check(
         "convolve1d",
         |t| t[0].convolve1d(&t[1], None, &Conv1dParams::default()),
         &[Tensor::randn([1, 2, 7], 11), Tensor::randn([3, 2, 3], 12)],
     );
-    check("flip", |t| t[0].flip(&[0, 2]), &[Tensor::randn([3, 2, 5], 13)]);
+    grad_check("flip", |t| t[0].flip(&[0, 2]), &[Tensor::randn([3, 2, 5], 13)]);
     for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
-        check(&format!("pad2d {mode:?}"), |t| t[0].pad2d(2, 1, 3, 2, mode, 0.5), std::slice::from_ref(&x));
-        check(&format!("pad1d {mode:?}"), |t| t[0].pad1d(3, 1, mode, 0.0), &[Tensor::randn([2, 5], 14)]);
+        grad_check(&format!("pad2d {mode:?}"), |t| t[0].pad2d(2, 1, 3, 2, mode, 0.5), std::slice::from_ref(&x));
+        grad_check(&format!("pad1d {mode:?}"), |t| t[0].pad1d(3, 1, mode, 0.0), &[Tensor::randn([2, 5], 14)]);
     }
 }
 
@@ -247,7 +237,7 @@ fn conv_transpose2d_gradcheck() {
         let x = Tensor::randn([2, 4, 3, 4], 15);
         let w = Tensor::randn([4, 4 / g, 3, 2], 16);
         let b = Tensor::randn([4], 17);
-        check(&format!("conv_transpose2d {name}"), |t| t[0].conv_transpose2d(&t[1], Some(&t[2]), &p), &[x, w, b]);
+        grad_check(&format!("conv_transpose2d {name}"), |t| t[0].conv_transpose2d(&t[1], Some(&t[2]), &p), &[x, w, b]);
     }
 }
 

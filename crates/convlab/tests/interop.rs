@@ -8,8 +8,11 @@
 //! alexnet, written by `python3 tools/torchvision_interop.py export` into `target/interop/`
 //! (or `$CONVLAB_INTEROP_DIR`).
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::Fixtures;
 use convlab::checkpoint::{self, CheckpointMeta};
 use convlab::models::{self, ModelConfig};
 use convlab::nn::{
@@ -66,15 +69,16 @@ fn small_seq(seed: u64) -> Sequential {
     net
 }
 
-/// Saves `net` as a ConvLab checkpoint plus its input and logits, for
-/// `tools/torchvision_interop.py check` (the reverse direction).
+/// Saves `net` as a ConvLab checkpoint plus its input and logits (`<name>.in.x`, `<name>.out`,
+/// as the fixtures name them), for `tools/torchvision_interop.py check` (the reverse direction).
 fn save_for_pytorch(name: &str, net: &dyn Module, config: serde_json::Value, x: &Tensor) {
     let dir = interop_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let logits = eval(net, x);
     checkpoint::save(dir.join(format!("rust_{name}.safetensors")), net, &CheckpointMeta::new(name, config)).unwrap();
-    let io = [("input".to_string(), x.clone()), ("logits".to_string(), logits.clone())].into();
-    checkpoint::save_tensors(dir.join(format!("rust_{name}.io.safetensors")), &io, &Default::default()).unwrap();
+    let io = [(format!("{name}.in.x"), x.clone()), (format!("{name}.out"), logits.clone())].into();
+    let meta = [(name.to_string(), serde_json::json!({ "model": name }).to_string())].into();
+    checkpoint::save_tensors(dir.join(format!("rust_{name}.io.safetensors")), &io, &meta).unwrap();
     // What was written reads back into a fresh module with the same logits.
     let back = checkpoint::load(dir.join(format!("rust_{name}.safetensors"))).unwrap();
     assert_eq!(back.meta.model, name);
@@ -83,7 +87,8 @@ fn save_for_pytorch(name: &str, net: &dyn Module, config: serde_json::Value, x: 
 
 #[test]
 fn pytorch_sequential_with_trained_batchnorm_gives_the_same_logits() {
-    let io = checkpoint::load(fixture("interop_seq.io")).unwrap().tensors;
+    let io = Fixtures::load("interop_seq.io");
+    let (x, logits) = (io.tensor("interop_seq", "in.x"), io.tensor("interop_seq", "out"));
     for file in ["interop_seq", "interop_seq_f64"] {
         let net = small_seq(99);
         let meta = checkpoint::load_into(fixture(file), &net).unwrap();
@@ -93,7 +98,7 @@ fn pytorch_sequential_with_trained_batchnorm_gives_the_same_logits() {
         assert_eq!(sd["5.num_batches_tracked"].item(), 4.0, "{file}");
         assert!(sd["1.running_mean"].to_vec().iter().all(|&m| m != 0.0), "{file}: trained statistics");
         assert!(sd["5.running_var"].to_vec().iter().all(|&v| v != 1.0), "{file}: trained statistics");
-        assert_logits(file, &eval(&net, &io["input"]), &io["logits"]);
+        assert_logits(file, &eval(&net, &x), &logits);
     }
 }
 
@@ -116,11 +121,12 @@ fn pytorch_lenet5_gives_the_same_logits() {
     let config = ModelConfig { in_channels: 1, num_classes: 10 };
     let net = models::build("lenet5", &config, 3).unwrap();
     checkpoint::load_into(fixture("interop_lenet5"), &*net).unwrap();
-    let io = checkpoint::load(fixture("interop_lenet5.io")).unwrap().tensors;
-    assert_logits("lenet5", &eval(&*net, &io["input"]), &io["logits"]);
+    let io = Fixtures::load("interop_lenet5.io");
+    let x = io.tensor("lenet5", "in.x");
+    assert_logits("lenet5", &eval(&*net, &x), &io.tensor("lenet5", "out"));
 
     let own = models::build("lenet5", &config, 11).unwrap();
-    save_for_pytorch("lenet5", &*own, serde_json::json!({ "in_channels": 1, "num_classes": 10 }), &io["input"]);
+    save_for_pytorch("lenet5", &*own, serde_json::json!({ "in_channels": 1, "num_classes": 10 }), &x);
 }
 
 #[test]
@@ -143,14 +149,15 @@ fn torchvision_models_give_the_same_logits_when_exported() {
         if let Err(e) = checkpoint::apply(&*net, &ck.tensors, true) {
             panic!("{name}: torchvision's state_dict {e}");
         }
-        let io = checkpoint::load(&io).unwrap().tensors;
-        let err = relative_error(&eval(&*net, &io["input"]), &io["logits"]);
+        let io = Fixtures::open(&io);
+        let (x, logits) = (io.tensor(name, "in.x"), io.tensor(name, "out"));
+        let err = relative_error(&eval(&*net, &x), &logits);
         eprintln!("torchvision {name}: relative error of the logits {err:e}");
         assert!(err < 1e-4, "{name}: relative error {err:e} against torchvision (limit 1e-4)");
         // The reverse direction: ConvLab's own initialization, for the script's `check`.
         let own = models::build(name, &config, 1).unwrap();
         let config = serde_json::json!({ "in_channels": config.in_channels, "num_classes": config.num_classes });
-        save_for_pytorch(name, &*own, config, &io["input"]);
+        save_for_pytorch(name, &*own, config, &x);
         ran.push(name);
     }
     eprintln!("torchvision interop ran for: {ran:?}");

@@ -227,15 +227,15 @@ fn a_stack_of_every_layer_kind_matches_pytorch() {
     let own: Vec<String> = net.named_tensors().into_iter().map(|(n, _, _)| n).collect();
     assert_eq!(own, keys, "state_dict keys and their order");
     let state: BTreeMap<String, Tensor> =
-        keys.iter().map(|k| (k.clone(), fx.tensor(case, &format!("state/{}", k.replace('.', "/"))))).collect();
+        keys.iter().map(|k| (k.clone(), fx.tensor(case, &format!("in.{k}")))).collect();
     net.load_state_dict(&state).unwrap();
 
-    let x = fx.tensor(case, "x");
+    let x = fx.tensor(case, "in.x");
     let out = net.forward(&x, &mut Forward::train(0));
-    assert_matches_torch("training output", &out, &fx.tensor(case, "out_train"));
+    assert_matches_torch("training output", &out, &fx.tensor(case, "out"));
     let grads = (&out * &fx.tensor(case, "grad_out")).sum_all().backward();
     for (name, p) in net.named_parameters() {
-        let want = fx.tensor(case, &format!("grad/{}", name.replace('.', "/")));
+        let want = fx.tensor(case, &format!("grad.{name}"));
         let got = grads.get(&p).unwrap();
         if name == "10.bias" {
             // A bias right before training-mode batch norm is cancelled by the mean: its true
@@ -246,12 +246,12 @@ fn a_stack_of_every_layer_kind_matches_pytorch() {
         assert_matches_torch(&format!("gradient of {name}"), got, &want);
     }
     for (name, t) in net.state_dict() {
-        if let Some(want) = fx.try_tensor(case, &format!("after/{}", name.replace('.', "/"))) {
+        if let Some(want) = fx.try_tensor(case, &format!("out.{name}")) {
             assert_matches_torch(&format!("{name} after the training pass"), &t, &want);
         }
     }
     let eval = no_grad(|| net.run(&x, Mode::Eval));
-    assert_matches_torch("evaluation output", &eval, &fx.tensor(case, "out_eval"));
+    assert_matches_torch("evaluation output", &eval, &fx.tensor(case, "out.eval"));
 }
 
 #[test]

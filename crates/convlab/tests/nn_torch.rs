@@ -3,30 +3,9 @@
 
 mod common;
 
-use common::{assert_matches_torch, p_bool, p_f32, Fixtures};
+use common::{assert_matches_torch, check, p_bool, p_f32, Fixtures};
 use convlab::ops::loss::{accuracy, cross_entropy, l1_loss, mse_loss, nll_loss};
 use convlab::{Activation, BatchNormParams, CrossEntropyParams, Gelu, NllLossParams, Reduction, RunningStats, Tensor};
-
-/// Output and gradients of `f(inputs)` for the loss `Σ out ⊙ grad_out`, as the fixtures.
-fn run(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], grad_out: &Tensor) -> (Tensor, Vec<Option<Tensor>>) {
-    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.requires_grad_()).collect();
-    let out = f(&leaves);
-    let grads = out.mul(grad_out).sum_all().backward();
-    let g = leaves.iter().map(|l| grads.get(l).cloned()).collect();
-    (out, g)
-}
-
-/// Checks `out` and `grad_<name>` for each named input of a case.
-fn check(fx: &Fixtures, case: &str, names: &[&str], f: impl Fn(&[Tensor]) -> Tensor) {
-    let inputs: Vec<Tensor> = names.iter().map(|n| fx.tensor(case, n)).collect();
-    let (out, grads) = run(f, &inputs, &fx.tensor(case, "grad_out"));
-    assert_matches_torch(&format!("{case}: out"), &out, &fx.tensor(case, "out"));
-    for (name, g) in names.iter().zip(grads) {
-        let want = fx.tensor(case, &format!("grad_{name}"));
-        let got = g.unwrap_or_else(|| panic!("{case}: no gradient for {name}"));
-        assert_matches_torch(&format!("{case}: grad_{name}"), &got, &want);
-    }
-}
 
 fn op(fx: &Fixtures, case: &str) -> String {
     fx.params(case)["op"].as_str().unwrap().to_string()
@@ -63,7 +42,7 @@ fn activations_match_torch() {
             "silu" => Activation::Silu,
             _ => continue,
         };
-        check(&fx, &case, &["x"], |t| act.apply(&t[0]));
+        check(&fx, &case, |t| act.apply(&t("x")));
         seen += 1;
     }
     assert_eq!(seen, 16);
@@ -76,8 +55,8 @@ fn softmax_and_log_softmax_match_torch() {
     for case in fx.cases() {
         let axis = fx.params(&case)["axis"].as_i64().map(|a| a as isize);
         match op(&fx, &case).as_str() {
-            "softmax" => check(&fx, &case, &["x"], |t| t[0].softmax(axis.unwrap())),
-            "log_softmax" => check(&fx, &case, &["x"], |t| t[0].log_softmax(axis.unwrap())),
+            "softmax" => check(&fx, &case, |t| t("x").softmax(axis.unwrap())),
+            "log_softmax" => check(&fx, &case, |t| t("x").log_softmax(axis.unwrap())),
             _ => continue,
         }
         seen += 1;
@@ -93,11 +72,8 @@ fn linear_matches_torch() {
         if op(&fx, &case) != "linear" {
             continue;
         }
-        if p_bool(fx.params(&case), "bias") {
-            check(&fx, &case, &["x", "weight", "bias"], |t| t[0].linear(&t[1], Some(&t[2])));
-        } else {
-            check(&fx, &case, &["x", "weight"], |t| t[0].linear(&t[1], None));
-        }
+        let bias = p_bool(fx.params(&case), "bias");
+        check(&fx, &case, |t| t("x").linear(&t("weight"), bias.then(|| t("bias")).as_ref()));
         seen += 1;
     }
     assert_eq!(seen, 4);
@@ -115,28 +91,26 @@ fn batch_norm_and_running_statistics_match_torch() {
         let (train, affine) = (p_bool(p, "train"), p_bool(p, "affine"));
         let params = BatchNormParams { momentum: p["momentum"].as_f64().map(|m| m as f32), eps: p_f32(p, "eps") };
         // Two steps from fresh statistics: a training step on x1, then the case's step on x.
-        let c = fx.tensor(&case, "x").dims()[1];
+        let c = fx.tensor(&case, "in.x").dims()[1];
         let stats = RunningStats::new(c);
-        fx.tensor(&case, "x1").batch_norm(Some(&stats), None, None, true, &params);
+        fx.tensor(&case, "in.x1").batch_norm(Some(&stats), None, None, true, &params);
         assert_matches_torch(
             &format!("{case}: running_mean after step 1"),
             &stats.mean,
-            &fx.tensor(&case, "running_mean_1"),
+            &fx.tensor(&case, "out.x1.running_mean"),
         );
         assert_matches_torch(
             &format!("{case}: running_var after step 1"),
             &stats.var,
-            &fx.tensor(&case, "running_var_1"),
+            &fx.tensor(&case, "out.x1.running_var"),
         );
-        let names: &[&str] = if affine { &["x", "weight", "bias"] } else { &["x"] };
-        let s = stats.clone();
-        check(&fx, &case, names, move |t| {
-            let (w, b) = if affine { (Some(&t[1]), Some(&t[2])) } else { (None, None) };
-            t[0].batch_norm(Some(&s), w, b, train, &params)
+        check(&fx, &case, |t| {
+            let (w, b) = if affine { (Some(t("weight")), Some(t("bias"))) } else { (None, None) };
+            t("x").batch_norm(Some(&stats), w.as_ref(), b.as_ref(), train, &params)
         });
-        assert_matches_torch(&format!("{case}: running_mean"), &stats.mean, &fx.tensor(&case, "running_mean"));
-        assert_matches_torch(&format!("{case}: running_var"), &stats.var, &fx.tensor(&case, "running_var"));
-        assert_eq!(stats.num_batches_tracked.item(), fx.tensor(&case, "num_batches_tracked").item(), "{case}");
+        assert_matches_torch(&format!("{case}: running_mean"), &stats.mean, &fx.tensor(&case, "out.running_mean"));
+        assert_matches_torch(&format!("{case}: running_var"), &stats.var, &fx.tensor(&case, "out.running_var"));
+        assert_eq!(stats.num_batches_tracked.item(), fx.tensor(&case, "out.num_batches_tracked").item(), "{case}");
         seen += 1;
     }
     assert_eq!(seen, 18);
@@ -152,9 +126,9 @@ fn classification_losses_match_torch() {
             continue;
         }
         let p = fx.params(&case);
-        let t = targets(&fx.tensor(&case, "target"));
+        let t = targets(&fx.tensor(&case, "in.target"));
         let ignore_index = p["ignore_index"].as_i64().and_then(|i| usize::try_from(i).ok());
-        let weight = if p_bool(p, "weighted") { Some(fx.tensor(&case, "class_weight")) } else { None };
+        let weight = if p_bool(p, "weighted") { Some(fx.tensor(&case, "in.class_weight")) } else { None };
         if which == "cross_entropy" {
             let params = CrossEntropyParams {
                 weight,
@@ -162,10 +136,10 @@ fn classification_losses_match_torch() {
                 reduction: reduction(p),
                 label_smoothing: p_f32(p, "label_smoothing"),
             };
-            check(&fx, &case, &["x"], |x| cross_entropy(&x[0], &t, &params));
+            check(&fx, &case, |x| cross_entropy(&x("x"), &t, &params));
         } else {
             let params = NllLossParams { weight, ignore_index, reduction: reduction(p) };
-            check(&fx, &case, &["x"], |x| nll_loss(&x[0], &t, &params));
+            check(&fx, &case, |x| nll_loss(&x("x"), &t, &params));
         }
         seen += 1;
     }
@@ -179,10 +153,10 @@ fn regression_losses_and_accuracy_match_torch() {
     for case in fx.cases() {
         let p = fx.params(&case);
         match op(&fx, &case).as_str() {
-            "l1_loss" => check(&fx, &case, &["pred", "target"], |t| l1_loss(&t[0], &t[1], reduction(p))),
-            "mse_loss" => check(&fx, &case, &["pred", "target"], |t| mse_loss(&t[0], &t[1], reduction(p))),
+            "l1_loss" => check(&fx, &case, |t| l1_loss(&t("pred"), &t("target"), reduction(p))),
+            "mse_loss" => check(&fx, &case, |t| mse_loss(&t("pred"), &t("target"), reduction(p))),
             "accuracy" => {
-                let acc = accuracy(&fx.tensor(&case, "x"), &targets(&fx.tensor(&case, "target")));
+                let acc = accuracy(&fx.tensor(&case, "in.x"), &targets(&fx.tensor(&case, "in.target")));
                 assert_eq!(acc, fx.tensor(&case, "out").item(), "{case}");
             }
             _ => continue,

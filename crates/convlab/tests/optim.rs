@@ -29,7 +29,7 @@ fn opt_f32(p: &serde_json::Value, key: &str, default: f32) -> f32 {
 
 /// Fresh parameter leaves holding the problem's initial values.
 fn init_params(f: &Fixtures) -> Vec<(String, Tensor)> {
-    NAMES.iter().map(|n| (n.to_string(), f.tensor("problem", n).detach().requires_grad_())).collect()
+    NAMES.iter().map(|n| (n.to_string(), f.tensor("problem", &format!("in.{n}")).detach().requires_grad_())).collect()
 }
 
 /// The optimizer a fixture case describes, with PyTorch's defaults for what it leaves out.
@@ -108,7 +108,7 @@ fn row(t: &Tensor, k: usize, like: &Tensor) -> Tensor {
 
 /// The regression's loss: a 3-5-2 MLP with tanh and mean squared error.
 fn loss_of(f: &Fixtures, params: &[(String, Tensor)]) -> Tensor {
-    let (x, y) = (f.tensor("problem", "x"), f.tensor("problem", "y"));
+    let (x, y) = (f.tensor("problem", "in.x"), f.tensor("problem", "in.target"));
     let h = x.linear(&params[0].1, Some(&params[1].1)).tanh();
     mse_loss(&h.linear(&params[2].1, Some(&params[3].1)), &y, Reduction::Mean)
 }
@@ -130,11 +130,11 @@ fn optimizers_match_torch_given_torch_gradients() {
         for k in 0..10 {
             let mut grads = Gradients::default();
             for (name, p) in &params {
-                grads.insert(p, row(&f.tensor(&case, &format!("{name}.grad")), k, p));
+                grads.insert(p, row(&f.tensor(&case, &format!("grad.{name}")), k, p));
             }
             opt.step(&grads);
             for (name, p) in &params {
-                let want = row(&f.tensor(&case, &format!("{name}.after")), k, p);
+                let want = row(&f.tensor(&case, &format!("out.{name}")), k, p);
                 assert_matches_torch(&format!("{case}: {name} after step {}", k + 1), &p.detach(), &want);
                 // SGD uses only multiplies and fused multiply-adds, as PyTorch's CPU kernels do
                 // (on CPUs with FMA, where the fixtures were made): bit-for-bit equal. Adam and
@@ -161,7 +161,7 @@ fn optimizers_match_torch_training_end_to_end() {
     for case in optimizer_cases(&f) {
         let params = init_params(&f);
         let mut opt = build(f.params(&case), params.clone());
-        let losses = f.tensor(&case, "loss").to_vec();
+        let losses = f.tensor(&case, "out.loss").to_vec();
         for (k, &want_loss) in losses.iter().enumerate() {
             let loss = loss_of(&f, &params);
             assert_matches_torch(
@@ -171,7 +171,7 @@ fn optimizers_match_torch_training_end_to_end() {
             );
             opt.step(&loss.backward());
             for (name, p) in &params {
-                let want = row(&f.tensor(&case, &format!("{name}.after")), k, p);
+                let want = row(&f.tensor(&case, &format!("out.{name}")), k, p);
                 assert_matches_torch(
                     &format!("{case}: {name} after step {} (own gradients)", k + 1),
                     &p.detach(),
@@ -374,7 +374,7 @@ fn schedules_match_torch() {
     assert!(cases.len() >= 13, "{cases:?}");
     for case in cases {
         let s = schedule_of(f.params(&case));
-        let want = f.tensor(&case, "lrs");
+        let want = f.tensor(&case, "out");
         let got = Tensor::from_vec((0..want.numel()).map(|k| s.lr(0.1, k)).collect(), want.shape().clone());
         assert_close(&format!("{case}: learning rates"), &got, &want, 2e-6, 1e-10);
     }
@@ -406,7 +406,7 @@ fn clip_grad_norm_matches_torch() {
         let p = f.params(&case);
         let max_norm = p_f32(p, "max_norm");
         let norm_type = if p["norm_type"] == "inf" { f32::INFINITY } else { p_f32(p, "norm_type") };
-        let gs: Vec<Tensor> = (0..3).map(|i| f.tensor(&case, &format!("g{i}"))).collect();
+        let gs: Vec<Tensor> = (0..3).map(|i| f.tensor(&case, &format!("in.{i}"))).collect();
         let params: Vec<Tensor> = gs.iter().map(|g| Tensor::zeros(g.shape().clone()).requires_grad_()).collect();
         let mut grads = Gradients::default();
         for (p, g) in params.iter().zip(&gs) {
@@ -418,13 +418,13 @@ fn clip_grad_norm_matches_torch() {
         assert_matches_torch(
             &format!("{case}: total norm"),
             &Tensor::from_vec(vec![total], [1]),
-            &f.tensor(&case, "total_norm"),
+            &f.tensor(&case, "out"),
         );
         for (i, p) in params.iter().enumerate() {
             assert_matches_torch(
                 &format!("{case}: clipped gradient {i}"),
                 grads.get(p).unwrap(),
-                &f.tensor(&case, &format!("c{i}")),
+                &f.tensor(&case, &format!("out.{i}")),
             );
         }
         assert!(grads.get(&unrelated).is_none());

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_matches_torch, p_f32, p_usize, p_usizes, Fixtures};
+use common::{check, p_f32, p_isize, p_usize, p_usizes, Fixtures};
 use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::Tensor;
 use serde_json::Value;
@@ -10,11 +10,6 @@ use serde_json::Value;
 /// A list of possibly negative axes.
 fn isizes(p: &Value, key: &str) -> Vec<isize> {
     p[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as isize).collect()
-}
-
-/// One possibly negative axis.
-fn isize_of(p: &Value, key: &str) -> isize {
-    p[key].as_i64().unwrap() as isize
 }
 
 /// Applies the op a fixture case describes.
@@ -40,15 +35,15 @@ fn apply(p: &Value, x: &[Tensor]) -> Tensor {
         "sum" if isizes(p, "axes").is_empty() => x[0].sum_all(),
         "sum" => x[0].sum(&isizes(p, "axes"), p["keepdim"].as_bool().unwrap()),
         "mean" => x[0].mean(&isizes(p, "axes"), p["keepdim"].as_bool().unwrap()),
-        "max" => x[0].max(isize_of(p, "axis"), p["keepdim"].as_bool().unwrap()),
-        "min" => x[0].min(isize_of(p, "axis"), p["keepdim"].as_bool().unwrap()),
-        "argmax" => x[0].argmax(isize_of(p, "axis"), false),
+        "max" => x[0].max(p_isize(p, "axis"), p["keepdim"].as_bool().unwrap()),
+        "min" => x[0].min(p_isize(p, "axis"), p["keepdim"].as_bool().unwrap()),
+        "argmax" => x[0].argmax(p_isize(p, "axis"), false),
         "permute" => x[0].permute(&p_usizes(p, "perm")),
-        "transpose" => x[0].transpose(isize_of(p, "a"), isize_of(p, "b")),
-        "narrow" => x[0].narrow(isize_of(p, "axis"), p_usize(p, "start"), p_usize(p, "len")),
-        "flatten" => x[0].flatten(isize_of(p, "start"), isize_of(p, "end")),
+        "transpose" => x[0].transpose(p_isize(p, "a"), p_isize(p, "b")),
+        "narrow" => x[0].narrow(p_isize(p, "axis"), p_usize(p, "start"), p_usize(p, "len")),
+        "flatten" => x[0].flatten(p_isize(p, "start"), p_isize(p, "end")),
         "reshape" => x[0].reshape(p_usizes(p, "shape")),
-        "cat" => Tensor::cat(&[&x[0], &x[1]], isize_of(p, "axis")),
+        "cat" => Tensor::cat(&[&x[0], &x[1]], p_isize(p, "axis")),
         "stack" => Tensor::stack(&[&x[0], &x[1]], p_usize(p, "axis")),
         "broadcast_to" => x[0].broadcast_to(p_usizes(p, "shape")),
         "matmul" => x[0].matmul(&x[1]),
@@ -56,8 +51,9 @@ fn apply(p: &Value, x: &[Tensor]) -> Tensor {
     }
 }
 
+/// A case's operands `in.0`, `in.1`, ... in order.
 fn inputs(fx: &Fixtures, case: &str) -> Vec<Tensor> {
-    (0..).map_while(|i| fx.try_tensor(case, &format!("in{i}"))).collect()
+    fx.names(case, "in").iter().map(|n| fx.tensor(case, &format!("in.{n}"))).collect()
 }
 
 #[test]
@@ -67,18 +63,8 @@ fn forward_and_gradients_match_pytorch() {
     let cases = fx.cases();
     assert!(cases.len() > 70);
     for case in &cases {
-        let p = fx.params(case);
-        let xs: Vec<Tensor> = inputs(&fx, case).into_iter().map(|t| t.requires_grad_()).collect();
-        let out = apply(p, &xs);
-        assert_matches_torch(&format!("{case}: output"), &out, &fx.tensor(case, "out"));
-        let Some(g) = fx.try_tensor(case, "grad_out") else { continue };
-        let grads = (&out * &g).sum_all().backward();
-        for (i, x) in xs.iter().enumerate() {
-            if let Some(want) = fx.try_tensor(case, &format!("grad{i}")) {
-                let got = grads.get(x).unwrap_or_else(|| panic!("{case}: no gradient for input {i}"));
-                assert_matches_torch(&format!("{case}: gradient of input {i}"), got, &want);
-            }
-        }
+        let operands = fx.names(case, "in");
+        check(&fx, case, |t| apply(fx.params(case), &operands.iter().map(|n| t(n)).collect::<Vec<_>>()));
     }
 }
 

@@ -11,6 +11,7 @@ mod common;
 
 use std::time::Instant;
 
+use common::{check_tol, p_usizes, Fixtures, Tol};
 use convlab::models::{build, ModelConfig};
 use convlab::nn::{Mode, Module};
 use convlab::Tensor;
@@ -82,11 +83,11 @@ fn fill_input(dims: &[usize]) -> Tensor {
 
 #[test]
 fn forward_matches_torch_with_deterministic_weights() {
-    let fx = common::Fixtures::load("zoo_forward");
+    let fx = Fixtures::load("zoo_forward");
     for case in fx.cases() {
         let p = fx.params(&case);
         let name = p["model"].as_str().unwrap();
-        let shape = common::p_usizes(p, "input");
+        let shape = p_usizes(p, "input");
         let net = default_build(name, 0);
         for (n, t, _) in net.named_tensors() {
             if !n.ends_with("num_batches_tracked") {
@@ -94,10 +95,9 @@ fn forward_matches_torch_with_deterministic_weights() {
             }
         }
         let t = Instant::now();
-        let y = net.run(&fill_input(&shape), Mode::Eval);
-        let want = fx.tensor(&case, "out");
-        let scale = want.to_vec().iter().fold(0f32, |m, v| m.max(v.abs()));
-        common::assert_close(&format!("{name} forward"), &y, &want, 1e-4, 1e-4 * scale);
+        // Deep networks sum long f32 chains in another order: 1e-4 relative and of the largest output.
+        check_tol(&fx, &case, Tol::of_max(1e-4), |_| net.run(&fill_input(&shape), Mode::Eval));
+        let scale = fx.tensor(&case, "out").storage().iter().fold(0f32, |m, v| m.max(v.abs()));
         eprintln!("{name} {shape:?}: forward {:.3} s, max |out| {scale:.3e}", t.elapsed().as_secs_f64());
     }
 }

@@ -1,17 +1,60 @@
 //! Helpers shared by the integration tests: reading the PyTorch fixtures written by
 //! `tools/make_fixtures.py`, comparing tensors with a stated tolerance, and small synthetic
 //! datasets for the training tests.
+//!
+//! # Fixture files
+//!
+//! `tests/fixtures/<family>.safetensors` holds the cases of one family, written by
+//! `tools/fixtures/<family>.py`. Its metadata holds `torch_version` and, under each case's
+//! name, the case's parameters as JSON ([`Fixtures::params`]). Its tensors are f32 and named by
+//! case and role, in every family:
+//!
+//! - `<case>.in.<name>`: an input, by the name the Rust call gives it (`x`, `weight`, `bias`,
+//!   `target`, ...; `0`, `1`, ... for positional operands);
+//! - `<case>.out`: the output;
+//! - `<case>.out.<name>`: a further result (max-pooling `indices`, batch norm's
+//!   `running_mean`, a buffer after a training pass, ...);
+//! - `<case>.grad_out`: the upstream gradient; gradients are those of `Σ out ⊙ grad_out`;
+//! - `<case>.grad.<name>`: the gradient with respect to input `<name>`.
+//!
+//! Case names contain no `.`; input and result names may (state-dict names such as
+//! `fc1.weight`). [`Fixtures::tensor`] takes the part after the case: `fx.tensor(case, "in.x")`.
+//!
+//! # A reference test in one line
+//!
+//! ```ignore
+//! check(&Fixtures::load("nn"), "relu", |t| t("x").relu());
+//! ```
+//!
+//! [`check`] hands the closure the case's inputs (`t("x")` is `in.x`, a leaf that requires
+//! gradients when the case records `grad.x`), compares what it returns with `out`, and, when
+//! the case has a `grad_out`, backpropagates `Σ out ⊙ grad_out` and compares the gradient of
+//! every input the case records one for, all within [`Tol::TORCH`]; [`check_tol`] takes a
+//! stated tolerance instead. A family's tests loop over its cases, reading each case's
+//! parameters with [`Fixtures::params`] and [`p_usize`] and friends:
+//!
+//! ```ignore
+//! let fx = Fixtures::load("nn");
+//! for case in fx.cases_with_prefix("softmax_") {
+//!     let axis = p_isize(fx.params(&case), "axis");
+//!     check(&fx, &case, |t| t("x").softmax(axis));
+//! }
+//! ```
+//!
+//! A new case is one `w.run(case, params, fn, {"x": x}, seed)` in
+//! `tools/fixtures/<family>.py`, then `python3 tools/make_fixtures.py <family>`.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use convlab::data::{Dataset, MemoryDataset};
 use convlab::Tensor;
 use safetensors::SafeTensors;
 
-/// The reference cases of one fixture family (one `tests/fixtures/<name>.safetensors`).
+/// The reference cases of one fixture file (a family's `tests/fixtures/<name>.safetensors`).
 pub struct Fixtures {
     pub name: String,
     pub torch_version: String,
@@ -20,10 +63,19 @@ pub struct Fixtures {
 }
 
 impl Fixtures {
+    /// The committed family `tests/fixtures/<name>.safetensors`.
     pub fn load(name: &str) -> Fixtures {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.safetensors"));
+        Fixtures::open(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.safetensors")),
+        )
+    }
+
+    /// A fixture file anywhere, named in messages by its file name without `.safetensors`.
+    pub fn open(path: impl AsRef<Path>) -> Fixtures {
+        let path = path.as_ref();
+        let name = path.file_name().unwrap().to_string_lossy().trim_end_matches(".safetensors").to_string();
         let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run tools/make_fixtures.py)", path.display()));
+            std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e} (run tools/make_fixtures.py)", path.display()));
         let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let meta = meta.metadata().clone().unwrap_or_default();
         let st = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -45,8 +97,11 @@ impl Fixtures {
                 }
             }
         }
-        assert!(!params.is_empty(), "{name}: no cases");
-        Fixtures { name: name.to_string(), torch_version, tensors, params }
+        assert!(
+            !params.is_empty(),
+            "{name}: no case parameters in the metadata (not written by tools/fixtures/common.py?)"
+        );
+        Fixtures { name, torch_version, tensors, params }
     }
 
     /// Case names, sorted.
@@ -70,6 +125,87 @@ impl Fixtures {
     pub fn try_tensor(&self, case: &str, name: &str) -> Option<Tensor> {
         self.tensors.get(&format!("{case}.{name}")).cloned()
     }
+
+    /// The names under one role of a case, sorted: `names(case, "grad")` gives `["weight",
+    /// "x"]` for a case holding `grad.x` and `grad.weight`.
+    pub fn names(&self, case: &str, role: &str) -> Vec<String> {
+        let prefix = format!("{case}.{role}.");
+        let mut names: Vec<String> =
+            self.tensors.keys().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_string).collect();
+        names.sort();
+        names
+    }
+}
+
+/// A case's inputs as [`check`]'s closure sees them: `t("x")` is the case's `in.x`.
+pub type Inputs<'a> = dyn Fn(&str) -> Tensor + 'a;
+
+/// Checks one case against PyTorch within [`Tol::TORCH`]: see [`check_tol`].
+pub fn check(fx: &Fixtures, case: &str, f: impl FnOnce(&Inputs) -> Tensor) {
+    check_tol(fx, case, Tol::TORCH, f);
+}
+
+/// Runs `f` on the case's inputs and compares its result with the case's `out`; when the case
+/// has a `grad_out`, backpropagates `Σ out ⊙ grad_out` and compares every recorded
+/// `grad.<name>` with the gradient of input `<name>`. Everything is compared within `tol`.
+///
+/// `t(name)` is the case's `in.<name>`, the same leaf at every call; it requires gradients when
+/// the case records `grad.<name>`. A recorded gradient of an input that `f` never read, or
+/// that the result does not depend on, fails the check, and so does a `grad_out` without any
+/// recorded gradient.
+pub fn check_tol(fx: &Fixtures, case: &str, tol: Tol, f: impl FnOnce(&Inputs) -> Tensor) {
+    let what = format!("{}/{case}", fx.name);
+    let grads = fx.names(case, "grad");
+    let leaves = RefCell::new(BTreeMap::<String, Tensor>::new());
+    let input = |name: &str| {
+        let mut leaves = leaves.borrow_mut();
+        let leaf = leaves.entry(name.to_string()).or_insert_with(|| {
+            let t = fx.tensor(case, &format!("in.{name}"));
+            if grads.iter().any(|g| g == name) {
+                t.requires_grad_()
+            } else {
+                t
+            }
+        });
+        leaf.clone()
+    };
+    let out = f(&input);
+    assert_within(&format!("{what}: out"), &out, &fx.tensor(case, "out"), tol);
+    let Some(grad_out) = fx.try_tensor(case, "grad_out") else {
+        assert!(grads.is_empty(), "{what}: input gradients {grads:?} recorded without a grad_out");
+        return;
+    };
+    assert!(!grads.is_empty(), "{what}: a grad_out but no input gradient to compare");
+    let computed = (&out * &grad_out).sum_all().backward();
+    let leaves = leaves.borrow();
+    for name in &grads {
+        let leaf =
+            leaves.get(name).unwrap_or_else(|| panic!("{what}: grad.{name} is recorded but in.{name} was never read"));
+        let got = computed.get(leaf).unwrap_or_else(|| panic!("{what}: no gradient reached in.{name}"));
+        assert_within(&format!("{what}: grad.{name}"), got, &fx.tensor(case, &format!("grad.{name}")), tol);
+    }
+}
+
+/// How close a result must be to PyTorch's: element-wise
+/// `|got − want| <= rtol·|want| + atol·max(floor, max|want|)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub rtol: f32,
+    /// Absolute, as a fraction of the reference's largest magnitude (at least `floor`).
+    pub atol: f32,
+    pub floor: f32,
+}
+
+impl Tol {
+    /// The tolerance used against PyTorch: 1e-5 relative, with an absolute floor of 1e-5 times
+    /// the largest magnitude of the reference, or of 1 (f32 sums of many terms round
+    /// differently in any two libraries).
+    pub const TORCH: Tol = Tol { rtol: 1e-5, atol: 1e-5, floor: 1.0 };
+
+    /// `r` relative and `r` times the reference's largest magnitude absolute, without a floor.
+    pub const fn of_max(r: f32) -> Tol {
+        Tol { rtol: r, atol: r, floor: 0.0 }
+    }
 }
 
 /// Asserts `|got - want| <= atol + rtol·|want|` element-wise, naming the first offender.
@@ -82,16 +218,24 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f32, atol: f3
     }
 }
 
-/// The tolerance used against PyTorch: 1e-5 relative, with an absolute floor scaled to the
-/// magnitude of the reference (f32 sums of many terms round differently in any two libraries).
-pub fn assert_matches_torch(what: &str, got: &Tensor, want: &Tensor) {
-    let scale = want.storage().iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
-    assert_close(what, got, want, 1e-5, 1e-5 * scale);
+/// Asserts `got` matches `want` within `tol`.
+pub fn assert_within(what: &str, got: &Tensor, want: &Tensor, tol: Tol) {
+    let scale = want.storage().iter().fold(tol.floor, |m, v| m.max(v.abs()));
+    assert_close(what, got, want, tol.rtol, tol.atol * scale);
 }
 
-/// Parameters as usize / f32 / bool, with a clear panic naming the case.
+/// Asserts `got` matches `want` within [`Tol::TORCH`].
+pub fn assert_matches_torch(what: &str, got: &Tensor, want: &Tensor) {
+    assert_within(what, got, want, Tol::TORCH);
+}
+
+/// Parameters as usize / isize / f32 / bool, with a clear panic naming the case.
 pub fn p_usize(p: &serde_json::Value, key: &str) -> usize {
     p[key].as_u64().unwrap_or_else(|| panic!("param {key} missing or not an integer in {p}")) as usize
+}
+
+pub fn p_isize(p: &serde_json::Value, key: &str) -> isize {
+    p[key].as_i64().unwrap_or_else(|| panic!("param {key} missing or not an integer in {p}")) as isize
 }
 
 pub fn p_f32(p: &serde_json::Value, key: &str) -> f32 {

@@ -1,6 +1,8 @@
 //! The explainer's JSON API against a real `convlab explain` server: structure, runs,
-//! convolution detail equal to the engine's activation, attributions, bad requests as 4xx
-//! with a message, hostile requests (path traversal, huge heads and bodies, other hosts),
+//! convolution detail equal to the engine's activation, activation settings and pooling
+//! windows as the engine uses them, attributions, bad requests as 4xx with a message, the
+//! security headers of every answer and the page's modules, hostile requests (path
+//! traversal, huge heads and bodies, other hosts),
 //! idle and slow clients that must not tie the server up, loopback unless `--allow-remote`,
 //! and a load test: many concurrent clients getting only correct answers.
 
@@ -181,6 +183,127 @@ fn uploads_and_drawings() {
     let pixels = json!({ "pixels": vec![0.25; 784], "shape": [1, 28, 28] });
     let (code, r) = post("/api/run", "application/json", pixels.to_string().as_bytes());
     assert_eq!(code, 200, "{r}");
+}
+
+#[test]
+fn activation_settings_and_pooling_windows_are_the_engines() {
+    let _server = serve();
+    let (_, m) = get("/api/model");
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers[1]["activation"], json!({ "name": "relu" }));
+    assert!(layers[0].get("activation").is_none() && layers[0].get("pool").is_none());
+    let pool = &layers[2]["pool"];
+    assert_eq!(pool["op"], "max");
+    assert_eq!((pool["kernel"].clone(), pool["stride"].clone()), (json!([2, 2]), json!([2, 2])));
+    assert_eq!((pool["padding"].clone(), pool["dilation"].clone()), (json!([0, 0, 0, 0]), json!([1, 1])));
+    assert_eq!(
+        (pool["ceil_mode"].clone(), pool["input"].clone(), pool["output"].clone()),
+        (json!(false), json!([28, 28]), json!([14, 14]))
+    );
+    assert_eq!(layers[5]["pool"]["output"], json!([6, 6]));
+    // The pooling detail: every output's window (its input positions), the engine's maximum
+    // inside it, and outputs equal to the maxima of those windows.
+    let (code, d) = get("/api/detail?input=sample:5&layer=2&channel=1");
+    assert_eq!(code, 200, "{d}");
+    assert_eq!(d["pool"], *pool);
+    assert!(d["window_check"].as_f64().unwrap() < 1e-6, "{}", d["window_check"]);
+    let (x, y) = (floats(&d["input"]["data"]), floats(&d["output"]["data"]));
+    let windows = d["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 14 * 14);
+    for (o, (w, arg)) in windows.iter().zip(d["argmax"].as_array().unwrap()).enumerate() {
+        let taps: Vec<usize> = w.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as usize).collect();
+        let (i, j) = (o / 14, o % 14);
+        assert_eq!(
+            taps,
+            [2 * i * 28 + 2 * j, 2 * i * 28 + 2 * j + 1, (2 * i + 1) * 28 + 2 * j, (2 * i + 1) * 28 + 2 * j + 1]
+        );
+        let arg = arg.as_u64().unwrap() as usize;
+        assert!(taps.contains(&arg) && x[arg] == y[o], "output {o}: maximum at {arg}, window {taps:?}");
+    }
+    assert!(d["divisors"].is_null());
+    // The activation detail: the settings and the curve the engine computes.
+    let (_, d) = get("/api/detail?input=sample:5&layer=1&channel=0");
+    assert_eq!(d["activation"], json!({ "name": "relu" }));
+    let (cx, cy) = (floats(&d["curve"]["x"]), floats(&d["curve"]["y"]));
+    assert!(cx.len() > 10 && cx.len() == cy.len() && cx[0] < 0.0 && *cx.last().unwrap() > 0.0);
+    assert!(cx.iter().zip(&cy).all(|(x, y)| *y == x.max(0.0)));
+    assert!(d.get("windows").is_none());
+}
+
+const CSP_NEEDS: [&str; 5] =
+    ["default-src 'self'", "script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"];
+
+/// The `Content-Security-Policy` of a raw answer, after checking it forbids inline script and
+/// comes with `nosniff`.
+fn check_security_headers(what: &str, answer: &str) {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+    let csp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy:"))
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy in {head}"));
+    for need in CSP_NEEDS {
+        assert!(csp.contains(need), "{what}: CSP {csp} lacks {need}");
+    }
+    let script = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+    assert!(!script.contains("unsafe-inline") && !script.contains("unsafe-eval"), "{what}: {csp}");
+    assert!(head.lines().any(|l| l.trim() == "x-content-type-options: nosniff"), "{what}: {head}");
+}
+
+#[test]
+fn every_answer_carries_the_security_headers() {
+    let server = serve();
+    let addr = server.addr();
+    for t in ["/", "/app.js", "/style.css", "/api/model", "/api/detail?input=sample:0&layer=nope", "/nothing"] {
+        let r = raw_get(addr, t);
+        assert!(r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.1 4"), "{t}: {r}");
+        check_security_headers(t, &r);
+    }
+    let refused = [
+        b"DELETE /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_vec(),
+        b"GET /api/model HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000000\r\n\r\n".to_vec(),
+    ];
+    for req in refused {
+        check_security_headers(&String::from_utf8_lossy(&req), &raw(addr, &req, Duration::from_secs(10)));
+    }
+    // The fixed answer written when a head does not arrive in time.
+    let slow = Server::start_with(&setup().checkpoint, &["--request-timeout", "1"]);
+    let r = raw(slow.addr(), b"GET /api/model HTTP/1.1\r\nHost: 127.0.0.1\r\n", Duration::from_secs(10));
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+    check_security_headers("408", &r);
+}
+
+#[test]
+fn the_page_is_es_modules_without_inline_script_or_markup_from_strings() {
+    let _server = serve();
+    let page = ureq::get(&format!("{}/", base())).call().unwrap().into_string().unwrap();
+    assert!(page.contains(r#"<script type="module" src="/app.js"></script>"#), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "one script, the entry module");
+    let lower = page.to_ascii_lowercase();
+    for (i, _) in lower.match_indices(" on") {
+        let attr: String = lower[i + 3..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        assert!(!lower[i + 3 + attr.len()..].starts_with('='), "inline event handler on{attr} in index.html");
+    }
+    // Every module app.js imports, directly or not, is served as JavaScript; none turns a
+    // string into markup.
+    let mut todo = vec!["app.js".to_string()];
+    let mut seen = Vec::new();
+    while let Some(f) = todo.pop() {
+        if seen.contains(&f) {
+            continue;
+        }
+        let r = ureq::get(&format!("{}/{f}", base())).call().unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(r.content_type() == "text/javascript", "{f}: {}", r.content_type());
+        let src = r.into_string().unwrap();
+        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            assert!(!src.contains(banned), "{f} uses {banned}");
+        }
+        for part in src.split(" from './").skip(1) {
+            todo.push(part.split('\'').next().unwrap().to_string());
+        }
+        seen.push(f);
+    }
+    assert!(seen.len() >= 10 && seen.iter().any(|f| f == "state.js"), "{seen:?}");
 }
 
 /// A PNG header claiming 100000×100000 pixels (valid signature and IHDR CRC).

@@ -3,7 +3,10 @@
 //! model, checks one overview column per layer, opens the convolution detail and compares the
 //! number it shows with the engine's activation, switches inputs by clicking a sample and by
 //! uploading a file, draws the blocks of a ResNet (resnet9_slim_cifar, untrained) as groups
-//! that open on click, and saves screenshots under `target/explain-tests/browser/`.
+//! that open on click, and saves screenshots under `target/explain-tests/browser/`. A second
+//! test opens every view for a model whose names hold markup and checks that they show as
+//! text, that no element or script came from them and that the page's Content-Security-Policy
+//! blocks nothing the page needs.
 //!
 //! Skips (with a message) when `chromedriver` or `chromium` cannot be found; `.ci/run`
 //! installs both. `CHROMEDRIVER` and `CHROMIUM` name other binaries.
@@ -88,9 +91,10 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
 }
 
 impl Driver {
-    fn start(driver: &Path, chromium: &Path) -> Driver {
+    /// chromedriver and a browser, with their log and launcher in `dir`.
+    fn start(driver: &Path, chromium: &Path, dir: &Path) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = target_dir("browser").join("chromedriver.log");
+        let log = dir.join("chromedriver.log");
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
@@ -99,7 +103,7 @@ impl Driver {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let chromium = niced_launcher(chromium, &target_dir("browser"));
+        let chromium = niced_launcher(chromium, dir);
         let t0 = Instant::now();
         while ureq::get(&format!("{base}/status")).call().is_err() {
             assert!(t0.elapsed() < Duration::from_secs(20), "chromedriver did not start");
@@ -123,6 +127,13 @@ impl Driver {
     }
     fn url(&self, p: &str) -> String {
         format!("{}/session/{}{p}", self.base, self.session)
+    }
+    /// Runs `source` in every page this browser opens from now on, before the page's scripts
+    /// (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`, which the page's
+    /// Content-Security-Policy does not govern).
+    fn before_every_page(&self, source: &str) {
+        let cmd = json!({ "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": { "source": source } });
+        call("POST", &self.url("/goog/cdp/execute"), Some(cmd));
     }
     /// Navigates and waits until the explainer's page is there. No reload: the first load of a
     /// fresh browser must work (it once stalled on the server's connection handling, see
@@ -244,7 +255,7 @@ fn the_page_in_headless_chromium() {
     let ck = make_checkpoint(&dir, 30);
     let ex = Explainer::from_checkpoint(&ck, None, &convlab::data::DataOptions::default()).unwrap();
     let server = Server::start(&ck);
-    let d = Driver::start(&driver, &chromium);
+    let d = Driver::start(&driver, &chromium, &dir);
     d.go(&format!("{}/", server.url));
 
     // One overview column per layer.
@@ -381,4 +392,260 @@ fn check_blocks(d: &Driver, dir: &Path) {
     );
     let status = d.js("return document.getElementById('status').className");
     assert_ne!(status, json!("error"), "{}", d.js("return document.getElementById('status').textContent"));
+}
+
+/// Class names with markup, as a checkpoint's metadata may hold them.
+const HOSTILE_CLASSES: [&str; 4] = [
+    r#"<img src=x onerror="window.__pwned=1">"#,
+    "<b>bold</b>",
+    r#""><script>window.__pwned=2</script>"#,
+    "<svg onload=window.__pwned=3>&amp;",
+];
+/// A folder name with markup: the dataset's name (`folder:<path>`) holds it.
+const HOSTILE_FOLDER: &str = "<img src=x onerror=window.__pwned=4>";
+/// A file name with markup, for an upload.
+const HOSTILE_FILE: &str = "<img src=x onerror=window.__pwned=5>.png";
+
+/// Installed before the page's scripts: records Content-Security-Policy violations and script
+/// errors, and puts markup into the strings of the server's answers that a checkpoint cannot
+/// carry (the model is rebuilt from its spec, whose layers are numbered): the model's name,
+/// layer names and settings, Grad-CAM's and the filters' layer, and two error messages.
+const PAGE_PROBE: &str = r#"
+window.__csp = []; window.__errors = [];
+document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+window.addEventListener('error', e => window.__errors.push(String(e.message)));
+window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason)));
+const H = {
+  layer: '<img src=x onerror="window.__pwned=6">',
+  describe: '<b>bold</b>"><script>window.__pwned=7</script>',
+  model: '<img src=x onerror="window.__pwned=8">model ',
+  error: '<img src=x onerror="window.__pwned=9">error',
+};
+const rename = list => { for (const n of list) { n.path = H.layer + n.path; n.describe = H.describe; if (n.children) rename(n.children); } };
+const rewrite = {
+  '/api/model': j => { j.model = H.model + j.model; rename(j.layers); },
+  '/api/detail': j => { j.describe = H.describe; },
+  '/api/filters': j => { if (j) j.layer = H.layer + j.layer; },
+  '/api/attribution': (j, url) => url.includes('method=guided') ? { status: 400, body: { error: H.error } } : void (j.layer = j.layer && H.layer + j.layer),
+  '/api/hyper': (j, url) => url.includes('kernel=9') ? { status: 200, body: { ok: false, error: H.error } } : undefined,
+};
+const fetched = window.fetch;
+window.fetch = async (...args) => {
+  const r = await fetched(...args);
+  const url = String(args[0]);
+  const f = rewrite[url.split('?')[0]];
+  if (!f || !r.ok) return r;
+  const j = await r.json();
+  const swap = f(j, url);
+  const out = swap || { status: r.status, body: j };
+  return new Response(JSON.stringify(out.body), { status: out.status, headers: { 'Content-Type': 'application/json' } });
+};
+"#;
+
+/// An untrained model with a GELU, a Softplus (β = 2), dropout, max and average pooling
+/// (padding, only inputs counted), over a folder of 16×16 images in 4 classes, saved with markup as class
+/// names; its output always favours class 0, so the test images of the others are mistakes.
+fn hostile_checkpoint(dir: &Path) -> PathBuf {
+    let root = dir.join(HOSTILE_FOLDER);
+    let _ = std::fs::remove_dir_all(&root);
+    for (split, n) in [("train", 1u32), ("test", 3)] {
+        for c in 0..4u32 {
+            let class = root.join(split).join(format!("c{c}"));
+            std::fs::create_dir_all(&class).unwrap();
+            for k in 0..n {
+                let img = image::GrayImage::from_fn(16, 16, |x, y| {
+                    image::Luma([if (x + c * 3 + k) % 7 < 3 || (y * (c + 1)) % 5 == 0 { 230 } else { 20 }])
+                });
+                img.save(class.join(format!("{k}.png"))).unwrap();
+            }
+        }
+    }
+    let spec = "input(1,16,16) conv(3,3,padding=1) gelu maxpool(2) conv(4,3,padding=1) softplus(2) dropout(0.25) avgpool(3,stride=2,padding=1,count_include_pad=false) flatten linear(4)";
+    let m = resolve_model(spec, Some(1), Some(4), None, 11).unwrap();
+    let (_, bias) = m.module.named_parameters().into_iter().find(|(n, _)| n == "8.bias").unwrap();
+    bias.set_data(vec![50.0, 0.0, 0.0, 0.0]);
+    let meta = CheckpointMeta {
+        class_names: HOSTILE_CLASSES.iter().map(|s| s.to_string()).collect(),
+        ..CheckpointMeta::new(
+            &m.description,
+            json!({ "in_channels": 1, "num_classes": 4, "dataset": root.to_string_lossy() }),
+        )
+    };
+    let path = dir.join("hostile.safetensors");
+    checkpoint::save(&path, &*m.module, &meta).unwrap();
+    let metrics: String = (1..=5)
+        .map(|s| format!("{{\"step\":{s},\"<img src=x onerror=window.__pwned=10>loss\":{}}}\n", 1.0 / s as f64))
+        .collect();
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    path
+}
+
+/// Dispatches a mouse move over the middle of every element matching `css`; returns the
+/// tooltip's text after each.
+fn hover_all(d: &Driver, css: &str) -> Vec<String> {
+    let v = d.js(&format!(
+        "return [...document.querySelectorAll({css:?})].map(e => {{ e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); e.dispatchEvent(new MouseEvent('mousemove', {{ clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true }})); const t = document.getElementById('tooltip'); return t.hidden ? '' : t.textContent; }})"
+    ));
+    v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+}
+
+fn text_of(d: &Driver, css: &str) -> String {
+    d.js(&format!("const e = document.querySelector({css:?}); return e ? e.innerText : ''"))
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Opens a detail by clicking `css` and waits for its title to start with `title`.
+fn open_detail(d: &Driver, css: &str, title: &str) -> String {
+    d.click(css);
+    d.wait(title, &format!("return document.getElementById('detail-title').textContent.startsWith({title:?})"));
+    text_of(d, "#detail")
+}
+
+#[test]
+fn markup_in_names_reaches_the_page_as_text() {
+    let (Some(driver), Some(chromium)) = (
+        find_binary("CHROMEDRIVER", &["chromedriver"]),
+        find_binary("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]),
+    ) else {
+        eprintln!("SKIPPED: chromedriver or chromium not found (install Debian's chromium and chromium-driver, as .ci/run does)");
+        return;
+    };
+    let dir = target_dir("browser-hostile");
+    let ck = hostile_checkpoint(&dir);
+    let server = Server::start(&ck);
+    let d = Driver::start(&driver, &chromium, &dir);
+    d.before_every_page(PAGE_PROBE);
+    d.go(&format!("{}/", server.url));
+    d.wait("the overview", "return document.querySelectorAll('#network .column[data-layer]').length === 9 && document.getElementById('status').textContent.includes('test image 0')");
+
+    // The header, the samples, the overview's columns and output, and their tooltips.
+    let info = text_of(&d, "#model-info");
+    assert!(
+        info.contains(HOSTILE_FOLDER) && info.contains(r#"<img src=x onerror="window.__pwned=8">model input(1,16,16)"#),
+        "{info}"
+    );
+    let thumbs = d.js("return [...document.querySelectorAll('#samples .thumb')].map(t => t.textContent + ' | ' + t.title).join('\\n')");
+    assert!(thumbs.as_str().unwrap().contains(HOSTILE_CLASSES[0]), "{thumbs}");
+    d.click("#show-detail");
+    let network = text_of(&d, "#network");
+    for want in [
+        r#"<img src=x onerror="window.__pwned=6">0 · Conv2d"#,
+        "<b>bold</b>\"><script>",
+        HOSTILE_CLASSES[2],
+        HOSTILE_CLASSES[3],
+    ] {
+        assert!(network.contains(want), "overview lacks {want}: {network}");
+    }
+    let tips =
+        [hover_all(&d, "#network .column[data-layer='1'] canvas.map"), hover_all(&d, "#network .out-row")].concat();
+    assert!(tips.iter().any(|t| t.starts_with(r#"<img src=x onerror="window.__pwned=6">1 GELU"#)), "{tips:?}");
+    for c in HOSTILE_CLASSES {
+        assert!(tips.iter().any(|t| t.starts_with(c)), "no tooltip names {c}: {tips:?}");
+    }
+
+    // Every kind of detail, each with the engine's settings.
+    let conv = open_detail(&d, "#network .column[data-layer='0'] canvas.map", "Convolution");
+    assert!(conv.contains(r#"Convolution: <img src=x onerror="window.__pwned=6">0, output channel 0"#), "{conv}");
+    d.wait("the dot product", "return !!document.getElementById('dot-output')");
+    let gelu = open_detail(&d, "#network .column[data-layer='1'] canvas.map", "GELU");
+    assert!(gelu.contains("GELU(approximate='none'): y = 0.5·x·(1 + erf(x / √2))"), "{gelu}");
+    let max = open_detail(&d, "#network .column[data-layer='2'] canvas.map:nth-of-type(2)", "MaxPool2d");
+    assert!(max.contains("kernel 2×2, stride 2×2") && max.contains("max("), "{max}");
+    let softplus = open_detail(&d, "#network .column[data-layer='4'] canvas.map", "Softplus");
+    assert!(softplus.contains("Softplus(beta=2, threshold=20): y = 2·x > 20 ? x : log(1 + e^(2·x)) / 2"), "{softplus}");
+    let dropout = open_detail(&d, "#network .column[data-layer='5'] canvas.map", "Dropout");
+    assert!(dropout.contains("(Dropout <b>bold</b>\"><script>window.__pwned=7</script>)"), "{dropout}");
+    let avg = open_detail(&d, "#network .column[data-layer='6'] canvas.map", "AvgPool2d");
+    assert!(
+        avg.contains("padding top/bottom/left/right 1/1/1/1") && avg.contains("only inputs count in the divisor"),
+        "{avg}"
+    );
+    assert!(avg.contains(") / 4 = "), "a corner window of 2×2 inputs: {avg}");
+    let flatten = open_detail(&d, "#network .column[data-layer='7'] canvas.strip", "Flatten");
+    assert!(flatten.starts_with(r#"Flatten: <img src=x onerror="window.__pwned=6">7"#), "{flatten}");
+    let dense = open_detail(&d, "#network .out-row[data-cls='2']", "Dense");
+    d.wait("the softmax", "return !!document.getElementById('softmax-p')");
+    assert!(
+        dense.starts_with(&format!("Dense <img src=x onerror=\"window.__pwned=6\">8: class {}", HOSTILE_CLASSES[2])),
+        "{dense}"
+    );
+    let softmax = text_of(&d, "#detail table.softmax");
+    for c in HOSTILE_CLASSES {
+        assert!(softmax.contains(c), "the softmax table lacks {c}: {softmax}");
+    }
+    assert!(softmax.contains("<img src=x"));
+
+    // Attribution (three methods, one answered with an error), the filters, the confusion
+    // matrix and its mistakes, the playground's error, an upload with a hostile file name.
+    let options =
+        d.js("return [...document.querySelectorAll('#attr-class option')].map(o => o.textContent).join('\\n')");
+    assert!(HOSTILE_CLASSES.iter().all(|c| options.as_str().unwrap().contains(c)), "{options}");
+    d.wait(
+        "saliency",
+        &format!(
+            "return document.getElementById('attribution').textContent.includes({:?})",
+            format!("saliency for \"{}\"", HOSTILE_CLASSES[0])
+        ),
+    );
+    for (method, want) in [
+        ("gradcam", r#"Grad-CAM at <img src=x onerror="window.__pwned=6">"#),
+        ("guided", r#"<img src=x onerror="window.__pwned=9">error"#),
+    ] {
+        d.js(&format!("document.getElementById('attr-method').value = '{method}'; document.getElementById('attr-method').onchange()"));
+        d.wait(method, &format!("return document.getElementById('attribution').innerText.includes({want:?})"));
+    }
+    let filters = d.js("return [...document.querySelectorAll('#filters canvas')].map(c => c.title).join('\\n')");
+    assert!(filters.as_str().unwrap().contains(r#"of <img src=x onerror="window.__pwned=6">0"#), "{filters}");
+    d.wait("the training curve", "return document.querySelectorAll('#curves canvas').length === 1");
+    d.click("#confusion-run");
+    d.wait("the confusion matrix", "return !!document.querySelector('table.confusion') && document.querySelectorAll('#confusion a[data-i]').length > 0");
+    let confusion = text_of(&d, "#confusion");
+    for c in HOSTILE_CLASSES {
+        assert!(
+            confusion.contains(&format!("\n{c}")) || confusion.contains(&format!("\t{c}")),
+            "the matrix lacks {c}: {confusion}"
+        );
+    }
+    let mistakes =
+        d.js("return [...document.querySelectorAll('#confusion a[data-i]')].map(a => a.textContent).join('\\n')");
+    assert!(
+        mistakes.as_str().unwrap().contains(&format!("{}→{}", HOSTILE_CLASSES[1], HOSTILE_CLASSES[0])),
+        "{mistakes}"
+    );
+    d.js("const k = document.getElementById('pg-kernel'); k.value = 9; k.oninput()");
+    d.wait("the playground's error", "return document.getElementById('pg-formula').innerText === 'Not possible: <img src=x onerror=\"window.__pwned=9\">error'");
+    let png = dir.join(HOSTILE_FILE);
+    image::GrayImage::from_fn(20, 20, |x, _| image::Luma([(x * 12) as u8]))
+        .save_with_format(&png, image::ImageFormat::Png)
+        .unwrap();
+    let e = d.find("#upload");
+    call("POST", &d.url(&format!("/element/{e}/value")), Some(json!({ "text": png.to_string_lossy() })));
+    d.wait("the upload", &format!("return document.getElementById('status').textContent === {HOSTILE_FILE:?}"));
+    d.click("#confusion a[data-i]");
+    d.wait(
+        "a mistake's input",
+        "return document.getElementById('status').textContent.includes('(true class: <b>bold</b>)')",
+    );
+    d.screenshot(None, &dir.join("hostile_page.png"));
+
+    // Nothing came from those strings but text: no element, no script, no handler.
+    let injected = d.js(
+        r#"return {
+          pwned: typeof window.__pwned,
+          img: document.querySelectorAll('img').length,
+          svg: [...document.querySelectorAll('svg')].map(s => s.id).join(','),
+          bold: [...document.querySelectorAll('b')].filter(b => b.textContent === 'bold').length,
+          scripts: [...document.querySelectorAll('script')].map(s => s.type + ' ' + s.getAttribute('src')).join(','),
+          handlers: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name)),
+          csp: window.__csp,
+          errors: window.__errors,
+          status: document.getElementById('status').className,
+        }"#,
+    );
+    assert_eq!(
+        injected,
+        json!({ "pwned": "undefined", "img": 0, "svg": "edges", "bold": 0, "scripts": "module /app.js", "handlers": [], "csp": [], "errors": [], "status": "" })
+    );
 }

@@ -179,6 +179,25 @@ impl WindowAxis {
         (o * self.stride) as isize - self.pad_start as isize
     }
 
+    /// The input positions window `o` reads that lie inside the input (its taps are
+    /// `window_start(o) + t·D` for `t < K`; those in the padding are left out).
+    pub fn taps(&self, o: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.window_start(o);
+        (0..self.kernel)
+            .map(move |t| start + (t * self.dilation) as isize)
+            .filter(|&i| i >= 0 && (i as usize) < self.input)
+            .map(|i| i as usize)
+    }
+
+    /// The length of window `o` counted with its padding, as average pooling's
+    /// `count_include_pad` divides: PyTorch clips the window at `I + P_start` (the padding
+    /// setting, also where `ceil_mode` lets the last window hang further).
+    pub fn padded_len(&self, o: usize) -> usize {
+        let start = self.window_start(o);
+        let end = (start + self.kernel as isize).min((self.input + self.pad_start) as isize);
+        (end - start).max(0) as usize
+    }
+
     /// The lecture's arithmetic with this axis's numbers, e.g.
     /// `O = (I - F + P_start + P_end)/S + 1 = (28 - 5 + 2 + 2)/1 + 1 = 28` (with `floor(…)`
     /// when the division is not exact).

@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /`, `/app.js`, ... | the page (embedded files) |
+//! | `GET /`, `/app.js`, ... | the page (embedded files: `index.html`, `style.css` and the ES modules in `SCRIPTS`) |
 //! | `GET /api/model` | layers, shapes, kinds, settings, class names |
 //! | `GET /api/samples?offset=&count=` | test images with labels |
 //! | `POST /api/run?maps=N` | body: `{"sample": i}`, `{"pixels": [...], "shape": [C,H,W]}` or PNG/JPEG bytes |
@@ -32,13 +32,25 @@ pub const MAX_BODY: usize = MAX_IMAGE_BYTES + (1 << 20);
 
 const INDEX: &str = include_str!("../../web/index.html");
 const STYLE: &str = include_str!("../../web/style.css");
-const SCRIPTS: [(&str, &str); 6] = [
+/// The page's ES modules (`app.js` imports the others), served as `text/javascript`.
+const SCRIPTS: [(&str, &str); 17] = [
     ("/app.js", include_str!("../../web/app.js")),
+    ("/state.js", include_str!("../../web/state.js")),
+    ("/api.js", include_str!("../../web/api.js")),
+    ("/dom.js", include_str!("../../web/dom.js")),
+    ("/draw.js", include_str!("../../web/draw.js")),
+    ("/inputs.js", include_str!("../../web/inputs.js")),
     ("/overview.js", include_str!("../../web/overview.js")),
     ("/detail.js", include_str!("../../web/detail.js")),
+    ("/conv.js", include_str!("../../web/conv.js")),
+    ("/maps.js", include_str!("../../web/maps.js")),
+    ("/activation.js", include_str!("../../web/activation.js")),
+    ("/pool.js", include_str!("../../web/pool.js")),
     ("/dense.js", include_str!("../../web/dense.js")),
     ("/playground.js", include_str!("../../web/playground.js")),
     ("/beyond.js", include_str!("../../web/beyond.js")),
+    ("/attribution.js", include_str!("../../web/attribution.js")),
+    ("/confusion.js", include_str!("../../web/confusion.js")),
 ];
 
 type Reply = Response;

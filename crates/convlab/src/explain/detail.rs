@@ -1,12 +1,14 @@
 //! One neuron's arithmetic, from the engine's own tensors: a convolution's input channels
 //! (padded as the layer pads them), kernels, per-channel results, bias and output; an
-//! element-wise or pooling layer's input and output map; a dense unit's inputs and weights.
+//! element-wise or pooling layer's input and output map (with an activation's settings and
+//! curve, a pooling layer's window settings and the input positions of every window); a
+//! dense unit's inputs and weights.
 
 use std::any::Any;
 
 use serde_json::{json, Value};
 
-use super::{module_at, Explainer};
+use super::{module_at, params, Explainer};
 use crate::nn::{Conv2d, Linear};
 use crate::ops::conv::conv2d_output_shape;
 use crate::{no_grad, Conv2dParams, Error, Padding2d, Tensor};
@@ -74,6 +76,19 @@ impl Explainer {
             v["input"] = map_json(&cin);
             v["output"] = map_json(&cout);
             v["geometry"] = json!(info.geometry);
+            if let Some(a) = params::activation_of(module) {
+                let r = cin.storage().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                v["activation"] = params::activation_json(&a);
+                v["curve"] = params::activation_curve(&a, r.max(1e-6));
+            }
+            let planes = params::plane(ind).zip(params::plane(out_dims));
+            if let Some(win) = planes.and_then(|(i, o)| params::pool_of(module, i, o)) {
+                v["pool"] = win.settings();
+                v["windows"] = json!(win.taps());
+                v["divisors"] = json!(win.divisors());
+                v["argmax"] = json!(win.argmax(&cin));
+                v["window_check"] = json!(win.check(&cin.storage(), &cout.storage()));
+            }
         } else if ind.len() == 2 && out_dims.len() == 2 {
             v["inputs"] = json!(&*r.input.storage());
             v["outputs"] = json!(&*r.output.storage());

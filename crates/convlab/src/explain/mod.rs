@@ -5,11 +5,13 @@
 //! names and input normalization, and optionally the test split of its dataset. It answers:
 //! - [`Explainer::structure`]: every layer in execution order, with kind, settings, input and
 //!   output shapes, window geometry and parameter count, nested in blocks (ResNet, DenseNet);
+//!   activation layers with their settings (`activation`), pooling layers with their window
+//!   (`pool`), as the engine uses them ([`params`]);
 //! - [`Explainer::run`]: every layer's activations for an input (the first maps of wide layers,
 //!   more through [`Explainer::layer_maps`]), the logits and the probabilities;
 //! - [`Explainer::detail`]: one neuron's arithmetic (a convolution's input channels, kernels,
-//!   per-channel results, bias and output; a pool's or activation's input and output; a dense
-//!   unit's inputs, weights and bias);
+//!   per-channel results, bias and output; a pool's or activation's input and output, with a
+//!   pool's windows and an activation's curve; a dense unit's inputs, weights and bias);
 //! - [`Explainer::attribution`]: saliency, guided backpropagation and Grad-CAM for a class;
 //! - [`Explainer::filters`], [`Explainer::metrics`], [`Explainer::confusion`] and [`hyper`]
 //!   (the hyperparameter playground's arithmetic, from the engine's own validation).
@@ -36,6 +38,7 @@ mod attribution;
 mod detail;
 mod hyper;
 mod input;
+mod params;
 mod run;
 
 use std::collections::{HashMap, VecDeque};
@@ -96,6 +99,10 @@ pub(crate) struct LayerInfo {
     pub output_shape: Vec<usize>,
     pub params: usize,
     pub geometry: Option<crate::window::Window2d>,
+    /// An activation layer's function and settings.
+    pub activation: Option<crate::Activation>,
+    /// A 2-D pooling layer's window settings ([`params::PoolWindows::settings`]).
+    pub pool: Option<Value>,
 }
 
 #[derive(Default)]
@@ -166,6 +173,10 @@ impl Explainer {
             .zip(ids)
             .map(|(r, id)| {
                 let m = module_at(&*model, &r.path);
+                let pool = m
+                    .zip(params::plane(&r.input_shape))
+                    .zip(params::plane(r.output.dims()))
+                    .and_then(|((m, input), output)| params::pool_of(m, input, output).map(|p| p.settings()));
                 LayerInfo {
                     id,
                     path: r.path.clone(),
@@ -176,6 +187,8 @@ impl Explainer {
                     output_shape: r.output.dims()[1..].to_vec(),
                     params: m.map(|m| if r.leaf { m.num_parameters() } else { 0 }).unwrap_or(0),
                     geometry: r.geometry,
+                    activation: m.and_then(params::activation_of),
+                    pool,
                 }
             })
             .collect();
@@ -286,6 +299,12 @@ impl Explainer {
                 "id": l.id, "path": l.path, "kind": l.kind, "leaf": l.leaf, "describe": l.describe,
                 "input_shape": l.input_shape, "output_shape": l.output_shape, "params": l.params, "geometry": g,
             });
+            if let Some(a) = &l.activation {
+                v["activation"] = params::activation_json(a);
+            }
+            if let Some(p) = &l.pool {
+                v["pool"] = p.clone();
+            }
             if !l.leaf {
                 v["children"] = Value::Array(children);
             }

@@ -95,6 +95,21 @@ pub(crate) fn grad_of<'a>(op: &str, name: &str, param: &Tensor, grads: &'a Gradi
     Some(g)
 }
 
+/// The gradient an update rule reads (PyTorch's first lines of each): a copy of `grad`,
+/// negated when maximizing, plus the L2 penalty `weight_decay·p` when that is not 0.
+#[inline(always)]
+pub(crate) fn penalized_grad(grad: &Tensor, param: &Tensor, weight_decay: f32, maximize: bool) -> Vec<f32> {
+    let mut g: Vec<f32> = grad.storage().to_vec();
+    if maximize {
+        g.iter_mut().for_each(|v| *v = -*v);
+    }
+    if weight_decay != 0.0 {
+        let p = param.storage();
+        g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(weight_decay, *g));
+    }
+    g
+}
+
 /// An error naming the optimizer on duplicate parameter names.
 pub(crate) fn check_names(op: &str, params: &[(String, Tensor)]) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();

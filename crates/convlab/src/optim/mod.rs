@@ -6,8 +6,8 @@
 //! next forward pass uses the new values. A parameter without a gradient in the store is
 //! skipped (PyTorch skips `grad is None`).
 //!
-//! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] / [`AdamW`] (AMSGrad,
-//!   L2 or decoupled weight decay), [`RMSprop`] (momentum, centered): the formulas of
+//! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] (AMSGrad, L2 or
+//!   decoupled weight decay: [`AdamW`]), [`RMSprop`] (momentum, centered): the formulas of
 //!   `torch.optim`'s single-tensor implementations, in the same order of float operations.
 //! - [`Schedule`]: `torch.optim.lr_scheduler`'s schedules as pure functions of the step counter
 //!   (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`, `LinearLR`, `OneCycleLR`,

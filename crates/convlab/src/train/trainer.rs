@@ -52,6 +52,25 @@ fn step_seed(seed: u64, step: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Throughput counters of this process since the start of an epoch or of a log window:
+/// images, time, and the all-reduce time and step there. (The sums of the records live in
+/// the state, so that a resumed run reports what an uninterrupted one does.)
+struct Window {
+    images: usize,
+    started: Instant,
+    comm: (Duration, usize),
+}
+
+impl Window {
+    fn start(t: &Trainer) -> Window {
+        Window { images: 0, started: Instant::now(), comm: (t.comm_time, t.state.step) }
+    }
+
+    fn images_per_sec(&self) -> f64 {
+        self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
 /// A training run: model, optimizer, schedule, loaders and where it stands.
 pub struct Trainer {
     pub config: TrainConfig,
@@ -252,6 +271,25 @@ impl Trainer {
         ))
     }
 
+    /// A metrics line of `kind` (`"step"` or `"epoch"`) over `sums` and the counters
+    /// `since`, at the current step.
+    fn record(&self, kind: &str, epoch: usize, sums: Sums, since: &Window, ev: Option<&Evaluation>) -> Record {
+        Record {
+            kind: kind.into(),
+            step: self.state.step,
+            epoch,
+            loss: sums.loss / sums.images as f64,
+            lr: self.opt.lr() as f64,
+            train_acc: sums.correct as f64 / sums.images as f64,
+            test_acc: ev.map(|e| e.accuracy),
+            test_loss: ev.map(|e| e.loss),
+            images_per_sec: since.images_per_sec(),
+            wall_time: self.state.wall_time,
+            skipped_steps: self.state.skipped_steps,
+            allreduce_ms: self.comm_ms_since(since.comm),
+        }
+    }
+
     /// Runs until the epochs (or `steps`, or the time limit) are done or the stop flag is
     /// raised; reports to `observer`. With `threads` set, runs on a pool of that size.
     pub fn run(&mut self, observer: &mut (dyn Observer + Send)) -> Result<Summary, Error> {
@@ -294,12 +332,7 @@ impl Trainer {
         while self.state.epoch < epochs && self.state.step < total {
             let epoch = self.state.epoch;
             observer.epoch_start(epoch, bpe);
-            // Throughput counters of this process (the sums of the records live in the state,
-            // so that a resumed run reports what an uninterrupted one does).
-            let (mut w_images, mut w_t) = (0usize, Instant::now());
-            let (mut e_images, e_t) = (0usize, Instant::now());
-            // All-reduce time and steps at the start of the log window and of the epoch.
-            let (mut w_comm, e_comm) = ((self.comm_time, self.state.step), (self.comm_time, self.state.step));
+            let (mut log_window, mut epoch_window) = (Window::start(self), Window::start(self));
             let mut end = None;
             let skip = self.state.step_in_epoch;
             if skip < bpe {
@@ -363,11 +396,11 @@ impl Trainer {
                         }
                     }
                     drop(grads);
-                    (w_images, e_images) = (w_images + n, e_images + n);
+                    log_window.images += n;
+                    epoch_window.images += n;
                     self.state.step += 1;
                     self.state.step_in_epoch += 1;
                     self.state.wall_time = wall();
-                    let secs = e_t.elapsed().as_secs_f64().max(1e-9);
                     let es = self.state.epoch_sums;
                     observer.step(&Progress {
                         epoch,
@@ -377,27 +410,13 @@ impl Trainer {
                         total_steps: total,
                         loss: es.loss / es.images as f64,
                         train_acc: es.correct as f64 / es.images as f64,
-                        images_per_sec: e_images as f64 / secs,
+                        images_per_sec: epoch_window.images_per_sec(),
                     });
                     if self.state.step % self.config.log_every == 0 {
-                        let secs = w_t.elapsed().as_secs_f64().max(1e-9);
                         let ws = std::mem::take(&mut self.state.window_sums);
-                        let r = Record {
-                            kind: "step".into(),
-                            step: self.state.step,
-                            epoch,
-                            loss: ws.loss / ws.images as f64,
-                            lr: lr as f64,
-                            train_acc: ws.correct as f64 / ws.images as f64,
-                            test_acc: None,
-                            test_loss: None,
-                            images_per_sec: w_images as f64 / secs,
-                            wall_time: self.state.wall_time,
-                            skipped_steps: self.state.skipped_steps,
-                            allreduce_ms: self.comm_ms_since(w_comm),
-                        };
+                        let r = self.record("step", epoch, ws, &log_window, None);
                         sink.emit(r, observer)?;
-                        (w_images, w_t, w_comm) = (0, Instant::now(), (self.comm_time, self.state.step));
+                        log_window = Window::start(self);
                     }
                     // One process looks at the flag now; ranks use what they agreed on above.
                     let single = self.collective.is_none();
@@ -452,22 +471,8 @@ impl Trainer {
                 }
             }
             self.state.wall_time = wall();
-            let secs = e_t.elapsed().as_secs_f64().max(1e-9);
             let es = std::mem::take(&mut self.state.epoch_sums);
-            let r = Record {
-                kind: "epoch".into(),
-                step: self.state.step,
-                epoch,
-                loss: es.loss / es.images as f64,
-                lr: self.opt.lr() as f64,
-                train_acc: es.correct as f64 / es.images as f64,
-                test_acc: ev.as_ref().map(|e| e.accuracy),
-                test_loss: ev.as_ref().map(|e| e.loss),
-                images_per_sec: e_images as f64 / secs,
-                wall_time: self.state.wall_time,
-                skipped_steps: self.state.skipped_steps,
-                allreduce_ms: self.comm_ms_since(e_comm),
-            };
+            let r = self.record("epoch", epoch, es, &epoch_window, ev.as_ref());
             if !epoch_done {
                 // A run that ends inside an epoch: a resumed one goes on from these sums.
                 self.state.epoch_sums = es;

@@ -64,6 +64,7 @@ fn build(p: &serde_json::Value, params: Vec<(String, Tensor)>) -> Box<dyn Optimi
                     weight_decay: opt_f32(p, "weight_decay", d.weight_decay),
                     amsgrad: opt_bool(p, "amsgrad"),
                     maximize: opt_bool(p, "maximize"),
+                    decoupled_weight_decay: false,
                 },
             ))
         }

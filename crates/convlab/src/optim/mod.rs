@@ -6,8 +6,8 @@
 //! next forward pass uses the new values. A parameter without a gradient in the store is
 //! skipped (PyTorch skips `grad is None`).
 //!
-//! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] / [`AdamW`] (AMSGrad,
-//!   L2 or decoupled weight decay), [`RMSprop`] (momentum, centered): the formulas of
+//! - [`Sgd`] (momentum, dampening, Nesterov, weight decay), [`Adam`] (AMSGrad, L2 or
+//!   decoupled weight decay: [`AdamW`]), [`RMSprop`] (momentum, centered): the formulas of
 //!   `torch.optim`'s single-tensor implementations, in the same order of float operations.
 //! - [`Schedule`]: `torch.optim.lr_scheduler`'s schedules as pure functions of the step counter
 //!   (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`, `LinearLR`, `OneCycleLR`,
@@ -93,6 +93,21 @@ pub(crate) fn grad_of<'a>(op: &str, name: &str, param: &Tensor, grads: &'a Gradi
         param.shape()
     );
     Some(g)
+}
+
+/// The gradient an update rule reads (PyTorch's first lines of each): a copy of `grad`,
+/// negated when maximizing, plus the L2 penalty `weight_decay·p` when that is not 0.
+#[inline(always)]
+pub(crate) fn penalized_grad(grad: &Tensor, param: &Tensor, weight_decay: f32, maximize: bool) -> Vec<f32> {
+    let mut g: Vec<f32> = grad.storage().to_vec();
+    if maximize {
+        g.iter_mut().for_each(|v| *v = -*v);
+    }
+    if weight_decay != 0.0 {
+        let p = param.storage();
+        g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(weight_decay, *g));
+    }
+    g
 }
 
 /// An error naming the optimizer on duplicate parameter names.

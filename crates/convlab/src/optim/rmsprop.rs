@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use super::adam::lerp;
 use super::state::{export, import, ParamState};
-use super::{check_names, grad_of, non_negative, Optimizer};
+use super::{check_names, grad_of, non_negative, penalized_grad, Optimizer};
 use crate::kernels::simd;
 use crate::{Error, Gradients, Tensor};
 
@@ -111,16 +111,9 @@ impl RMSprop {
         for (name, param) in &self.params {
             let Some(grad) = grad_of("RMSprop", name, param, grads) else { continue };
             let n = param.numel();
-            let mut g: Vec<f32> = grad.storage().to_vec();
-            if s.maximize {
-                g.iter_mut().for_each(|v| *v = -*v);
-            }
+            let g = penalized_grad(grad, param, wd, s.maximize);
             let st = self.state.entry(name.clone()).or_default();
             st.step = Some(st.step.unwrap_or(0.0) + 1.0);
-            if wd != 0.0 {
-                let p = param.storage();
-                g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
-            }
             let sq = st.buffer_or("square_avg", || vec![0.0; n]);
             sq.iter_mut().zip(&g).for_each(|(v, g)| *v = (one_minus_alpha * g).mul_add(*g, *v * alpha));
             let sq = sq.clone();

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use super::state::{export, import, ParamState};
-use super::{check_names, grad_of, non_negative, Optimizer};
+use super::{check_names, grad_of, non_negative, penalized_grad, Optimizer};
 use crate::kernels::simd;
 use crate::{Error, Gradients, Tensor};
 
@@ -96,14 +96,7 @@ impl Sgd {
         let one_minus_dampening = (1.0 - s.dampening as f64) as f32;
         for (name, param) in &self.params {
             let Some(grad) = grad_of("SGD", name, param, grads) else { continue };
-            let mut g: Vec<f32> = grad.storage().to_vec();
-            if s.maximize {
-                g.iter_mut().for_each(|v| *v = -*v);
-            }
-            if wd != 0.0 {
-                let p = param.storage();
-                g.iter_mut().zip(p.iter()).for_each(|(g, p)| *g = p.mul_add(wd, *g));
-            }
+            let mut g = penalized_grad(grad, param, wd, s.maximize);
             if momentum != 0.0 {
                 let st = self.state.entry(name.clone()).or_default();
                 match st.buffer(BUF) {

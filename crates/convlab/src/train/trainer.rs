@@ -1,26 +1,30 @@
 //! [`Trainer`]: the training loop.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::collective::{average_buffers, reduce_step, Collective, Shard, StepTotals};
-use super::eval::{argmax_rows, evaluate, Evaluation};
-use super::guard::{nonfinite, probe_writable};
-use super::metrics::{JsonlWriter, Observer, Progress, Record};
+use self::epoch::{Clock, Counters, Run};
+use super::collective::{average_buffers, Collective, Shard};
+use super::eval::Evaluation;
+use super::guard::probe_writable;
+use super::metrics::{JsonlWriter, Observer};
 use super::model::build_model;
-use super::plot::{draw_curves, Curves};
+use super::plot::Curves;
 use super::sink::{add_point, Sink};
-use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sums, TrainState, OPTIMIZER_ID};
+use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
-use crate::autograd::Gradients;
 use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
 use crate::data::{self, Augment, DataLoader, Dataset, LoaderConfig, Split};
-use crate::nn::{Forward, Module};
-use crate::ops::loss::cross_entropy;
-use crate::optim::{clip_grad_norm, Optimizer, Schedule};
+use crate::nn::Module;
+use crate::optim::{Optimizer, Schedule};
 use crate::{CrossEntropyParams, Error, Tensor};
+
+mod epoch;
+
+/// The training checkpoint's file name in the output folder.
+const CHECKPOINT: &str = "checkpoint.safetensors";
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,14 +46,6 @@ pub struct Summary {
     pub last_eval: Option<Evaluation>,
     /// Time this process spent in gradient all-reduces (0 without ranks).
     pub allreduce_seconds: f64,
-}
-
-/// A seed for step `step`'s dropout masks (splitmix64 of the run seed and the step).
-fn step_seed(seed: u64, step: usize) -> u64 {
-    let mut z = seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A training run: model, optimizer, schedule, loaders and where it stands.
@@ -92,7 +88,7 @@ impl Trainer {
         normalization: Option<checkpoint::Normalization>,
     ) -> Result<Trainer, Error> {
         config.check()?;
-        if train.len() == 0 {
+        if train.is_empty() {
             return Err(Error::Invalid(format!("dataset '{}' has no training images", train.name())));
         }
         let shape = train.image_shape();
@@ -267,10 +263,30 @@ impl Trainer {
         }
     }
 
+    /// The run: epochs of steps, each epoch ending with an evaluation, a record and a
+    /// checkpoint, until the last step, the time limit or the stop flag.
     fn run_inner(&mut self, observer: &mut (dyn Observer + Send)) -> Result<Summary, Error> {
-        let bpe = self.train.batches_per_epoch();
-        let total = self.total_steps();
-        let epochs = total.div_ceil(bpe.max(1));
+        let mut run = self.begin()?;
+        let epochs = run.total_steps.div_ceil(run.batches_per_epoch.max(1));
+        while self.state.epoch < epochs && self.state.step < run.total_steps {
+            let epoch = self.state.epoch;
+            observer.epoch_start(epoch, run.batches_per_epoch);
+            let mut counters = Counters::start(self);
+            let end = self.train_epoch(&mut run, &mut counters, observer)?;
+            if end == Some(Outcome::Stopped) {
+                return self.stopped(run, observer);
+            }
+            self.end_epoch(epoch, &mut run, &counters.epoch, observer)?;
+            if let Some(outcome) = end {
+                return Ok(self.summary(outcome, run.last_eval));
+            }
+        }
+        Ok(self.summary(Outcome::Finished, run.last_eval))
+    }
+
+    /// Opens the output folder (`config.json`, `metrics.jsonl` continued after the resumed
+    /// step) and starts the clock.
+    fn begin(&self) -> Result<Run, Error> {
         let mut sink = Sink { metrics: None, curves: Curves::default() };
         if let Some(dir) = &self.out {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
@@ -284,215 +300,29 @@ impl Trainer {
             }
             sink.metrics = Some(w);
         }
-        let started = Instant::now();
-        let wall0 = self.state.wall_time;
-        let wall = || wall0 + started.elapsed().as_secs_f64();
-        let ce = CrossEntropyParams { label_smoothing: self.config.label_smoothing, ..Default::default() };
         let named: Vec<(String, Tensor)> = self.model.named_parameters();
-        let params: Vec<Tensor> = named.iter().map(|(_, p)| p.clone()).collect();
-        let mut last_eval = None;
-        while self.state.epoch < epochs && self.state.step < total {
-            let epoch = self.state.epoch;
-            observer.epoch_start(epoch, bpe);
-            // Throughput counters of this process (the sums of the records live in the state,
-            // so that a resumed run reports what an uninterrupted one does).
-            let (mut w_images, mut w_t) = (0usize, Instant::now());
-            let (mut e_images, e_t) = (0usize, Instant::now());
-            // All-reduce time and steps at the start of the log window and of the epoch.
-            let (mut w_comm, e_comm) = ((self.comm_time, self.state.step), (self.comm_time, self.state.step));
-            let mut end = None;
-            let skip = self.state.step_in_epoch;
-            if skip < bpe {
-                for batch in self.train.epoch(epoch).skip(skip) {
-                    let batch = batch?;
-                    let lr = self.schedule.lr(self.config.lr, self.state.step);
-                    self.opt.set_lr(lr);
-                    let n_local = batch.labels.len();
-                    // A rank's shard of a short last batch may be empty: it adds nothing.
-                    let (mut grads, loss_local, correct_local) = if n_local == 0 {
-                        (Gradients::default(), 0.0, 0)
-                    } else {
-                        let mut fwd = Forward::train(step_seed(self.config.seed, self.state.step));
-                        let logits = self.model.forward(&batch.images, &mut fwd);
-                        let loss = cross_entropy(&logits, &batch.labels, &ce);
-                        let classes = logits.dims()[1];
-                        let correct = argmax_rows(&logits.to_vec(), classes)
-                            .iter()
-                            .zip(&batch.labels)
-                            .filter(|((p, _), y)| p == *y)
-                            .count();
-                        (loss.backward(), loss.item() as f64 * n_local as f64, correct)
-                    };
-                    let local = StepTotals {
-                        images: n_local,
-                        loss_sum: loss_local,
-                        correct: correct_local,
-                        stop: self.stop.load(Ordering::SeqCst),
-                        time_up: self.config.time_limit_s.is_some_and(|t| wall() >= t),
-                    };
-                    // With ranks: the global batch's totals, flags and mean gradient.
-                    let StepTotals { images: n, loss_sum, correct, stop: stop_now, time_up } =
-                        match self.collective.as_mut() {
-                            Some(c) => {
-                                let (total, comm) = reduce_step(&mut **c, &mut grads, &params, local)?;
-                                self.comm_time += comm;
-                                total
-                            }
-                            None => local,
-                        };
-                    let loss_value = (loss_sum / n.max(1) as f64) as f32;
-                    match nonfinite(loss_value, &grads, &named) {
-                        Some(what) if self.config.skip_nonfinite => {
-                            // No update: the weights and the optimizer state stay as they were.
-                            self.state.skipped_steps += 1;
-                            match self.state.skipped_steps {
-                                ..=10 => observer
-                                    .message(&format!("step {}: {what}; skipped (no update)", self.state.step + 1)),
-                                11 => observer.message("more steps skipped: see skipped_steps in metrics.jsonl"),
-                                _ => {}
-                            }
-                        }
-                        Some(what) => return Err(self.diverged(&what, lr)),
-                        None => {
-                            if let Some(c) = self.config.clip_grad_norm {
-                                clip_grad_norm(&mut grads, &params, c, 2.0);
-                            }
-                            self.opt.step(&grads);
-                            self.state.window_sums.add(loss_sum, correct, n);
-                            self.state.epoch_sums.add(loss_sum, correct, n);
-                        }
-                    }
-                    drop(grads);
-                    (w_images, e_images) = (w_images + n, e_images + n);
-                    self.state.step += 1;
-                    self.state.step_in_epoch += 1;
-                    self.state.wall_time = wall();
-                    let secs = e_t.elapsed().as_secs_f64().max(1e-9);
-                    let es = self.state.epoch_sums;
-                    observer.step(&Progress {
-                        epoch,
-                        step_in_epoch: self.state.step_in_epoch,
-                        batches_per_epoch: bpe,
-                        step: self.state.step,
-                        total_steps: total,
-                        loss: es.loss / es.images as f64,
-                        train_acc: es.correct as f64 / es.images as f64,
-                        images_per_sec: e_images as f64 / secs,
-                    });
-                    if self.state.step % self.config.log_every == 0 {
-                        let secs = w_t.elapsed().as_secs_f64().max(1e-9);
-                        let ws = std::mem::take(&mut self.state.window_sums);
-                        let r = Record {
-                            kind: "step".into(),
-                            step: self.state.step,
-                            epoch,
-                            loss: ws.loss / ws.images as f64,
-                            lr: lr as f64,
-                            train_acc: ws.correct as f64 / ws.images as f64,
-                            test_acc: None,
-                            test_loss: None,
-                            images_per_sec: w_images as f64 / secs,
-                            wall_time: self.state.wall_time,
-                            skipped_steps: self.state.skipped_steps,
-                            allreduce_ms: self.comm_ms_since(w_comm),
-                        };
-                        sink.emit(r, observer)?;
-                        (w_images, w_t, w_comm) = (0, Instant::now(), (self.comm_time, self.state.step));
-                    }
-                    // One process looks at the flag now; ranks use what they agreed on above.
-                    let single = self.collective.is_none();
-                    if stop_now || (single && self.stop.load(Ordering::SeqCst)) {
-                        self.sync_buffers()?;
-                        self.save("checkpoint.safetensors", &mut sink)?;
-                        observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
-                        return Ok(Summary {
-                            outcome: Outcome::Stopped,
-                            state: self.state.clone(),
-                            last_eval,
-                            allreduce_seconds: self.comm_time.as_secs_f64(),
-                        });
-                    }
-                    if self.state.step >= total {
-                        end = Some(Outcome::Finished);
-                        break;
-                    }
-                    if time_up || (single && self.config.time_limit_s.is_some_and(|t| self.state.wall_time >= t)) {
-                        end = Some(Outcome::TimeLimit);
-                        break;
-                    }
-                    // Periodic checkpoints inside the epoch (its end saves one anyway).
-                    if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0)
-                        && self.state.step_in_epoch < bpe
-                    {
-                        self.sync_buffers()?;
-                        self.save("checkpoint.safetensors", &mut sink)?;
-                    }
-                }
-            }
-            // End of the epoch (or of the run): evaluate, record, save.
-            self.sync_buffers()?;
-            let ev = match &self.test {
-                Some(t) => Some(evaluate(&*self.model, t, self.config.test_limit, false)?),
-                None => None,
-            };
-            let epoch_done = self.state.step_in_epoch >= bpe;
-            if epoch_done {
-                self.state.epoch += 1;
-                self.state.step_in_epoch = 0;
-                // A log window does not reach over an epoch end.
-                self.state.window_sums = Sums::default();
-            }
-            if let Some(acc) = ev.as_ref().map(|e| e.accuracy) {
-                if self.state.best_test_acc.is_none_or(|b| acc > b) {
-                    self.state.best_test_acc = Some(acc);
-                    self.state.best_step = Some(self.state.step);
-                    if let Some(p) = self.path("best.safetensors") {
-                        checkpoint::save(&p, &*self.model, &self.info.meta(&self.config, &self.state))?;
-                    }
-                }
-            }
-            self.state.wall_time = wall();
-            let secs = e_t.elapsed().as_secs_f64().max(1e-9);
-            let es = std::mem::take(&mut self.state.epoch_sums);
-            let r = Record {
-                kind: "epoch".into(),
-                step: self.state.step,
-                epoch,
-                loss: es.loss / es.images as f64,
-                lr: self.opt.lr() as f64,
-                train_acc: es.correct as f64 / es.images as f64,
-                test_acc: ev.as_ref().map(|e| e.accuracy),
-                test_loss: ev.as_ref().map(|e| e.loss),
-                images_per_sec: e_images as f64 / secs,
-                wall_time: self.state.wall_time,
-                skipped_steps: self.state.skipped_steps,
-                allreduce_ms: self.comm_ms_since(e_comm),
-            };
-            if !epoch_done {
-                // A run that ends inside an epoch: a resumed one goes on from these sums.
-                self.state.epoch_sums = es;
-            }
-            sink.emit(r, observer)?;
-            last_eval = ev;
-            self.save("checkpoint.safetensors", &mut sink)?;
-            if let Some(p) = self.path("curves.png") {
-                draw_curves(&p, &sink.curves)?;
-            }
-            if let Some(outcome) = end {
-                return Ok(Summary {
-                    outcome,
-                    state: self.state.clone(),
-                    last_eval,
-                    allreduce_seconds: self.comm_time.as_secs_f64(),
-                });
-            }
-        }
-        Ok(Summary {
-            outcome: Outcome::Finished,
-            state: self.state.clone(),
-            last_eval,
-            allreduce_seconds: self.comm_time.as_secs_f64(),
+        Ok(Run {
+            batches_per_epoch: self.train.batches_per_epoch(),
+            total_steps: self.total_steps(),
+            sink,
+            clock: Clock::start(self.state.wall_time),
+            ce: CrossEntropyParams { label_smoothing: self.config.label_smoothing, ..Default::default() },
+            params: named.iter().map(|(_, p)| p.clone()).collect(),
+            named,
+            last_eval: None,
         })
+    }
+
+    /// The stop flag was raised: save at this step boundary (without evaluating).
+    fn stopped(&mut self, mut run: Run, observer: &mut dyn Observer) -> Result<Summary, Error> {
+        self.sync_buffers()?;
+        self.save(CHECKPOINT, &mut run.sink)?;
+        observer.message(&format!("stopped at step {}; checkpoint saved", self.state.step));
+        Ok(self.summary(Outcome::Stopped, run.last_eval))
+    }
+
+    fn summary(&self, outcome: Outcome, last_eval: Option<Evaluation>) -> Summary {
+        Summary { outcome, state: self.state.clone(), last_eval, allreduce_seconds: self.comm_time.as_secs_f64() }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{catch, entry_ids, Explainer};
+use super::{entry_ids, Explainer};
 use crate::nn::{Forward, Mode};
 use crate::{Error, Tensor};
 
@@ -37,7 +37,7 @@ impl Explainer {
             }
             Some(c) => c,
             None => {
-                let (y, _) = self.record(&p.x)?;
+                let (y, _) = self.record(&p.x);
                 let probs = self.probs(&y.to_vec());
                 probs.iter().enumerate().fold(0, |b, (i, &v)| if v > probs[b] { i } else { b })
             }
@@ -46,14 +46,11 @@ impl Explainer {
             "saliency" | "guided" => {
                 let x = p.x.detach().requires_grad_();
                 let guided = method == "guided";
-                let g = catch(|| {
-                    let mut ctx = Forward::new(Mode::Eval, 0);
-                    ctx.guided_backprop = guided;
-                    let y = self.model.forward(&x, &mut ctx);
-                    class_score(&y, class).backward().get(&x).map(|g| g.to_vec())
-                })
-                .map_err(Error::Invalid)?
-                .unwrap_or_else(|| vec![0.0; x.numel()]);
+                let mut ctx = Forward::new(Mode::Eval, 0);
+                ctx.guided_backprop = guided;
+                let y = self.model.forward(&x, &mut ctx);
+                let g = class_score(&y, class).backward().get(&x).map(|g| g.to_vec());
+                let g = g.unwrap_or_else(|| vec![0.0; x.numel()]);
                 let [c, h, w] = [self.input_shape[0], self.input_shape[1], self.input_shape[2]];
                 let map: Vec<f32> =
                     (0..h * w).map(|i| (0..c).map(|ch| g[ch * h * w + i].abs()).fold(0.0, f32::max)).collect();
@@ -61,26 +58,21 @@ impl Explainer {
             }
             "gradcam" => {
                 let x = p.x.detach();
-                let res = catch(|| {
-                    let mut ctx = Forward::recording(Mode::Eval, 0);
-                    let y = self.model.forward(&x, &mut ctx);
-                    let rec = ctx.take_recorded();
-                    let ids = entry_ids(&rec);
-                    let pick = match layer {
-                        Some(l) => ids.iter().position(|id| id == l),
-                        None => rec.iter().rposition(|r| {
-                            r.output.rank() == 4
-                                && r.output.dims()[2] * r.output.dims()[3] > 1
-                                && r.output.requires_grad()
-                        }),
-                    };
-                    pick.map(|i| {
-                        let a = rec[i].output.clone();
-                        let grads = class_score(&y, class).backward_retaining(&[&a]);
-                        (ids[i].clone(), a.dims().to_vec(), a.to_vec(), grads.get(&a).map(|g| g.to_vec()))
-                    })
-                })
-                .map_err(Error::Invalid)?;
+                let mut ctx = Forward::recording(Mode::Eval, 0);
+                let y = self.model.forward(&x, &mut ctx);
+                let rec = ctx.take_recorded();
+                let ids = entry_ids(&rec);
+                let pick = match layer {
+                    Some(l) => ids.iter().position(|id| id == l),
+                    None => rec.iter().rposition(|r| {
+                        r.output.rank() == 4 && r.output.dims()[2] * r.output.dims()[3] > 1 && r.output.requires_grad()
+                    }),
+                };
+                let res = pick.map(|i| {
+                    let a = rec[i].output.clone();
+                    let grads = class_score(&y, class).backward_retaining(&[&a]);
+                    (ids[i].clone(), a.dims().to_vec(), a.to_vec(), grads.get(&a).map(|g| g.to_vec()))
+                });
                 let Some((id, dims, a, g)) = res else {
                     return Err(Error::Invalid(
                         layer.map_or("the model has no layer with a spatial output for Grad-CAM".into(), |l| {

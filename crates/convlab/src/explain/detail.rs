@@ -33,7 +33,7 @@ impl Explainer {
     ) -> Result<Value, Error> {
         let (i, info) = self.layer(layer)?;
         let p = self.lookup(input)?;
-        let (_, rec) = self.record(&p.x)?;
+        let (_, rec) = self.record(&p.x);
         let r = rec.get(i).ok_or_else(|| Error::Invalid(format!("layer '{layer}' did not run on this input")))?;
         let module = module_at(&*self.model, &r.path)
             .ok_or_else(|| Error::Invalid(format!("layer '{layer}' is not a listed module")))?;

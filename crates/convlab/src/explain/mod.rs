@@ -140,8 +140,9 @@ pub(crate) fn entry_ids(rec: &[Recorded]) -> Vec<String> {
 }
 
 impl Explainer {
-    /// Wraps a model that takes `input_shape` (`[C, H, W]`). Checks that it runs on such an
-    /// input and records its layers.
+    /// Wraps a model that takes `input_shape` (`[C, H, W]`). Checks that it takes such an
+    /// input ([`Module::output_shape`]; every later request runs inputs of this shape only)
+    /// and records its layers.
     pub fn new(
         model: Box<dyn Module>,
         description: &str,
@@ -152,21 +153,21 @@ impl Explainer {
         if input_shape.len() != 3 || input_shape.contains(&0) {
             return Err(Error::Shape(format!("the explainer needs a C×H×W input, got {input_shape:?}")));
         }
-        let zeros = Tensor::zeros([1, input_shape[0], input_shape[1], input_shape[2]]);
-        let rec = catch(|| {
-            no_grad(|| {
-                let mut ctx = Forward::recording(Mode::Eval, 0);
-                let y = model.forward(&zeros, &mut ctx);
-                (y.dims().to_vec(), ctx.take_recorded())
-            })
-        })
-        .map_err(|e| Error::Shape(format!("{description}: cannot run on an input of {input_shape:?}: {e}")))?;
-        let (out_shape, rec) = rec;
+        let batch = [1, input_shape[0], input_shape[1], input_shape[2]];
+        let out_shape = model
+            .output_shape(&batch)
+            .map_err(|e| Error::Shape(format!("{description}: cannot run on an input of {input_shape:?}: {e}")))?;
         if out_shape.len() != 2 {
             return Err(Error::Shape(format!(
                 "{description}: the explainer needs class scores [1, K], the model gives {out_shape:?}"
             )));
         }
+        let zeros = Tensor::zeros(batch);
+        let rec = no_grad(|| {
+            let mut ctx = Forward::recording(Mode::Eval, 0);
+            model.forward(&zeros, &mut ctx);
+            ctx.take_recorded()
+        });
         let ids = entry_ids(&rec);
         let layers = rec
             .iter()
@@ -349,16 +350,14 @@ impl Explainer {
         })
     }
 
-    /// A recorded forward pass (evaluation mode, no gradients) on a prepared input.
-    pub(crate) fn record(&self, x: &Tensor) -> Result<(Tensor, Vec<Recorded>), Error> {
-        catch(|| {
-            no_grad(|| {
-                let mut ctx = Forward::recording(Mode::Eval, 0);
-                let y = self.model.forward(x, &mut ctx);
-                (y, ctx.take_recorded())
-            })
+    /// A recorded forward pass (evaluation mode, no gradients) on a prepared input (which has
+    /// the shape [`Explainer::new`] checked).
+    pub(crate) fn record(&self, x: &Tensor) -> (Tensor, Vec<Recorded>) {
+        no_grad(|| {
+            let mut ctx = Forward::recording(Mode::Eval, 0);
+            let y = self.model.forward(x, &mut ctx);
+            (y, ctx.take_recorded())
         })
-        .map_err(|e| Error::Invalid(format!("the model failed on this input: {e}")))
     }
 
     /// The layer with this id, or an error listing none of the internals.
@@ -379,5 +378,3 @@ impl Explainer {
         Ok(Value::Array(rows))
     }
 }
-
-pub(crate) use crate::error::catch_panic as catch;

@@ -86,7 +86,7 @@ impl Explainer {
             InputSource::Sample(i) => (format!("sample:{i}"), std::sync::Arc::new(prepared)),
             _ => self.remember(prepared),
         };
-        let (y, rec) = self.record(&p.x)?;
+        let (y, rec) = self.record(&p.x);
         Ok(self.run_json(&id, &p, &y, &rec, maps))
     }
 
@@ -95,7 +95,7 @@ impl Explainer {
     pub fn layer_maps(&self, input: &str, layer: &str, offset: usize, count: usize) -> Result<Value, Error> {
         let (i, _) = self.layer(layer)?;
         let p = self.lookup(input)?;
-        let (_, rec) = self.record(&p.x)?;
+        let (_, rec) = self.record(&p.x);
         let r = rec.get(i).ok_or_else(|| Error::Invalid(format!("layer '{layer}' did not run on this input")))?;
         Ok(layer_json(layer, &r.output, offset, count.clamp(1, MAX_PAGE)))
     }
@@ -134,7 +134,7 @@ impl Explainer {
                 labels.push(p.label.unwrap_or(0));
             }
             let x = Tensor::from_vec(xs, [end - start, c, h, w]);
-            let y = super::catch(|| no_grad(|| self.model.run(&x, crate::nn::Mode::Eval))).map_err(Error::Invalid)?;
+            let y = no_grad(|| self.model.run(&x, crate::nn::Mode::Eval));
             for (row, logits) in y.to_vec().chunks(k).enumerate() {
                 let probs = self.probs(logits);
                 let pred = probs.iter().enumerate().fold(0, |b, (i, &v)| if v > probs[b] { i } else { b });

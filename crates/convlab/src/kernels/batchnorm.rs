@@ -72,8 +72,26 @@ fn per_plane(y: &mut [f32], l: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     }
 }
 
+/// The sizes of a batch-normalized buffer `[N, C, L]` (`L`: the positions of one plane).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchNormShape {
+    pub n: usize,
+    pub c: usize,
+    pub l: usize,
+}
+
+/// Where the statistics of a batch normalization came from, which decides its input gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistics {
+    /// The batch's own mean and variance (training): the gradient flows through them too.
+    Batch,
+    /// Running statistics (evaluation): constants for the gradient.
+    Running,
+}
+
 /// Per-channel `(mean, biased variance)` of `x: [N, C, L]`.
-pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, l: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn batch_norm_stats(shape: &BatchNormShape, x: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let BatchNormShape { n, c, l } = *shape;
     let count = (n * l) as f64;
     let plane = |b: usize, ch: usize| &x[(b * c + ch) * l..(b * c + ch + 1) * l];
     per_channel(
@@ -92,18 +110,14 @@ pub fn batch_norm_stats(x: &[f32], n: usize, c: usize, l: usize) -> (Vec<f64>, V
 
 /// `y = (x − mean)·invstd·gamma + beta`. `y`, `x`: `[N, C, L]`; `mean`, `invstd`, `gamma`,
 /// `beta`: `[C]`.
-#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_forward(
-    y: &mut [f32],
+    shape: &BatchNormShape,
     x: &[f32],
-    mean: &[f64],
-    invstd: &[f64],
-    gamma: &[f64],
-    beta: &[f64],
-    n: usize,
-    c: usize,
-    l: usize,
+    (mean, invstd): (&[f64], &[f64]),
+    (gamma, beta): (&[f64], &[f64]),
+    y: &mut [f32],
 ) {
+    let BatchNormShape { n, c, l } = *shape;
     assert!(
         y.len() == n * c * l && x.len() == y.len(),
         "batch_norm_forward: buffers of {} and {} values for [{n}, {c}, {l}]",
@@ -125,24 +139,17 @@ pub fn batch_norm_forward(
 }
 
 /// Gradients of [`batch_norm_forward`]: `gx: [N, C, L]`, `gw` (of gamma) and `gb` (of beta):
-/// `[C]`, from `g: [N, C, L]`. With `train` the statistics were the batch's own, so `gx`
-/// also flows through them: `gx = γ·invstd/M · (M·g − Σg − x̂·Σ(g·x̂))` with `M = N·L` and
-/// `x̂ = (x − mean)·invstd`; otherwise `gx = γ·invstd·g`.
-#[allow(clippy::too_many_arguments)]
+/// `[C]`, from `g: [N, C, L]`. With [`Statistics::Batch`] the gradient also flows through the
+/// batch's statistics: `gx = γ·invstd/M · (M·g − Σg − x̂·Σ(g·x̂))` with `M = N·L` and
+/// `x̂ = (x − mean)·invstd`; with [`Statistics::Running`] `gx = γ·invstd·g`.
 pub fn batch_norm_backward(
-    gx: &mut [f32],
-    gw: &mut [f32],
-    gb: &mut [f32],
-    g: &[f32],
-    x: &[f32],
-    mean: &[f64],
-    invstd: &[f64],
-    gamma: &[f64],
-    train: bool,
-    n: usize,
-    c: usize,
-    l: usize,
+    shape: &BatchNormShape,
+    stats: Statistics,
+    (g, x): (&[f32], &[f32]),
+    (mean, invstd, gamma): (&[f64], &[f64], &[f64]),
+    (gx, gw, gb): (&mut [f32], &mut [f32], &mut [f32]),
 ) {
+    let BatchNormShape { n, c, l } = *shape;
     let m = (n * l) as f64;
     let plane = |b: usize, ch: usize| (b * c + ch) * l..(b * c + ch + 1) * l;
     // Σ g and Σ g·x̂ over each channel: [C] each.
@@ -188,7 +195,7 @@ pub fn batch_norm_backward(
             let (k, is, mu) = (gamma[ch] * invstd[ch], invstd[ch], mean[ch]);
             let (sum_g, sum_gx) = sums[ch];
             let (gp, xp) = (&g[i * l..(i + 1) * l], &x[i * l..(i + 1) * l]);
-            if train {
+            if stats == Statistics::Batch {
                 for ((o, &gv), &xv) in gxp.iter_mut().zip(gp).zip(xp) {
                     let xhat = (xv as f64 - mu) * is;
                     *o = (k / m * (m * gv as f64 - sum_g - xhat * sum_gx)) as f32;
@@ -214,13 +221,15 @@ mod tests {
             (0..n * c * l).map(|i| ((i * 7919) % 1009) as f32 / 100.0 - 5.0 + (i / l % c) as f32).collect();
         let g: Vec<f32> = (0..n * c * l).map(|i| ((i * 104_729) % 997) as f32 / 500.0 - 1.0).collect();
         let at = |b: usize, ch: usize, j: usize| (b * c + ch) * l + j;
-        let (mean, var) = batch_norm_stats(&x, n, c, l);
+        let shape = BatchNormShape { n, c, l };
+        let (mean, var) = batch_norm_stats(&shape, &x);
         let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
         let (gamma, beta) = (vec![1.5f64; c], vec![-0.5f64; c]);
         let mut y = vec![0.0; x.len()];
-        batch_norm_forward(&mut y, &x, &mean, &invstd, &gamma, &beta, n, c, l);
+        batch_norm_forward(&shape, &x, (&mean, &invstd), (&gamma, &beta), &mut y);
         let (mut gx, mut gw, mut gb) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-        batch_norm_backward(&mut gx, &mut gw, &mut gb, &g, &x, &mean, &invstd, &gamma, true, n, c, l);
+        let outputs = (&mut gx[..], &mut gw[..], &mut gb[..]);
+        batch_norm_backward(&shape, Statistics::Batch, (&g, &x), (&mean, &invstd, &gamma), outputs);
         let m = (n * l) as f64;
         for ch in 0..c {
             let idx: Vec<usize> = (0..n).flat_map(|b| (0..l).map(move |j| at(b, ch, j))).collect();

@@ -2,6 +2,8 @@
 
 use gemm::Parallelism;
 
+pub use crate::kernels::Threads;
+
 /// A strided view of a row-major-or-not matrix: element (r, c) is at `r * rs + c * cs`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
@@ -27,10 +29,23 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// The sizes and settings of one product `c[m×n] = (accumulate ? c : 0) + a[m×k] · b[k×n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gemm {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// Add to what `c` holds instead of overwriting it.
+    pub accumulate: bool,
+    /// Whether the product may use rayon's threads (it does only when it is large enough).
+    pub threads: Threads,
+}
+
 /// `c[m×n] (row-major, ld = n) = (accumulate ? c : 0) + a[m×k] · b[k×n]`.
 ///
 /// Panics if a buffer is too short for the sizes and strides given.
-pub fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], accumulate: bool, parallel: bool) {
+pub fn sgemm(g: &Gemm, a: MatRef, b: MatRef, c: &mut [f32]) {
+    let Gemm { m, n, k, accumulate, threads: t } = *g;
     if m == 0 || n == 0 {
         return;
     }
@@ -44,7 +59,7 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c: &mut [f32], 
     let need = |r: MatRef, rows: usize, cols: usize| (rows - 1) * r.rs + (cols - 1) * r.cs + 1;
     assert!(a.data.len() >= need(a, m, k), "sgemm: lhs too short for {m}x{k}");
     assert!(b.data.len() >= need(b, k, n), "sgemm: rhs too short for {k}x{n}");
-    let par = if parallel && threads() > 1 && m * n * k >= 64 * 64 * 64 {
+    let par = if t == Threads::Parallel && threads() > 1 && m * n * k >= 64 * 64 * 64 {
         Parallelism::Rayon(threads())
     } else {
         Parallelism::None
@@ -96,7 +111,12 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
         let want = naive(m, n, k, &a, &b);
         let mut c = vec![1.0; m * n];
-        sgemm(m, n, k, MatRef::row_major(&a, k), MatRef::row_major(&b, n), &mut c, false, true);
+        sgemm(
+            &Gemm { m, n, k, accumulate: false, threads: Threads::Parallel },
+            MatRef::row_major(&a, k),
+            MatRef::row_major(&b, n),
+            &mut c,
+        );
         assert_eq!(c, want);
         // aᵀ stored as k×m, read transposed.
         let mut at = vec![0.0; k * m];
@@ -106,10 +126,20 @@ mod tests {
             }
         }
         let mut c2 = vec![0.0; m * n];
-        sgemm(m, n, k, MatRef::transposed(&at, m), MatRef::row_major(&b, n), &mut c2, false, false);
+        sgemm(
+            &Gemm { m, n, k, accumulate: false, threads: Threads::Serial },
+            MatRef::transposed(&at, m),
+            MatRef::row_major(&b, n),
+            &mut c2,
+        );
         assert_eq!(c2, want);
         // accumulate adds.
-        sgemm(m, n, k, MatRef::transposed(&at, m), MatRef::row_major(&b, n), &mut c2, true, false);
+        sgemm(
+            &Gemm { m, n, k, accumulate: true, threads: Threads::Serial },
+            MatRef::transposed(&at, m),
+            MatRef::row_major(&b, n),
+            &mut c2,
+        );
         assert_eq!(c2, want.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
     }
 }

@@ -14,7 +14,7 @@
 //! let g = Pool2dGeometry::new(1, Window2d::new([4, 4], [2, 2], [2, 2], [1, 1], [0; 4]).unwrap());
 //! let x = [1., 1., 2., 0., 0., 1., 1., 2., 0., 0., 1., 3., 0., 0., 1., 1.];
 //! let (mut out, mut idx) = ([0.0; 4], [0usize; 4]);
-//! max_pool2d_forward(&mut out, &mut idx, &x, &g);
+//! max_pool2d_forward(&g, &x, &mut out, &mut idx);
 //! assert_eq!(out, [1., 2., 0., 3.]);
 //! assert_eq!(idx, [0, 2, 8, 11]);
 //! ```
@@ -22,7 +22,8 @@
 use rayon::prelude::*;
 
 use crate::kernels::simd;
-use crate::window::Window2d;
+use crate::kernels::Threads;
+use crate::window::{Window2d, WindowAxis};
 
 /// The sizes of a (validated) fixed-window pooling: independent planes and the [`Window2d`]
 /// that slides over each. `ops::pool` builds it from the user's parameters (with `ceil_mode`
@@ -85,26 +86,83 @@ impl Pool2dGeometry {
         self.output()[0] * self.output()[1]
     }
 
-    /// Whether the work is big enough to be worth spreading over threads.
-    fn parallel(&self) -> bool {
+    /// The planes' sizes without the window (what the gradient of max pooling needs).
+    pub fn planes_and_sizes(&self) -> PoolPlanes {
+        PoolPlanes { count: self.planes, input: self.input(), output: self.output() }
+    }
+
+    /// Threads when the work is big enough to be worth spreading over them.
+    fn threads(&self) -> Threads {
         let taps = self.kernel()[0] * self.kernel()[1];
-        self.planes() > 1 && self.planes() * self.out_plane() * taps.max(1) >= 1 << 15
+        threads_for(self.planes(), self.planes() * self.out_plane() * taps.max(1))
     }
 }
 
-/// Runs `f(out_chunk, in_chunk)` over matching per-plane chunks, in parallel when `par`.
+/// The planes of a pooling whose windows are not a [`Window2d`] (adaptive pooling, and the
+/// gradient of max pooling, which needs only the recorded positions): how many, and the size
+/// of each input and output plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolPlanes {
+    /// Number of independent planes (`N·C`).
+    pub count: usize,
+    /// `[H, W]` of each input plane.
+    pub input: [usize; 2],
+    /// `[OH, OW]` of each output plane.
+    pub output: [usize; 2],
+}
+
+impl PoolPlanes {
+    pub fn in_plane(&self) -> usize {
+        self.input[0] * self.input[1]
+    }
+
+    pub fn out_plane(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+}
+
+/// Threads for `planes` independent planes and `work` values to compute.
+fn threads_for(planes: usize, work: usize) -> Threads {
+    match planes > 1 && work >= 1 << 15 {
+        true => Threads::Parallel,
+        false => Threads::Serial,
+    }
+}
+
+/// What average pooling divides a window's sum by (PyTorch's `count_include_pad` and
+/// `divisor_override`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divisor {
+    /// The window's area counted with its padding (`count_include_pad=True`).
+    WithPadding,
+    /// Only the taps inside the input (`count_include_pad=False`).
+    InsideInput,
+    /// A fixed number (`divisor_override`).
+    Fixed(usize),
+}
+
+impl Divisor {
+    /// PyTorch's rule: an override wins, else `count_include_pad` chooses.
+    pub fn new(count_include_pad: bool, divisor_override: Option<usize>) -> Divisor {
+        match (divisor_override, count_include_pad) {
+            (Some(d), _) => Divisor::Fixed(d),
+            (None, true) => Divisor::WithPadding,
+            (None, false) => Divisor::InsideInput,
+        }
+    }
+}
+
+/// Runs `f(out_chunk, in_chunk)` over matching per-plane chunks.
 fn for_planes<A: Send, B: Sync>(
-    out: &mut [A],
-    out_plane: usize,
-    x: &[B],
-    in_plane: usize,
-    par: bool,
+    threads: Threads,
+    (x, in_plane): (&[B], usize),
+    (out, out_plane): (&mut [A], usize),
     f: impl Fn(&mut [A], &[B]) + Sync,
 ) {
     if out_plane == 0 || in_plane == 0 {
         return;
     }
-    if par {
+    if threads == Threads::Parallel {
         out.par_chunks_mut(out_plane).zip(x.par_chunks(in_plane)).for_each(|(o, i)| f(o, i));
     } else {
         out.chunks_mut(out_plane).zip(x.chunks(in_plane)).for_each(|(o, i)| f(o, i));
@@ -112,13 +170,13 @@ fn for_planes<A: Send, B: Sync>(
 }
 
 /// The taps of window `o` along one axis that fall inside the input: `(first, end)` such that
-/// the taps are `first, first + d, ...` while `< end` (PyTorch's `ih0`/`ih1`). May be empty.
+/// the taps are `first, first + D, ...` while `< end` (PyTorch's `ih0`/`ih1`). May be empty.
 #[inline]
-fn max_taps(o: usize, size: usize, k: usize, s: usize, p: usize, d: usize) -> (isize, isize) {
-    let mut start = (o * s) as isize - p as isize;
-    let end = (start + ((k - 1) * d) as isize + 1).min(size as isize);
+fn max_taps(axis: &WindowAxis, o: usize) -> (isize, isize) {
+    let mut start = axis.window_start(o);
+    let end = (start + axis.effective_kernel() as isize).min(axis.input() as isize);
     while start < 0 {
-        start += d as isize;
+        start += axis.dilation() as isize;
     }
     (start, end)
 }
@@ -127,7 +185,7 @@ fn max_taps(o: usize, size: usize, k: usize, s: usize, p: usize, d: usize) -> (i
 /// the flat position `h·W + w` of each maximum within its plane (the first maximum in
 /// row-major scan order; a NaN always wins, as in PyTorch's CPU kernel). A window with
 /// no tap inside the input (possible only with dilation) yields -inf.
-pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: &Pool2dGeometry) {
+pub fn max_pool2d_forward(g: &Pool2dGeometry, x: &[f32], out: &mut [f32], indices: &mut [usize]) {
     let (ip, op) = (g.in_plane(), g.out_plane());
     assert_eq!(x.len(), g.planes() * ip, "max_pool2d_forward: input has {} values, geometry {g:?}", x.len());
     assert_eq!(out.len(), g.planes() * op, "max_pool2d_forward: output has {} values, geometry {g:?}", out.len());
@@ -149,9 +207,9 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
         (0..0, 0..0)
     };
     let scalar = |yo: &mut [f32], io: &mut [usize], xp: &[f32], a: usize, bs: std::ops::Range<usize>| {
-        let (h0, h1) = max_taps(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0], g.dilation()[0]);
+        let (h0, h1) = max_taps(g.window().height(), a);
         for b in bs {
-            let (w0, w1) = max_taps(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1], g.dilation()[1]);
+            let (w0, w1) = max_taps(g.window().width(), b);
             // PyTorch's initial index is the first tap even when the window is empty.
             let mut best_i = (h0 * w as isize + w0) as usize;
             let mut best = f32::NEG_INFINITY;
@@ -175,7 +233,7 @@ pub fn max_pool2d_forward(out: &mut [f32], indices: &mut [usize], x: &[f32], g: 
             io[a * ow + b] = best_i;
         }
     };
-    for_planes(&mut pairs, 1, x, ip, g.parallel(), |pair, xp| {
+    for_planes(g.threads(), (x, ip), (&mut pairs, 1), |pair, xp| {
         let (yo, io) = &mut pair[0];
         for a in 0..oh {
             if !rows.contains(&a) || cols.is_empty() {
@@ -271,14 +329,8 @@ const ROW_CHUNK: usize = 64;
 /// position recorded in `indices`, accumulating where windows overlap.
 /// `dx`: `[planes, in_plane]` (overwritten); `dout`, `indices`: `[planes, out_plane]`.
 /// Indices outside the plane (an empty dilated window) receive nothing.
-pub fn max_pool2d_backward(
-    dx: &mut [f32],
-    dout: &[f32],
-    indices: &[usize],
-    planes: usize,
-    in_plane: usize,
-    out_plane: usize,
-) {
+pub fn max_pool2d_backward(p: &PoolPlanes, dout: &[f32], indices: &[usize], dx: &mut [f32]) {
+    let (planes, in_plane, out_plane) = (p.count, p.in_plane(), p.out_plane());
     assert_eq!(dx.len(), planes * in_plane, "max_pool2d_backward: dx length");
     assert_eq!(dout.len(), planes * out_plane, "max_pool2d_backward: dout length");
     assert_eq!(indices.len(), dout.len(), "max_pool2d_backward: indices length");
@@ -286,7 +338,7 @@ pub fn max_pool2d_backward(
     if out_plane == 0 || in_plane == 0 {
         return;
     }
-    let par = planes > 1 && planes * out_plane >= 1 << 15;
+    let par = threads_for(planes, planes * out_plane) == Threads::Parallel;
     let body = |(dxp, (gp, ip)): (&mut [f32], (&[f32], &[usize]))| {
         for (&gv, &i) in gp.iter().zip(ip) {
             if i < in_plane {
@@ -302,40 +354,27 @@ pub fn max_pool2d_backward(
 }
 
 /// The clamped window `[start, end)` of output `o` along one axis for average pooling, and
-/// the window length counted with padding (`end` clamped only to `size + P`).
+/// the window length counted with padding ([`WindowAxis::padded_len`]).
 #[inline]
-fn avg_window(o: usize, size: usize, k: usize, s: usize, p: usize) -> (usize, usize, usize) {
-    let start = (o * s) as isize - p as isize;
-    let end = (start + k as isize).min((size + p) as isize);
-    let padded_len = (end - start) as usize;
-    (start.max(0) as usize, end.min(size as isize).max(0) as usize, padded_len)
+fn avg_window(axis: &WindowAxis, o: usize) -> (usize, usize, usize) {
+    let start = axis.window_start(o);
+    let end = (start + axis.kernel() as isize).min(axis.input() as isize);
+    (start.max(0) as usize, end.max(0) as usize, axis.padded_len(o))
 }
 
 /// The divisor of one average-pooling window.
 #[inline]
-fn avg_divisor(
-    h: (usize, usize, usize),
-    w: (usize, usize, usize),
-    count_include_pad: bool,
-    divisor_override: Option<usize>,
-) -> f32 {
-    match divisor_override {
-        Some(d) => d as f32,
-        None if count_include_pad => (h.2 * w.2) as f32,
-        None => ((h.1 - h.0) * (w.1 - w.0)) as f32,
+fn avg_divisor(h: (usize, usize, usize), w: (usize, usize, usize), divisor: Divisor) -> f32 {
+    match divisor {
+        Divisor::Fixed(d) => d as f32,
+        Divisor::WithPadding => (h.2 * w.2) as f32,
+        Divisor::InsideInput => ((h.1 - h.0) * (w.1 - w.0)) as f32,
     }
 }
 
-/// Average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`. The divisor is
-/// `divisor_override` if given, else the window area including padding
-/// (`count_include_pad`) or only the taps inside the input. `g.dilation()` must be `[1, 1]`.
-pub fn avg_pool2d_forward(
-    out: &mut [f32],
-    x: &[f32],
-    g: &Pool2dGeometry,
-    count_include_pad: bool,
-    divisor_override: Option<usize>,
-) {
+/// Average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`; each window's sum is
+/// divided by `divisor`. `g.dilation()` must be `[1, 1]`.
+pub fn avg_pool2d_forward(g: &Pool2dGeometry, divisor: Divisor, x: &[f32], out: &mut [f32]) {
     assert_eq!(g.dilation(), [1, 1], "avg_pool2d_forward: average pooling has no dilation");
     assert_eq!(x.len(), g.planes() * g.in_plane(), "avg_pool2d_forward: input has {} values, geometry {g:?}", x.len());
     assert_eq!(
@@ -344,13 +383,13 @@ pub fn avg_pool2d_forward(
         "avg_pool2d_forward: output has {} values, geometry {g:?}",
         out.len()
     );
-    let [h, w] = g.input();
+    let w = g.input()[1];
     let [oh, ow] = g.output();
-    for_planes(out, g.out_plane(), x, g.in_plane(), g.parallel(), |yo, xp| {
+    for_planes(g.threads(), (x, g.in_plane()), (out, g.out_plane()), |yo, xp| {
         for a in 0..oh {
-            let hw = avg_window(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0]);
+            let hw = avg_window(g.window().height(), a);
             for b in 0..ow {
-                let ww = avg_window(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1]);
+                let ww = avg_window(g.window().width(), b);
                 if hw.0 >= hw.1 || ww.0 >= ww.1 {
                     yo[a * ow + b] = 0.0; // a window wholly in the padding
                     continue;
@@ -359,7 +398,7 @@ pub fn avg_pool2d_forward(
                 for ih in hw.0..hw.1 {
                     sum += xp[ih * w + ww.0..ih * w + ww.1].iter().sum::<f32>();
                 }
-                yo[a * ow + b] = sum / avg_divisor(hw, ww, count_include_pad, divisor_override);
+                yo[a * ow + b] = sum / avg_divisor(hw, ww, divisor);
             }
         }
     });
@@ -368,27 +407,21 @@ pub fn avg_pool2d_forward(
 /// Gradient of average pooling: each output's gradient, divided by its window's divisor, is
 /// added to every input tap of its window. `dx`: `[planes, H, W]` (overwritten);
 /// `dout`: `[planes, OH, OW]`.
-pub fn avg_pool2d_backward(
-    dx: &mut [f32],
-    dout: &[f32],
-    g: &Pool2dGeometry,
-    count_include_pad: bool,
-    divisor_override: Option<usize>,
-) {
+pub fn avg_pool2d_backward(g: &Pool2dGeometry, divisor: Divisor, dout: &[f32], dx: &mut [f32]) {
     assert_eq!(dx.len(), g.planes() * g.in_plane(), "avg_pool2d_backward: dx length");
     assert_eq!(dout.len(), g.planes() * g.out_plane(), "avg_pool2d_backward: dout length");
     dx.fill(0.0);
-    let [h, w] = g.input();
+    let w = g.input()[1];
     let [oh, ow] = g.output();
-    for_planes(dx, g.in_plane(), dout, g.out_plane(), g.parallel(), |dxp, gp| {
+    for_planes(g.threads(), (dout, g.out_plane()), (dx, g.in_plane()), |dxp, gp| {
         for a in 0..oh {
-            let hw = avg_window(a, h, g.kernel()[0], g.stride()[0], g.pad_start()[0]);
+            let hw = avg_window(g.window().height(), a);
             for b in 0..ow {
-                let ww = avg_window(b, w, g.kernel()[1], g.stride()[1], g.pad_start()[1]);
+                let ww = avg_window(g.window().width(), b);
                 if hw.0 >= hw.1 || ww.0 >= ww.1 {
                     continue;
                 }
-                let gv = gp[a * ow + b] / avg_divisor(hw, ww, count_include_pad, divisor_override);
+                let gv = gp[a * ow + b] / avg_divisor(hw, ww, divisor);
                 for ih in hw.0..hw.1 {
                     dxp[ih * w + ww.0..ih * w + ww.1].iter_mut().for_each(|d| *d += gv);
                 }
@@ -405,13 +438,13 @@ pub fn adaptive_window(o: usize, input: usize, output: usize) -> (usize, usize) 
 
 /// Adaptive average pooling. `out`: `[planes, OH, OW]`; `x`: `[planes, H, W]`; each output
 /// averages its adaptive window (windows of neighbouring outputs may overlap).
-pub fn adaptive_avg_pool2d_forward(out: &mut [f32], x: &[f32], planes: usize, input: [usize; 2], output: [usize; 2]) {
-    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+pub fn adaptive_avg_pool2d_forward(p: &PoolPlanes, x: &[f32], out: &mut [f32]) {
+    let PoolPlanes { count: planes, input, output } = *p;
+    let (ip, op) = (p.in_plane(), p.out_plane());
     assert_eq!(x.len(), planes * ip, "adaptive_avg_pool2d_forward: input length");
     assert_eq!(out.len(), planes * op, "adaptive_avg_pool2d_forward: output length");
     let w = input[1];
-    let par = planes > 1 && planes * ip >= 1 << 15;
-    for_planes(out, op, x, ip, par, |yo, xp| {
+    for_planes(threads_for(planes, planes * ip), (x, ip), (out, op), |yo, xp| {
         for a in 0..output[0] {
             let (h0, h1) = adaptive_window(a, input[0], output[0]);
             for b in 0..output[1] {
@@ -428,20 +461,14 @@ pub fn adaptive_avg_pool2d_forward(out: &mut [f32], x: &[f32], planes: usize, in
 
 /// Gradient of adaptive average pooling. `dx`: `[planes, H, W]` (overwritten);
 /// `dout`: `[planes, OH, OW]`.
-pub fn adaptive_avg_pool2d_backward(
-    dx: &mut [f32],
-    dout: &[f32],
-    planes: usize,
-    input: [usize; 2],
-    output: [usize; 2],
-) {
-    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+pub fn adaptive_avg_pool2d_backward(p: &PoolPlanes, dout: &[f32], dx: &mut [f32]) {
+    let PoolPlanes { count: planes, input, output } = *p;
+    let (ip, op) = (p.in_plane(), p.out_plane());
     assert_eq!(dx.len(), planes * ip, "adaptive_avg_pool2d_backward: dx length");
     assert_eq!(dout.len(), planes * op, "adaptive_avg_pool2d_backward: dout length");
     dx.fill(0.0);
     let w = input[1];
-    let par = planes > 1 && planes * ip >= 1 << 15;
-    for_planes(dx, ip, dout, op, par, |dxp, gp| {
+    for_planes(threads_for(planes, planes * ip), (dout, op), (dx, ip), |dxp, gp| {
         for a in 0..output[0] {
             let (h0, h1) = adaptive_window(a, input[0], output[0]);
             for b in 0..output[1] {
@@ -458,23 +485,16 @@ pub fn adaptive_avg_pool2d_backward(
 /// Adaptive max pooling. `out`, `indices`: `[planes, OH, OW]`; `x`: `[planes, H, W]`.
 /// Indices are flat positions `h·W + w` within the plane (first maximum; a NaN always wins). The
 /// gradient is [`max_pool2d_backward`].
-pub fn adaptive_max_pool2d_forward(
-    out: &mut [f32],
-    indices: &mut [usize],
-    x: &[f32],
-    planes: usize,
-    input: [usize; 2],
-    output: [usize; 2],
-) {
-    let (ip, op) = (input[0] * input[1], output[0] * output[1]);
+pub fn adaptive_max_pool2d_forward(p: &PoolPlanes, x: &[f32], out: &mut [f32], indices: &mut [usize]) {
+    let PoolPlanes { count: planes, input, output } = *p;
+    let (ip, op) = (p.in_plane(), p.out_plane());
     assert_eq!(x.len(), planes * ip, "adaptive_max_pool2d_forward: input length");
     assert_eq!(out.len(), planes * op, "adaptive_max_pool2d_forward: output length");
     assert_eq!(indices.len(), out.len(), "adaptive_max_pool2d_forward: indices length");
     let w = input[1];
-    let par = planes > 1 && planes * ip >= 1 << 15;
     let mut pairs: Vec<(&mut [f32], &mut [usize])> =
         if op == 0 { Vec::new() } else { out.chunks_mut(op).zip(indices.chunks_mut(op)).collect() };
-    for_planes(&mut pairs, 1, x, ip, par, |pair, xp| {
+    for_planes(threads_for(planes, planes * ip), (x, ip), (&mut pairs, 1), |pair, xp| {
         let (yo, io) = &mut pair[0];
         for a in 0..output[0] {
             let (h0, h1) = adaptive_window(a, input[0], output[0]);
@@ -500,7 +520,6 @@ pub fn adaptive_max_pool2d_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::WindowAxis;
 
     /// PyTorch's rule, tap by tap: `v > best || isnan(v)` in row-major order over the taps
     /// inside the input; the initial index is the first tap inside.
@@ -562,7 +581,7 @@ mod tests {
                 .map(|i| if i % 37 == 5 { f32::NAN } else { ((i * 7) % 5) as f32 })
                 .collect();
             let (mut out, mut idx) = (vec![0.0; 3 * g.out_plane()], vec![0; 3 * g.out_plane()]);
-            max_pool2d_forward(&mut out, &mut idx, &x, &g);
+            max_pool2d_forward(&g, &x, &mut out, &mut idx);
             let (want, want_idx) = reference(&x, &g);
             assert_eq!(idx, want_idx, "{g:?}");
             assert!(out.iter().zip(&want).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "{g:?}");

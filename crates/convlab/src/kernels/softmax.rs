@@ -2,8 +2,17 @@
 //! element `(o, k, i)` sits at `(o·len + k)·inner + i`, and each `(o, i)` lane along `k` is
 //! normalised independently. The maximum is subtracted before exponentiating.
 
+/// A buffer viewed as `[outer, len, inner]` around the axis (of size `len`) being normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftmaxShape {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+}
+
 /// Calls `f(base, stride)` once per lane: the lane's elements are `base + k·stride`, `k < len`.
-fn for_each_lane(outer: usize, len: usize, inner: usize, mut f: impl FnMut(usize, usize)) {
+fn for_each_lane(s: &SoftmaxShape, mut f: impl FnMut(usize, usize)) {
+    let SoftmaxShape { outer, len, inner } = *s;
     for o in 0..outer {
         for i in 0..inner {
             f(o * len * inner + i, inner);
@@ -29,8 +38,9 @@ fn lane_max_sumexp(x: &[f32], base: usize, stride: usize, len: usize) -> (f32, f
 }
 
 /// `y = exp(x − m) / Σ exp(x − m)` per lane. `y`, `x`: `[outer, len, inner]`.
-pub fn softmax_forward(y: &mut [f32], x: &[f32], outer: usize, len: usize, inner: usize) {
-    for_each_lane(outer, len, inner, |base, s| {
+pub fn softmax_forward(shape: &SoftmaxShape, x: &[f32], y: &mut [f32]) {
+    let len = shape.len;
+    for_each_lane(shape, |base, s| {
         let (max, sum) = lane_max_sumexp(x, base, s, len);
         let inv = 1.0 / sum;
         for k in 0..len {
@@ -41,8 +51,9 @@ pub fn softmax_forward(y: &mut [f32], x: &[f32], outer: usize, len: usize, inner
 
 /// `dx = y ⊙ (g − Σ g⊙y)` per lane. `dx`, `g` (gradient of `y`), `y` (the forward output):
 /// `[outer, len, inner]`.
-pub fn softmax_backward(dx: &mut [f32], g: &[f32], y: &[f32], outer: usize, len: usize, inner: usize) {
-    for_each_lane(outer, len, inner, |base, s| {
+pub fn softmax_backward(shape: &SoftmaxShape, g: &[f32], y: &[f32], dx: &mut [f32]) {
+    let len = shape.len;
+    for_each_lane(shape, |base, s| {
         let dot: f32 = (0..len).map(|k| g[base + k * s] * y[base + k * s]).sum();
         for k in 0..len {
             let j = base + k * s;
@@ -52,8 +63,9 @@ pub fn softmax_backward(dx: &mut [f32], g: &[f32], y: &[f32], outer: usize, len:
 }
 
 /// `y = (x − m) − log Σ exp(x − m)` per lane. `y`, `x`: `[outer, len, inner]`.
-pub fn log_softmax_forward(y: &mut [f32], x: &[f32], outer: usize, len: usize, inner: usize) {
-    for_each_lane(outer, len, inner, |base, s| {
+pub fn log_softmax_forward(shape: &SoftmaxShape, x: &[f32], y: &mut [f32]) {
+    let len = shape.len;
+    for_each_lane(shape, |base, s| {
         let (max, sum) = lane_max_sumexp(x, base, s, len);
         let lse = sum.ln();
         for k in 0..len {
@@ -64,8 +76,9 @@ pub fn log_softmax_forward(y: &mut [f32], x: &[f32], outer: usize, len: usize, i
 
 /// `dx = g − exp(y) ⊙ Σ g` per lane. `dx`, `g` (gradient of `y`), `y` (the forward output):
 /// `[outer, len, inner]`.
-pub fn log_softmax_backward(dx: &mut [f32], g: &[f32], y: &[f32], outer: usize, len: usize, inner: usize) {
-    for_each_lane(outer, len, inner, |base, s| {
+pub fn log_softmax_backward(shape: &SoftmaxShape, g: &[f32], y: &[f32], dx: &mut [f32]) {
+    let len = shape.len;
+    for_each_lane(shape, |base, s| {
         let total: f32 = (0..len).map(|k| g[base + k * s]).sum();
         for k in 0..len {
             let j = base + k * s;

@@ -23,7 +23,7 @@
 //! assert_eq!(stats.num_batches_tracked.item(), 1.0);
 //! ```
 
-use crate::kernels::batchnorm as kernels;
+use crate::kernels::batchnorm::{self as kernels, BatchNormShape, Statistics};
 use crate::Tensor;
 
 /// Settings of batch normalization (PyTorch's names and defaults).
@@ -85,6 +85,7 @@ impl Tensor {
         let d = self.dims();
         let (n, c) = (d[0], d[1]);
         let l: usize = d[2..].iter().product();
+        let shape = BatchNormShape { n, c, l };
         let check = |what: &str, t: Option<&Tensor>| {
             if let Some(t) = t {
                 assert!(
@@ -109,7 +110,7 @@ impl Tensor {
                 "batch_norm: expected more than 1 value per channel when training, got input {}",
                 self.shape()
             );
-            let (mean, var) = kernels::batch_norm_stats(&x, n, c, l);
+            let (mean, var) = kernels::batch_norm_stats(&shape, &x);
             if let Some(r) = running {
                 let mut count = 0.0;
                 r.num_batches_tracked.update_data(|t| {
@@ -147,33 +148,22 @@ impl Tensor {
         let (gamma, beta) = (per_channel(weight, 1.0), per_channel(bias, 0.0));
         // y: [N, C, L]
         let mut y = vec![0.0f32; x.len()];
-        kernels::batch_norm_forward(&mut y, &x, &mean, &invstd, &gamma, &beta, n, c, l);
+        kernels::batch_norm_forward(&shape, &x, (&mean, &invstd), (&gamma, &beta), &mut y);
 
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
-        let shape = self.shape().clone();
-        Tensor::from_op(y, shape.clone(), "batch_norm", &inputs, move |g, _| {
+        let out_shape = self.shape().clone();
+        Tensor::from_op(y, out_shape.clone(), "batch_norm", &inputs, move |g, _| {
             // gx, g: [N, C, L]; gw, gb: [C]
             let mut gx = vec![0.0f32; x.len()];
             let mut gw = vec![0.0f32; c];
             let mut gb = vec![0.0f32; c];
-            kernels::batch_norm_backward(
-                &mut gx,
-                &mut gw,
-                &mut gb,
-                &g.storage(),
-                &x,
-                &mean,
-                &invstd,
-                &gamma,
-                train,
-                n,
-                c,
-                l,
-            );
-            let mut grads = vec![Some(Tensor::from_vec(gx, shape.clone()))];
+            let stats = if train { Statistics::Batch } else { Statistics::Running };
+            let outputs = (&mut gx[..], &mut gw[..], &mut gb[..]);
+            kernels::batch_norm_backward(&shape, stats, (&g.storage(), &x), (&mean, &invstd, &gamma), outputs);
+            let mut grads = vec![Some(Tensor::from_vec(gx, out_shape.clone()))];
             if has_w {
                 grads.push(Some(Tensor::from_vec(gw, [c])));
             }

@@ -41,10 +41,10 @@ fn mask(count: usize, p: f32, seed: u64) -> Vec<f32> {
 /// (`block = 1`: element-wise; `block = H·W`: per channel).
 fn apply_mask(x: &Tensor, m: Vec<f32>, block: usize, op: &'static str) -> Tensor {
     let mut y = vec![0.0f32; x.numel()];
-    kernels::dropout_forward(&mut y, &x.storage(), &m, block);
+    kernels::dropout_forward(block, &x.storage(), &m, &mut y);
     Tensor::from_op(y, x.shape().clone(), op, &[x], move |g, _| {
         let mut gx = vec![0.0f32; g.numel()];
-        kernels::dropout_backward(&mut gx, &g.storage(), &m, block);
+        kernels::dropout_backward(block, &g.storage(), &m, &mut gx);
         vec![Some(Tensor::from_vec(gx, g.shape().clone()))]
     })
 }

@@ -14,7 +14,7 @@
 //! assert_eq!(x.linear(&w, None).dims(), &[1, 2]);
 //! ```
 
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef, Threads};
 use crate::{Error, Tensor};
 
 /// Checks the shapes of a linear map and returns the output shape.
@@ -58,7 +58,12 @@ impl Tensor {
             None => vec![0.0f32; rows * out_f],
         };
         // y[rows, out_f] += x[rows, in_f] · Wᵀ[in_f, out_f]   (W: [out_f, in_f] read transposed)
-        sgemm(rows, out_f, in_f, MatRef::row_major(&x, in_f), MatRef::transposed(&w, in_f), &mut y, true, true);
+        sgemm(
+            &Gemm { m: rows, n: out_f, k: in_f, accumulate: true, threads: Threads::Parallel },
+            MatRef::row_major(&x, in_f),
+            MatRef::transposed(&w, in_f),
+            &mut y,
+        );
 
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
@@ -72,14 +77,10 @@ impl Tensor {
                 // gx[rows, in_f] = g[rows, out_f] · W[out_f, in_f]
                 let mut gx = vec![0.0f32; rows * in_f];
                 sgemm(
-                    rows,
-                    in_f,
-                    out_f,
+                    &Gemm { m: rows, n: in_f, k: out_f, accumulate: false, threads: Threads::Parallel },
                     MatRef::row_major(&g, out_f),
                     MatRef::row_major(&w, in_f),
                     &mut gx,
-                    false,
-                    true,
                 );
                 Tensor::from_vec(gx, x_shape.clone())
             });
@@ -87,14 +88,10 @@ impl Tensor {
                 // gw[out_f, in_f] = gᵀ[out_f, rows] · x[rows, in_f]
                 let mut gw = vec![0.0f32; out_f * in_f];
                 sgemm(
-                    out_f,
-                    in_f,
-                    rows,
+                    &Gemm { m: out_f, n: in_f, k: rows, accumulate: false, threads: Threads::Parallel },
                     MatRef::transposed(&g, out_f),
                     MatRef::row_major(&x, in_f),
                     &mut gw,
-                    false,
-                    true,
                 );
                 Tensor::from_vec(gw, w_shape.clone())
             });

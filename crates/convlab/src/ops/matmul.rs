@@ -10,7 +10,7 @@
 //! assert_eq!(a.matmul(&b).to_vec(), vec![19.0, 22.0, 43.0, 50.0]);
 //! ```
 
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef, Threads};
 use crate::ops::reduce::sum_to_shape;
 use crate::{Shape, Tensor};
 
@@ -49,7 +49,12 @@ fn batched(
         let bm = &b[obb * k * n..(obb + 1) * k * n];
         let ar = if ta { MatRef::transposed(am, m) } else { MatRef::row_major(am, k) };
         let br = if tb { MatRef::transposed(bm, k) } else { MatRef::row_major(bm, n) };
-        sgemm(m, n, k, ar, br, &mut c[bi * m * n..(bi + 1) * m * n], false, true);
+        sgemm(
+            &Gemm { m, n, k, accumulate: false, threads: Threads::Parallel },
+            ar,
+            br,
+            &mut c[bi * m * n..(bi + 1) * m * n],
+        );
     }
     c
 }

@@ -11,29 +11,29 @@
 //! assert!((lp[2] + std::f32::consts::LN_2).abs() < 1e-6);
 //! ```
 
-use crate::kernels::softmax as kernels;
+use crate::kernels::softmax::{self as kernels, SoftmaxShape};
 use crate::Tensor;
 
 /// `(outer, len, inner)` of a row-major shape split at `axis`: element `(o, k, i)` sits at
 /// `(o·len + k)·inner + i`.
-pub(crate) fn split_at_axis(dims: &[usize], axis: usize) -> (usize, usize, usize) {
+pub(crate) fn split_at_axis(dims: &[usize], axis: usize) -> SoftmaxShape {
     if dims.is_empty() {
-        return (1, 1, 1); // a 0-dimensional tensor: one lane of one element
+        return SoftmaxShape { outer: 1, len: 1, inner: 1 }; // a 0-dimensional tensor: one lane of one element
     }
-    (dims[..axis].iter().product(), dims[axis], dims[axis + 1..].iter().product())
+    SoftmaxShape { outer: dims[..axis].iter().product(), len: dims[axis], inner: dims[axis + 1..].iter().product() }
 }
 
 impl Tensor {
     /// `exp(x) / Σ exp(x)` along `axis` (negative counts from the end).
     pub fn softmax(&self, axis: isize) -> Tensor {
         let axis = self.shape().axis(axis);
-        let (outer, len, inner) = split_at_axis(self.dims(), axis);
+        let shape = split_at_axis(self.dims(), axis);
         let x = self.storage();
         let mut y = vec![0.0f32; x.len()];
-        kernels::softmax_forward(&mut y, &x, outer, len, inner);
+        kernels::softmax_forward(&shape, &x, &mut y);
         Tensor::from_op(y, self.shape().clone(), "softmax", &[self], move |g, y| {
             let mut dx = vec![0.0f32; y.numel()];
-            kernels::softmax_backward(&mut dx, &g.storage(), &y.storage(), outer, len, inner);
+            kernels::softmax_backward(&shape, &g.storage(), &y.storage(), &mut dx);
             vec![Some(Tensor::from_vec(dx, g.shape().clone()))]
         })
     }
@@ -41,13 +41,13 @@ impl Tensor {
     /// `x − log Σ exp(x)` along `axis`; more accurate than `softmax(axis).log()`.
     pub fn log_softmax(&self, axis: isize) -> Tensor {
         let axis = self.shape().axis(axis);
-        let (outer, len, inner) = split_at_axis(self.dims(), axis);
+        let shape = split_at_axis(self.dims(), axis);
         let x = self.storage();
         let mut y = vec![0.0f32; x.len()];
-        kernels::log_softmax_forward(&mut y, &x, outer, len, inner);
+        kernels::log_softmax_forward(&shape, &x, &mut y);
         Tensor::from_op(y, self.shape().clone(), "log_softmax", &[self], move |g, y| {
             let mut dx = vec![0.0f32; y.numel()];
-            kernels::log_softmax_backward(&mut dx, &g.storage(), &y.storage(), outer, len, inner);
+            kernels::log_softmax_backward(&shape, &g.storage(), &y.storage(), &mut dx);
             vec![Some(Tensor::from_vec(dx, g.shape().clone()))]
         })
     }

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::im2col::{col2im_strided, im2col_strided};
 use super::{Conv2dGeometry, COL_BUDGET};
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef, Threads};
 
 /// Largest unfolded block, in floats (1 MiB; the col matrix and the GEMM's panels stay in
 /// L2). 4 MiB measured slower for LeNet-5 (train step 2.2 -> 2.9 ms) and no faster for
@@ -45,16 +45,16 @@ pub(super) fn block_size(g: &Conv2dGeometry) -> usize {
 }
 
 /// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight) in blocks of `b` samples (no bias).
-pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], out: &mut [f32], b: usize) {
+pub(super) fn forward(g: &Conv2dGeometry, b: usize, x: &[f32], weight: &[f32], out: &mut [f32]) {
     let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
     out.par_chunks_mut(b * os).enumerate().for_each_init(Vec::new, |ws, (blk, out_b)| {
         let nb = out_b.len() / os;
-        forward_block(g, &x[blk * b * xs..(blk * b + nb) * xs], weight, out_b, nb, ws);
+        forward_block(g, nb, &x[blk * b * xs..(blk * b + nb) * xs], weight, out_b, ws);
     });
 }
 
 /// `x_b` [nb, C, H, W] -> `out_b` [nb, Cout, Ho·Wo]; `ws` is scratch.
-fn forward_block(g: &Conv2dGeometry, x_b: &[f32], weight: &[f32], out_b: &mut [f32], nb: usize, ws: &mut Vec<f32>) {
+fn forward_block(g: &Conv2dGeometry, nb: usize, x_b: &[f32], weight: &[f32], out_b: &mut [f32], ws: &mut Vec<f32>) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
     let (xs, os, cols) = (g.c_in() * hw, g.c_out() * p, nb * p);
     ws.resize(k * cols + cog * cols, 0.0);
@@ -62,10 +62,15 @@ fn forward_block(g: &Conv2dGeometry, x_b: &[f32], weight: &[f32], out_b: &mut [f
     for grp in 0..g.groups() {
         for s in 0..nb {
             let x_g = &x_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            im2col_strided(g, x_g, 0, g.ho(), &mut col[s * p..], cols);
+            im2col_strided(g, 0..g.ho(), cols, x_g, &mut col[s * p..]);
         }
         let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
-        sgemm(cog, cols, k, w_g, MatRef::row_major(col, cols), tmp, false, false);
+        sgemm(
+            &Gemm { m: cog, n: cols, k, accumulate: false, threads: Threads::Serial },
+            w_g,
+            MatRef::row_major(col, cols),
+            tmp,
+        );
         for s in 0..nb {
             for co in 0..cog {
                 let o = s * os + (grp * cog + co) * p;
@@ -76,7 +81,7 @@ fn forward_block(g: &Conv2dGeometry, x_b: &[f32], weight: &[f32], out_b: &mut [f
 }
 
 /// Copies `dout_b` [nb, Cout, P] of group `grp` into `d` [Cog, nb·P].
-fn gather(g: &Conv2dGeometry, dout_b: &[f32], grp: usize, nb: usize, d: &mut [f32]) {
+fn gather(g: &Conv2dGeometry, grp: usize, nb: usize, dout_b: &[f32], d: &mut [f32]) {
     let (cog, p) = (g.c_out() / g.groups(), g.ho() * g.wo());
     let (os, cols) = (g.c_out() * p, nb * p);
     for s in 0..nb {
@@ -88,21 +93,21 @@ fn gather(g: &Conv2dGeometry, dout_b: &[f32], grp: usize, nb: usize, d: &mut [f3
 }
 
 /// `dx` [N, C, H, W] (overwritten) from `dout` [N, Cout, Ho, Wo] in blocks of `b` samples.
-pub(super) fn backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], dx: &mut [f32], b: usize) {
+pub(super) fn backward_input(g: &Conv2dGeometry, b: usize, dout: &[f32], weight: &[f32], dx: &mut [f32]) {
     let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
     dx.par_chunks_mut(b * xs).enumerate().for_each_init(Vec::new, |ws, (blk, dx_b)| {
         let nb = dx_b.len() / xs;
-        backward_input_block(g, &dout[blk * b * os..(blk * b + nb) * os], weight, dx_b, nb, ws);
+        backward_input_block(g, nb, &dout[blk * b * os..(blk * b + nb) * os], weight, dx_b, ws);
     });
 }
 
 /// `dout_b` [nb, Cout, Ho·Wo] -> `dx_b` [nb, C, H, W].
 fn backward_input_block(
     g: &Conv2dGeometry,
+    nb: usize,
     dout_b: &[f32],
     weight: &[f32],
     dx_b: &mut [f32],
-    nb: usize,
     ws: &mut Vec<f32>,
 ) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
@@ -111,18 +116,23 @@ fn backward_input_block(
     let (d, dcol) = ws.split_at_mut(cog * cols); // d: [Cog, nb·P], dcol: [K, nb·P]
     dx_b.fill(0.0);
     for grp in 0..g.groups() {
-        gather(g, dout_b, grp, nb, d);
+        gather(g, grp, nb, dout_b, d);
         let w_g = MatRef::transposed(&weight[grp * cog * k..(grp + 1) * cog * k], k); // Wᵀ: [K, Cog]
-        sgemm(k, cols, cog, w_g, MatRef::row_major(d, cols), dcol, false, false);
+        sgemm(
+            &Gemm { m: k, n: cols, k: cog, accumulate: false, threads: Threads::Serial },
+            w_g,
+            MatRef::row_major(d, cols),
+            dcol,
+        );
         for s in 0..nb {
             let dx_g = &mut dx_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            col2im_strided(g, &dcol[s * p..], 0, g.ho(), dx_g, cols);
+            col2im_strided(g, 0..g.ho(), cols, &dcol[s * p..], dx_g);
         }
     }
 }
 
 /// `dweight` [Cout, C/groups, kH, kW] (overwritten) in blocks of `b` samples.
-pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweight: &mut [f32], b: usize) {
+pub(super) fn backward_weight(g: &Conv2dGeometry, b: usize, x: &[f32], dout: &[f32], dweight: &mut [f32]) {
     let (xs, os) = (g.c_in() * g.h() * g.w(), g.c_out() * g.ho() * g.wo());
     let blocks = g.n().div_ceil(b);
     let t = rayon::current_num_threads().max(1);
@@ -134,7 +144,7 @@ pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
             let mut ws = Vec::new();
             for blk in task * per..((task + 1) * per).min(blocks) {
                 let (n0, n1) = (blk * b, ((blk + 1) * b).min(g.n()));
-                backward_weight_block(g, &x[n0 * xs..n1 * xs], &dout[n0 * os..n1 * os], &mut part, n1 - n0, &mut ws);
+                backward_weight_block(g, n1 - n0, &x[n0 * xs..n1 * xs], &dout[n0 * os..n1 * os], &mut part, &mut ws);
             }
             part
         })
@@ -148,10 +158,10 @@ pub(super) fn backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
 /// Accumulates the block's `d` [Cog, nb·P] · colᵀ [nb·P, K] into `dw` [Cout, K].
 fn backward_weight_block(
     g: &Conv2dGeometry,
+    nb: usize,
     x_b: &[f32],
     dout_b: &[f32],
     dw: &mut [f32],
-    nb: usize,
     ws: &mut Vec<f32>,
 ) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
@@ -161,10 +171,15 @@ fn backward_weight_block(
     for grp in 0..g.groups() {
         for s in 0..nb {
             let x_g = &x_b[s * xs + grp * cg * hw..s * xs + (grp + 1) * cg * hw]; // [Cg, H, W]
-            im2col_strided(g, x_g, 0, g.ho(), &mut col[s * p..], cols);
+            im2col_strided(g, 0..g.ho(), cols, x_g, &mut col[s * p..]);
         }
-        gather(g, dout_b, grp, nb, d);
+        gather(g, grp, nb, dout_b, d);
         let dw_g = &mut dw[grp * cog * k..(grp + 1) * cog * k]; // [Cog, K]
-        sgemm(cog, k, cols, MatRef::row_major(d, cols), MatRef::transposed(col, cols), dw_g, true, false);
+        sgemm(
+            &Gemm { m: cog, n: k, k: cols, accumulate: true, threads: Threads::Serial },
+            MatRef::row_major(d, cols),
+            MatRef::transposed(col, cols),
+            dw_g,
+        );
     }
 }

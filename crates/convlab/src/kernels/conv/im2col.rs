@@ -6,6 +6,8 @@
 //! multiplies there (zero where the tap falls into the zero padding). col2im is its adjoint:
 //! it adds each column entry back onto the input position it was read from.
 
+use std::ops::Range;
+
 use super::Conv2dGeometry;
 use crate::kernels::simd;
 
@@ -26,16 +28,19 @@ fn valid_cols(g: &Conv2dGeometry, kj: usize) -> (usize, usize, isize) {
     (lo as usize, hi as usize, base)
 }
 
-/// Unfolds output rows `oy0..oy0+rows` of one sample/group.
+/// Unfolds output rows `rows` of one sample/group.
 ///
-/// `x_g`: [Cg, H, W]; `col`: [Cg·kH·kW, rows·Wo] (fully overwritten).
-pub fn im2col(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32]) {
-    im2col_strided(g, x_g, oy0, rows, col, rows * g.wo());
+/// `x_g`: [Cg, H, W]; `col`: [Cg·kH·kW, rows.len()·Wo] (fully overwritten).
+pub fn im2col(g: &Conv2dGeometry, rows: Range<usize>, x_g: &[f32], col: &mut [f32]) {
+    let ld = rows.len() * g.wo();
+    im2col_strided(g, rows, ld, x_g, col);
 }
 
 /// [`im2col`] into a matrix whose rows are `ld` floats apart: `col`: [Cg·kH·kW, ld], of which
-/// the first `rows·Wo` columns are written (several samples side by side share one matrix).
-pub fn im2col_strided(g: &Conv2dGeometry, x_g: &[f32], oy0: usize, rows: usize, col: &mut [f32], ld: usize) {
+/// the first `rows.len()·Wo` columns are written (several samples side by side share one
+/// matrix).
+pub fn im2col_strided(g: &Conv2dGeometry, rows: Range<usize>, ld: usize, x_g: &[f32], col: &mut [f32]) {
+    let (oy0, rows) = (rows.start, rows.len());
     let (h, w, wo) = (g.h(), g.w(), g.wo());
     let cg = g.c_in() / g.groups();
     let len = rows * wo;
@@ -100,15 +105,17 @@ fn copy_every_second(dst: &mut [f32], src: &[f32]) {
     )
 }
 
-/// Adds the unfolded gradient of output rows `oy0..oy0+rows` back onto the input gradient.
+/// Adds the unfolded gradient of output rows `rows` back onto the input gradient.
 ///
-/// `col`: [Cg·kH·kW, rows·Wo]; `dx_g`: [Cg, H, W] (accumulated into).
-pub fn col2im(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32]) {
-    col2im_strided(g, col, oy0, rows, dx_g, rows * g.wo());
+/// `col`: [Cg·kH·kW, rows.len()·Wo]; `dx_g`: [Cg, H, W] (accumulated into).
+pub fn col2im(g: &Conv2dGeometry, rows: Range<usize>, col: &[f32], dx_g: &mut [f32]) {
+    let ld = rows.len() * g.wo();
+    col2im_strided(g, rows, ld, col, dx_g);
 }
 
 /// [`col2im`] from a matrix whose rows are `ld` floats apart (`col`: [Cg·kH·kW, ld]).
-pub fn col2im_strided(g: &Conv2dGeometry, col: &[f32], oy0: usize, rows: usize, dx_g: &mut [f32], ld: usize) {
+pub fn col2im_strided(g: &Conv2dGeometry, rows: Range<usize>, ld: usize, col: &[f32], dx_g: &mut [f32]) {
+    let (oy0, rows) = (rows.start, rows.len());
     let (h, w, wo) = (g.h(), g.w(), g.wo());
     let cg = g.c_in() / g.groups();
     let len = rows * wo;

@@ -42,7 +42,8 @@ mod winograd;
 pub use im2col::{col2im, col2im_strided, im2col, im2col_strided};
 use rayon::prelude::*;
 
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef};
+use crate::kernels::Threads;
 use crate::window::Window2d;
 use winograd::SharedOut;
 
@@ -222,15 +223,15 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
     }
     let b = batched::block_size(g);
     if b > 1 {
-        batched::forward(g, x, weight, out, b);
+        batched::forward(g, b, x, weight, out);
     } else if sample_parallel(g.n()) {
-        out.par_chunks_mut(os)
-            .enumerate()
-            .for_each_init(Vec::new, |ws, (n, o)| forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, ws, false));
+        out.par_chunks_mut(os).enumerate().for_each_init(Vec::new, |ws, (n, o)| {
+            forward_sample(g, Threads::Serial, &x[n * xs..(n + 1) * xs], weight, o, ws)
+        });
     } else {
         let mut ws = Vec::new();
         for (n, o) in out.chunks_mut(os).enumerate() {
-            forward_sample(g, &x[n * xs..(n + 1) * xs], weight, o, &mut ws, true);
+            forward_sample(g, Threads::Parallel, &x[n * xs..(n + 1) * xs], weight, o, &mut ws);
         }
     }
     if let Some(b) = bias {
@@ -248,50 +249,65 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
 /// One sample: `x_n` [C, H, W] -> `out_n` [Cout, Ho·Wo]; `ws` is scratch.
 fn forward_sample(
     g: &Conv2dGeometry,
+    threads: Threads,
     x_n: &[f32],
     weight: &[f32],
     out_n: &mut [f32],
     ws: &mut Vec<f32>,
-    parallel: bool,
 ) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
     let rows = g.band_rows();
-    let threads = rayon::current_num_threads();
+    let pool = rayon::current_num_threads();
     for grp in 0..g.groups() {
         let x_g = &x_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
         let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
         let out_g = &mut out_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
         if g.pointwise() {
-            sgemm(cog, p, k, w_g, MatRef::row_major(x_g, p), out_g, false, parallel);
+            sgemm(
+                &Gemm { m: cog, n: p, k, accumulate: false, threads: threads },
+                w_g,
+                MatRef::row_major(x_g, p),
+                out_g,
+            );
         } else if rows >= g.ho() {
             ws.resize(k * p, 0.0);
             let col = &mut ws[..k * p]; // [K, Ho·Wo]
-            im2col(g, x_g, 0, g.ho(), col);
-            sgemm(cog, p, k, w_g, MatRef::row_major(col, p), out_g, false, parallel);
+            im2col(g, 0..g.ho(), x_g, col);
+            sgemm(
+                &Gemm { m: cog, n: p, k, accumulate: false, threads: threads },
+                w_g,
+                MatRef::row_major(col, p),
+                out_g,
+            );
         } else {
             // Output rows oy0..oy0+r: unfold, multiply, copy into those rows of every channel.
             let out_ptr = SharedOut(out_g.as_mut_ptr(), out_g.len());
-            let band = |ws: &mut Vec<f32>, oy0: usize, r: usize, parallel_gemm: bool| {
+            let band = |ws: &mut Vec<f32>, oy0: usize, r: usize, gemm_threads: Threads| {
                 let len = r * g.wo();
                 ws.resize(k * len + cog * len, 0.0);
                 let (col, tmp) = ws.split_at_mut(k * len); // col: [K, len], tmp: [Cog, len]
-                im2col(g, x_g, oy0, r, col);
-                sgemm(cog, len, k, w_g, MatRef::row_major(col, len), tmp, false, parallel_gemm);
+                im2col(g, oy0..oy0 + r, x_g, col);
+                sgemm(
+                    &Gemm { m: cog, n: len, k, accumulate: false, threads: gemm_threads },
+                    w_g,
+                    MatRef::row_major(col, len),
+                    tmp,
+                );
                 for co in 0..cog {
                     // SAFETY: only this band writes output rows oy0..oy0+r.
                     unsafe { out_ptr.write_slice_unchecked(co * p + oy0 * g.wo(), &tmp[co * len..(co + 1) * len]) };
                 }
             };
-            if parallel && threads > 1 && g.ho().div_ceil(rows) >= threads {
+            if threads == Threads::Parallel && pool > 1 && g.ho().div_ceil(rows) >= pool {
                 // One sample on several threads: bands in parallel with serial GEMMs, balanced
                 // so every thread gets as many bands.
-                let per = g.ho().div_ceil(g.ho().div_ceil(rows).div_ceil(threads) * threads);
+                let per = g.ho().div_ceil(g.ho().div_ceil(rows).div_ceil(pool) * pool);
                 (0..g.ho().div_ceil(per))
                     .into_par_iter()
-                    .for_each_init(Vec::new, |ws, b| band(ws, b * per, per.min(g.ho() - b * per), false));
+                    .for_each_init(Vec::new, |ws, b| band(ws, b * per, per.min(g.ho() - b * per), Threads::Serial));
             } else {
                 for oy0 in (0..g.ho()).step_by(rows) {
-                    band(ws, oy0, rows.min(g.ho() - oy0), parallel);
+                    band(ws, oy0, rows.min(g.ho() - oy0), threads);
                 }
             }
         }
@@ -315,15 +331,15 @@ pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
     }
     let b = batched::block_size(g);
     if b > 1 {
-        batched::backward_input(g, dout, weight, dx, b);
+        batched::backward_input(g, b, dout, weight, dx);
     } else if sample_parallel(g.n()) {
         dx.par_chunks_mut(xs).enumerate().for_each_init(Vec::new, |ws, (n, d)| {
-            backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, ws, false)
+            backward_input_sample(g, Threads::Serial, &dout[n * os..(n + 1) * os], weight, d, ws)
         });
     } else {
         let mut ws = Vec::new();
         for (n, d) in dx.chunks_mut(xs).enumerate() {
-            backward_input_sample(g, &dout[n * os..(n + 1) * os], weight, d, &mut ws, true);
+            backward_input_sample(g, Threads::Parallel, &dout[n * os..(n + 1) * os], weight, d, &mut ws);
         }
     }
 }
@@ -331,11 +347,11 @@ pub fn conv2d_backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
 /// One sample: `dout_n` [Cout, Ho·Wo] -> `dx_n` [C, H, W].
 fn backward_input_sample(
     g: &Conv2dGeometry,
+    threads: Threads,
     dout_n: &[f32],
     weight: &[f32],
     dx_n: &mut [f32],
     ws: &mut Vec<f32>,
-    parallel: bool,
 ) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
     let rows = g.band_rows();
@@ -344,7 +360,12 @@ fn backward_input_sample(
         let dout_g = &dout_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
         let dx_g = &mut dx_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
         if g.pointwise() {
-            sgemm(k, p, cog, w_g, MatRef::row_major(dout_g, p), dx_g, false, parallel);
+            sgemm(
+                &Gemm { m: k, n: p, k: cog, accumulate: false, threads: threads },
+                w_g,
+                MatRef::row_major(dout_g, p),
+                dx_g,
+            );
             continue;
         }
         dx_g.fill(0.0);
@@ -355,8 +376,8 @@ fn backward_input_sample(
             let len = r * g.wo();
             let dcol = &mut ws[..k * len]; // [K, len]
             let d = MatRef { data: &dout_g[oy0 * g.wo()..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
-            sgemm(k, len, cog, w_g, d, dcol, false, parallel);
-            col2im(g, dcol, oy0, r, dx_g);
+            sgemm(&Gemm { m: k, n: len, k: cog, accumulate: false, threads: threads }, w_g, d, dcol);
+            col2im(g, oy0..oy0 + r, dcol, dx_g);
         }
     }
 }
@@ -375,7 +396,7 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
     }
     let b = batched::block_size(g);
     if b > 1 {
-        batched::backward_weight(g, x, dout, dweight, b);
+        batched::backward_weight(g, b, x, dout, dweight);
     } else if sample_parallel(g.n()) {
         // Contiguous ranges of samples, one partial weight gradient each, summed at the end.
         let t = rayon::current_num_threads();
@@ -386,14 +407,8 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
                 let mut part = vec![0.0f32; dweight.len()]; // [Cout, C/groups, kH, kW]
                 let mut ws = Vec::new();
                 for n in c * per..((c + 1) * per).min(g.n()) {
-                    backward_weight_sample(
-                        g,
-                        &x[n * xs..(n + 1) * xs],
-                        &dout[n * os..(n + 1) * os],
-                        &mut part,
-                        &mut ws,
-                        false,
-                    );
+                    let (x_n, dout_n) = (&x[n * xs..(n + 1) * xs], &dout[n * os..(n + 1) * os]);
+                    backward_weight_sample(g, Threads::Serial, x_n, dout_n, &mut part, &mut ws);
                 }
                 part
             })
@@ -404,7 +419,14 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
     } else {
         let mut ws = Vec::new();
         for n in 0..g.n() {
-            backward_weight_sample(g, &x[n * xs..(n + 1) * xs], &dout[n * os..(n + 1) * os], dweight, &mut ws, true);
+            backward_weight_sample(
+                g,
+                Threads::Parallel,
+                &x[n * xs..(n + 1) * xs],
+                &dout[n * os..(n + 1) * os],
+                dweight,
+                &mut ws,
+            );
         }
     }
 }
@@ -412,11 +434,11 @@ pub fn conv2d_backward_weight(g: &Conv2dGeometry, x: &[f32], dout: &[f32], dweig
 /// One sample: accumulates `dout_n` [Cout, Ho·Wo] · col(`x_n` [C, H, W])ᵀ into `dw` [Cout, K].
 fn backward_weight_sample(
     g: &Conv2dGeometry,
+    threads: Threads,
     x_n: &[f32],
     dout_n: &[f32],
     dw: &mut [f32],
     ws: &mut Vec<f32>,
-    parallel: bool,
 ) {
     let (cg, cog, k, p, hw) = (g.c_in() / g.groups(), g.c_out() / g.groups(), g.k(), g.ho() * g.wo(), g.h() * g.w());
     let rows = g.band_rows();
@@ -425,7 +447,12 @@ fn backward_weight_sample(
         let dout_g = &dout_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
         let dw_g = &mut dw[grp * cog * k..(grp + 1) * cog * k]; // [Cog, K]
         if g.pointwise() {
-            sgemm(cog, k, p, MatRef::row_major(dout_g, p), MatRef::transposed(x_g, p), dw_g, true, parallel);
+            sgemm(
+                &Gemm { m: cog, n: k, k: p, accumulate: true, threads: threads },
+                MatRef::row_major(dout_g, p),
+                MatRef::transposed(x_g, p),
+                dw_g,
+            );
             continue;
         }
         ws.resize(k * rows * g.wo(), 0.0);
@@ -433,9 +460,14 @@ fn backward_weight_sample(
             let r = rows.min(g.ho() - oy0);
             let len = r * g.wo();
             let col = &mut ws[..k * len]; // [K, len]
-            im2col(g, x_g, oy0, r, col);
+            im2col(g, oy0..oy0 + r, x_g, col);
             let d = MatRef { data: &dout_g[oy0 * g.wo()..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
-            sgemm(cog, k, len, d, MatRef::transposed(col, len), dw_g, true, parallel);
+            sgemm(
+                &Gemm { m: cog, n: k, k: len, accumulate: true, threads: threads },
+                d,
+                MatRef::transposed(col, len),
+                dw_g,
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use super::max::max_result;
 use super::{or_panic, split_input};
-use crate::kernels::pool::{adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, adaptive_max_pool2d_forward};
+use crate::kernels::pool::{
+    adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, adaptive_max_pool2d_forward, PoolPlanes,
+};
 use crate::{Error, Tensor};
 
 /// Validates an adaptive pooling of `input` (`[N, C, H, W]`/`[C, H, W]` for a 2-element
@@ -21,32 +23,33 @@ pub fn adaptive_pool_output_shape(input: &[usize], output_size: &[usize]) -> Res
     Ok(out)
 }
 
-/// (planes, input `[H, W]`, output `[OH, OW]`, output shape) of a validated adaptive pooling.
-fn adaptive_geometry(x: &Tensor, output_size: &[usize]) -> (usize, [usize; 2], [usize; 2], Vec<usize>) {
+/// The planes (input `[H, W]`, output `[OH, OW]`) and output shape of a validated adaptive
+/// pooling.
+fn adaptive_geometry(x: &Tensor, output_size: &[usize]) -> (PoolPlanes, Vec<usize>) {
     let out_shape = or_panic(adaptive_pool_output_shape(x.dims(), output_size));
-    let (planes, hw) = or_panic(split_input("adaptive pooling", x.dims(), output_size.len()));
-    let out_hw = if output_size.len() == 2 { [output_size[0], output_size[1]] } else { [1, output_size[0]] };
-    (planes, hw, out_hw, out_shape)
+    let (count, input) = or_panic(split_input("adaptive pooling", x.dims(), output_size.len()));
+    let output = if output_size.len() == 2 { [output_size[0], output_size[1]] } else { [1, output_size[0]] };
+    (PoolPlanes { count, input, output }, out_shape)
 }
 
 fn adaptive_avg(x: &Tensor, op: &'static str, output_size: &[usize]) -> Tensor {
-    let (planes, hw, ohw, out_shape) = adaptive_geometry(x, output_size);
-    let mut out = vec![0.0f32; planes * ohw[0] * ohw[1]]; // [planes, OH, OW]
-    adaptive_avg_pool2d_forward(&mut out, &x.storage(), planes, hw, ohw);
+    let (planes, out_shape) = adaptive_geometry(x, output_size);
+    let mut out = vec![0.0f32; planes.count * planes.out_plane()]; // [planes, OH, OW]
+    adaptive_avg_pool2d_forward(&planes, &x.storage(), &mut out);
     let in_shape = x.shape().clone();
     Tensor::from_op(out, out_shape, op, &[x], move |gy, _| {
         let mut dx = vec![0.0f32; in_shape.numel()]; // [planes, H, W]
-        adaptive_avg_pool2d_backward(&mut dx, &gy.storage(), planes, hw, ohw);
+        adaptive_avg_pool2d_backward(&planes, &gy.storage(), &mut dx);
         vec![Some(Tensor::from_vec(dx, in_shape.clone()))]
     })
 }
 
 fn adaptive_max(x: &Tensor, op: &'static str, output_size: &[usize]) -> (Tensor, Tensor) {
-    let (planes, hw, ohw, out_shape) = adaptive_geometry(x, output_size);
-    let mut out = vec![0.0f32; planes * ohw[0] * ohw[1]]; // [planes, OH, OW]
+    let (planes, out_shape) = adaptive_geometry(x, output_size);
+    let mut out = vec![0.0f32; planes.count * planes.out_plane()]; // [planes, OH, OW]
     let mut idx = vec![0usize; out.len()]; // [planes, OH, OW]
-    adaptive_max_pool2d_forward(&mut out, &mut idx, &x.storage(), planes, hw, ohw);
-    max_result(x, op, out, idx, out_shape, planes, hw[0] * hw[1])
+    adaptive_max_pool2d_forward(&planes, &x.storage(), &mut out, &mut idx);
+    max_result(x, op, planes, (out, idx), out_shape)
 }
 
 impl Tensor {

@@ -3,7 +3,7 @@
 //! the input taps of its window.
 
 use super::{or_panic, pool_shape, show, Pool1dParams, Pool2dParams, PoolShape};
-use crate::kernels::pool::{avg_pool2d_backward, avg_pool2d_forward};
+use crate::kernels::pool::{avg_pool2d_backward, avg_pool2d_forward, Divisor};
 use crate::{Error, Tensor};
 
 fn avg_shape(op: &str, input: &[usize], spatial_rank: usize, p: &Pool2dParams) -> Result<PoolShape, Error> {
@@ -33,13 +33,13 @@ pub fn avg_pool1d_output_shape(input: &[usize], params: &Pool1dParams) -> Result
 
 fn avg_pool(x: &Tensor, op: &'static str, shape: PoolShape, params: &Pool2dParams) -> Tensor {
     let g = shape.geometry;
-    let (cip, div) = (params.count_include_pad, params.divisor_override);
+    let divisor = Divisor::new(params.count_include_pad, params.divisor_override);
     let mut out = vec![0.0f32; g.planes() * g.out_plane()]; // [planes, OH, OW]
-    avg_pool2d_forward(&mut out, &x.storage(), &g, cip, div);
+    avg_pool2d_forward(&g, divisor, &x.storage(), &mut out);
     let in_shape = x.shape().clone();
     Tensor::from_op(out, shape.output, op, &[x], move |gy, _| {
         let mut dx = vec![0.0f32; in_shape.numel()]; // [planes, H, W]
-        avg_pool2d_backward(&mut dx, &gy.storage(), &g, cip, div);
+        avg_pool2d_backward(&g, divisor, &gy.storage(), &mut dx);
         vec![Some(Tensor::from_vec(dx, in_shape.clone()))]
     })
 }

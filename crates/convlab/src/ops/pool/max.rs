@@ -2,27 +2,24 @@
 //! rule sends each output gradient back to that position (accumulating where windows overlap).
 
 use super::{or_panic, pool_shape, Pool1dParams, Pool2dParams};
-use crate::kernels::pool::{max_pool2d_backward, max_pool2d_forward};
+use crate::kernels::pool::{max_pool2d_backward, max_pool2d_forward, PoolPlanes};
 use crate::Tensor;
 
-/// Builds the result of a max-type pooling from its values and argmax positions
-/// (`values`, `indices`: `[planes, out_plane]`, positions within an `in_plane`-sized plane).
+/// Builds the result of a max-type pooling of `x` over `planes` from its values and argmax
+/// positions (`values`, `indices`: `[planes, out_plane]`, positions within an input plane).
 /// Returns the values (recorded in the graph) and the indices as an f32 tensor.
 pub(super) fn max_result(
     x: &Tensor,
     op: &'static str,
-    values: Vec<f32>,
-    indices: Vec<usize>,
+    planes: PoolPlanes,
+    (values, indices): (Vec<f32>, Vec<usize>),
     out_shape: Vec<usize>,
-    planes: usize,
-    in_plane: usize,
 ) -> (Tensor, Tensor) {
-    let out_plane = values.len().checked_div(planes).unwrap_or(0);
     let idx = Tensor::from_vec(indices.iter().map(|&i| i as f32).collect(), out_shape.clone());
     let in_shape = x.shape().clone();
     let y = Tensor::from_op(values, out_shape, op, &[x], move |gy, _| {
         let mut dx = vec![0.0f32; in_shape.numel()]; // [planes, in_plane]
-        max_pool2d_backward(&mut dx, &gy.storage(), &indices, planes, in_plane, out_plane);
+        max_pool2d_backward(&planes, &gy.storage(), &indices, &mut dx);
         vec![Some(Tensor::from_vec(dx, in_shape.clone()))]
     });
     (y, idx)
@@ -33,8 +30,8 @@ fn max_pool(x: &Tensor, op: &'static str, spatial_rank: usize, params: &Pool2dPa
     let g = shape.geometry;
     let mut out = vec![0.0f32; g.planes() * g.out_plane()]; // [planes, OH, OW]
     let mut idx = vec![0usize; out.len()]; // [planes, OH, OW]
-    max_pool2d_forward(&mut out, &mut idx, &x.storage(), &g);
-    max_result(x, op, out, idx, shape.output, g.planes(), g.in_plane())
+    max_pool2d_forward(&g, &x.storage(), &mut out, &mut idx);
+    max_result(x, op, g.planes_and_sizes(), (out, idx), shape.output)
 }
 
 impl Tensor {

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use transforms::{input_transform, output_transform, Lanes};
 
 use super::Conv2dGeometry;
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef, Threads};
 use crate::kernels::simd;
 use crate::window::Window2d;
 
@@ -101,7 +101,7 @@ fn block_tiles(g: &Conv2dGeometry, tiles: usize) -> usize {
 /// `out` [N, Cout, Ho, Wo] = conv(x [N, C, H, W], weight [Cout, C, 3, 3]) + bias; requires
 /// [`applies`].
 pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-    let u = transform_weight(weight, g.c_out(), g.c_in()); // [36, Cout, C]
+    let u = transform_weight(g.c_out(), g.c_in(), weight); // [36, Cout, C]
     let tiles = g.n() * g.ho().div_ceil(M) * g.wo().div_ceil(M);
     let threads = rayon::current_num_threads();
     let out_ptr = SharedOut(out.as_mut_ptr(), out.len());
@@ -109,7 +109,7 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
     let gemm = |v: &[f32], m_xi: &mut [f32], t: usize, xi: usize| {
         let uxi = MatRef::row_major(&u[xi * g.c_out() * g.c_in()..(xi + 1) * g.c_out() * g.c_in()], g.c_in());
         let vxi = MatRef::row_major(&v[xi * g.c_in() * t..(xi + 1) * g.c_in() * t], t);
-        sgemm(g.c_out(), t, g.c_in(), uxi, vxi, m_xi, false, false);
+        sgemm(&Gemm { m: g.c_out(), n: t, k: g.c_in(), accumulate: false, threads: Threads::Serial }, uxi, vxi, m_xi);
     };
     if tiles >= 2 * threads * MIN_BLOCK || threads == 1 {
         // Many tiles: blocks in parallel, each with its own scratch.
@@ -121,14 +121,22 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
             let v_ptr = SharedOut(v.as_mut_ptr(), v.len());
             simd::dispatch(
                 #[inline(always)]
-                || input_transform(g, x, t0, nt, t, 0..g.c_in(), v_ptr),
+                || input_transform(g, &TileBlock { first: t0, count: nt, ld: t, channels: 0..g.c_in() }, x, v_ptr),
             );
             for (xi, m_xi) in m.chunks_mut(g.c_out() * t).enumerate() {
                 gemm(v, m_xi, t, xi);
             }
             simd::dispatch(
                 #[inline(always)]
-                || output_transform(g, m, t0, nt, t, 0..g.c_out(), bias, out_ptr),
+                || {
+                    output_transform(
+                        g,
+                        &TileBlock { first: t0, count: nt, ld: t, channels: 0..g.c_out() },
+                        m,
+                        bias,
+                        out_ptr,
+                    )
+                },
             );
         });
     } else {
@@ -143,7 +151,7 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
             par_channel_ranges(g.c_in(), |cr| {
                 simd::dispatch(
                     #[inline(always)]
-                    || input_transform(g, x, t0, nt, t, cr, v_ptr),
+                    || input_transform(g, &TileBlock { first: t0, count: nt, ld: t, channels: cr.clone() }, x, v_ptr),
                 )
             });
             let v: &[f32] = v;
@@ -152,7 +160,15 @@ pub(super) fn forward(g: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Optio
             par_channel_ranges(g.c_out(), |or| {
                 simd::dispatch(
                     #[inline(always)]
-                    || output_transform(g, m, t0, nt, t, or, bias, out_ptr),
+                    || {
+                        output_transform(
+                            g,
+                            &TileBlock { first: t0, count: nt, ld: t, channels: or.clone() },
+                            m,
+                            bias,
+                            out_ptr,
+                        )
+                    },
                 )
             });
         }
@@ -184,6 +200,16 @@ pub(super) fn backward_input(g: &Conv2dGeometry, dout: &[f32], weight: &[f32], d
     forward(&gt, dout, &wt, None, dx);
 }
 
+/// The tiles one transform call works on: tiles `first..first + count`, in transform buffers
+/// whose rows hold `ld` tiles, for the channels `channels`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TileBlock {
+    pub first: usize,
+    pub count: usize,
+    pub ld: usize,
+    pub channels: std::ops::Range<usize>,
+}
+
 /// Whether the transposed problem of `g`'s input gradient also suits the Winograd path.
 pub(super) fn applies_to_backward_input(g: &Conv2dGeometry) -> bool {
     applies(g) && g.n() * g.h().div_ceil(M) * g.w().div_ceil(M) >= 2 * LANES
@@ -192,7 +218,7 @@ pub(super) fn applies_to_backward_input(g: &Conv2dGeometry) -> bool {
 /// `U` [36, Cout, C] from `weight` [Cout, C, 3, 3]: `G · w · Gᵀ` per channel pair,
 /// vectorised over input channels (each output channel's `[C, 9]` block is first transposed
 /// to `[9, C]`).
-fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+fn transform_weight(c_out: usize, c_in: usize, weight: &[f32]) -> Vec<f32> {
     let mut u = vec![0.0f32; A * A * c_out * c_in];
     let u_ptr = SharedOut(u.as_mut_ptr(), u.len());
     (0..c_out).into_par_iter().for_each_init(Vec::new, |wt, o| {

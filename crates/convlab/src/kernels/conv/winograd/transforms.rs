@@ -2,7 +2,7 @@
 //! `Bᵀ d B` of the input patches, `Aᵀ M A` of the GEMM results, and the register transposes
 //! that move patches and output rows between image layout and lanes.
 
-use super::{tile_origin, SharedOut, A, LANES, M};
+use super::{tile_origin, SharedOut, TileBlock, A, LANES, M};
 use crate::kernels::conv::Conv2dGeometry;
 
 /// One value per lane (tile).
@@ -38,15 +38,8 @@ pub(super) fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 /// `v` [36, C, ldt]: `Bᵀ d B` of tiles `t0..t0+nt` for every input channel (lanes past `nt`
 /// in the last lane group are zeros).
 #[inline(always)]
-pub(super) fn input_transform(
-    g: &Conv2dGeometry,
-    x: &[f32],
-    t0: usize,
-    nt: usize,
-    ldt: usize,
-    channels: std::ops::Range<usize>,
-    v: SharedOut,
-) {
+pub(super) fn input_transform(g: &Conv2dGeometry, block: &TileBlock, x: &[f32], v: SharedOut) {
+    let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };
@@ -203,16 +196,8 @@ unsafe fn gather_rows_avx2(rows: &[*const f32; LANES], stride: &[usize; LANES], 
 /// Writes `Aᵀ M A` (+ bias) of tiles `t0..t0+nt` from `m` [36, Cout, ldt] into `out`
 /// [N, Cout, Ho, Wo], dropping outputs past the image's edge.
 #[inline(always)]
-pub(super) fn output_transform(
-    g: &Conv2dGeometry,
-    m: &[f32],
-    t0: usize,
-    nt: usize,
-    ldt: usize,
-    channels: std::ops::Range<usize>,
-    bias: Option<&[f32]>,
-    out: SharedOut,
-) {
+pub(super) fn output_transform(g: &Conv2dGeometry, block: &TileBlock, m: &[f32], bias: Option<&[f32]>, out: SharedOut) {
+    let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };

@@ -16,9 +16,9 @@
 
 use rayon::prelude::*;
 
-use super::{input_transform, par_channel_ranges, tile_origin, Lanes, SharedOut, A, G, LANES, M};
+use super::{input_transform, par_channel_ranges, tile_origin, Lanes, SharedOut, TileBlock, A, G, LANES, M};
 use crate::kernels::conv::Conv2dGeometry;
-use crate::kernels::gemm::{sgemm, MatRef};
+use crate::kernels::gemm::{sgemm, Gemm, MatRef, Threads};
 use crate::kernels::simd;
 
 /// Floats of `V` and `dM` per chunk of tiles (16 MiB).
@@ -50,13 +50,13 @@ pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], d
         par_channel_ranges(g.c_in(), |cr| {
             simd::dispatch(
                 #[inline(always)]
-                || input_transform(g, x, t0, nt, t, cr, v_ptr),
+                || input_transform(g, &TileBlock { first: t0, count: nt, ld: t, channels: cr.clone() }, x, v_ptr),
             )
         });
         par_channel_ranges(g.c_out(), |or| {
             simd::dispatch(
                 #[inline(always)]
-                || dout_transform(g, dout, t0, nt, t, or, dm_ptr),
+                || dout_transform(g, &TileBlock { first: t0, count: nt, ld: t, channels: or.clone() }, dout, dm_ptr),
             )
         });
         // Columns up to the end of the last lane group: past `nt` both factors hold zeros.
@@ -65,7 +65,12 @@ pub(in crate::kernels::conv) fn backward_weight(g: &Conv2dGeometry, x: &[f32], d
         du.par_chunks_mut(g.c_out() * g.c_in()).enumerate().for_each(|(xi, du_xi)| {
             let dmxi = MatRef::row_major(&dm[xi * g.c_out() * t..(xi + 1) * g.c_out() * t], t); // [Cout, kk] of [Cout, t]
             let vxi_t = MatRef::transposed(&v[xi * g.c_in() * t..(xi + 1) * g.c_in() * t], t); // V[ξ]ᵀ: [kk, C]
-            sgemm(g.c_out(), g.c_in(), kk, dmxi, vxi_t, du_xi, true, false);
+            sgemm(
+                &Gemm { m: g.c_out(), n: g.c_in(), k: kk, accumulate: true, threads: Threads::Serial },
+                dmxi,
+                vxi_t,
+                du_xi,
+            );
         });
     }
     // dw[o, c] = Gᵀ · dU[·, o, c] · G, vectorised over c: gu [3, 6, C], dwt [9, C] per o.
@@ -135,15 +140,8 @@ fn a6(y: [&Lanes; M], r: &mut [Lanes; A]) {
 /// (`dy`: the tile's 4×4 block of `dout` [N, Cout, Ho, Wo], zero past the edge and for lanes
 /// past `nt`).
 #[inline(always)]
-fn dout_transform(
-    g: &Conv2dGeometry,
-    dout: &[f32],
-    t0: usize,
-    nt: usize,
-    ldt: usize,
-    channels: std::ops::Range<usize>,
-    dm: SharedOut,
-) {
+fn dout_transform(g: &Conv2dGeometry, block: &TileBlock, dout: &[f32], dm: SharedOut) {
+    let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;
     // A local copy: stores through the raw output pointer cannot alias it, so its fields stay
     // in registers.
     let g = &{ *g };

@@ -170,7 +170,7 @@ fn dataset(pixels: Vec<u8>, labels: Vec<u8>) -> MemoryDataset {
 
 fn check_size(len: u64, name: &str) -> Result<(), Error> {
     let record = RECORD as u64;
-    if len == 0 || len % record != 0 {
+    if len == 0 || !len.is_multiple_of(record) {
         return Err(Error::Format {
             path: name.to_string(),
             msg: format!(

@@ -92,7 +92,7 @@ impl Trainer {
         normalization: Option<checkpoint::Normalization>,
     ) -> Result<Trainer, Error> {
         config.check()?;
-        if train.len() == 0 {
+        if train.is_empty() {
             return Err(Error::Invalid(format!("dataset '{}' has no training images", train.name())));
         }
         let shape = train.image_shape();
@@ -379,7 +379,7 @@ impl Trainer {
                         train_acc: es.correct as f64 / es.images as f64,
                         images_per_sec: e_images as f64 / secs,
                     });
-                    if self.state.step % self.config.log_every == 0 {
+                    if self.state.step.is_multiple_of(self.config.log_every) {
                         let secs = w_t.elapsed().as_secs_f64().max(1e-9);
                         let ws = std::mem::take(&mut self.state.window_sums);
                         let r = Record {
@@ -421,7 +421,7 @@ impl Trainer {
                         break;
                     }
                     // Periodic checkpoints inside the epoch (its end saves one anyway).
-                    if self.config.checkpoint_every.is_some_and(|k| self.state.step % k == 0)
+                    if self.config.checkpoint_every.is_some_and(|k| self.state.step.is_multiple_of(k))
                         && self.state.step_in_epoch < bpe
                     {
                         self.sync_buffers()?;

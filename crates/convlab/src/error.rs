@@ -18,6 +18,10 @@ pub enum Error {
     /// the step and the last good checkpoint.
     #[error("{0}")]
     Training(String),
+    /// Something this build leaves out: `what` needs the named cargo feature of convlab
+    /// (see the crate documentation's "Cargo features").
+    #[error("{what} needs the `{feature}` feature of convlab")]
+    MissingFeature { feature: &'static str, what: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

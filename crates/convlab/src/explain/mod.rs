@@ -33,6 +33,8 @@
 //! ```
 
 mod attribution;
+#[cfg(feature = "image")]
+mod decode;
 mod detail;
 mod hyper;
 mod input;

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use super::collective::{average_buffers, reduce_step, Collective, Shard, StepTotals};
 use super::eval::{argmax_rows, evaluate, Evaluation};
 use super::guard::{nonfinite, probe_writable};
-use super::metrics::{JsonlWriter, Observer, Progress, Record};
+use super::metrics::{Curves, JsonlWriter, Observer, Progress, Record};
 use super::model::build_model;
-use super::plot::{draw_curves, Curves};
-use super::sink::{add_point, Sink};
+use super::sink::{add_point, write_curves, Sink};
 use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, Sums, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
 use crate::autograd::Gradients;
@@ -150,7 +149,8 @@ impl Trainer {
         })
     }
 
-    /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
+    /// Write `config.json`, `metrics.jsonl`, checkpoints and (with the `plot` feature)
+    /// `curves.png` into `dir`.
     pub fn set_output(&mut self, dir: impl Into<PathBuf>) {
         self.out = Some(dir.into());
     }
@@ -476,7 +476,7 @@ impl Trainer {
             last_eval = ev;
             self.save("checkpoint.safetensors", &mut sink)?;
             if let Some(p) = self.path("curves.png") {
-                draw_curves(&p, &sink.curves)?;
+                write_curves(&p, &sink.curves)?;
             }
             if let Some(outcome) = end {
                 return Ok(Summary {

@@ -45,7 +45,7 @@ enum Command {
     /// Run a zoo model (eval mode) on the tensor `input` of a safetensors file; write `output`.
     Run(run::RunArgs),
     /// Train a zoo model on a dataset (checkpoints, metrics, curves; Ctrl-C saves, --resume continues).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate a checkpoint on a test split: accuracy, per-class accuracy, confusion matrix, mistakes.
     Eval(eval::EvalArgs),
     /// Classify image files with a checkpoint.

@@ -17,20 +17,24 @@ use clap::Args;
 use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names};
 use serde_json::{json, Value};
 
+use crate::args::JsonArgs;
+
 /// The malloc settings the peers run with (large buffers reused instead of re-faulted), the
 /// same as [`convlab::bench::tune_malloc`] sets for ConvLab.
 const GLIBC_TUNABLES: &str = "glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4294967296";
 
 #[derive(Args)]
+#[command(mut_arg("json", |a| a.help(
+    r#"One JSON object per line: {"name", "median_ms", "gflops", "images_per_s", ...}"#
+)))]
 pub struct BenchArgs {
-    /// One JSON object per line: {"name", "median_ms", "gflops", "images_per_s", ...}.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: JsonArgs,
     /// Threads for ConvLab (and for the peers with --compare).
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Only workloads whose name contains this text.
-    #[arg(long, default_value = "")]
+    /// Only workloads whose name contains this text (default: all of them).
+    #[arg(long, default_value = "", hide_default_value = true)]
     filter: String,
     /// A smoke run: one timed repeat each.
     #[arg(long)]
@@ -67,7 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let peaks_text: Vec<String> = peaks.iter().map(|(isa, g)| format!("{isa} {g:.1}")).collect();
     let mut peer = if args.compare { Some(Peer::start(args)?) } else { None };
     let (budget, min_reps) = if args.quick { (Duration::ZERO, 1) } else { (Duration::from_secs_f64(args.budget), 3) };
-    if args.json {
+    if args.format.json {
         for (isa, g) in &peaks {
             println!("{}", json!({"name": format!("fma_peak/{isa}"), "threads": args.threads, "gflops": g}));
         }
@@ -103,7 +107,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if let Some(p) = peer.as_mut() {
             let theirs = p.measure(name)?;
             for t in &theirs {
-                if args.json {
+                if args.format.json {
                     println!("{t}");
                 } else {
                     println!(
@@ -125,7 +129,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 fn print_row(args: &BenchArgs, r: &Row, peak: f64) {
-    if args.json {
+    if args.format.json {
         println!(
             "{}",
             json!({"name": r.name, "median_ms": r.median_ms, "gflops": r.gflops, "images_per_s": r.images_per_s, "reps": r.reps, "peak_fraction": r.gflops.map(|g| g / peak)})
@@ -145,7 +149,7 @@ fn print_row(args: &BenchArgs, r: &Row, peak: f64) {
 }
 
 fn print_ratios(args: &BenchArgs, table: &[(Row, Vec<Value>)]) {
-    if !args.json {
+    if !args.format.json {
         println!("\nratio = best peer's time / ours (> 1: ConvLab is faster)");
         println!("{:<32} {:>10} {:>10} {:>22} {:>7}", "workload", "ours ms", "peer ms", "best peer", "ratio");
     }
@@ -157,7 +161,7 @@ fn print_ratios(args: &BenchArgs, table: &[(Row, Vec<Value>)]) {
         let Some(best) = best else { continue };
         let peer_ms = best["median_ms"].as_f64().unwrap_or(f64::NAN);
         let who = format!("{} {}", best["peer"].as_str().unwrap_or("?"), best["layout"].as_str().unwrap_or(""));
-        if args.json {
+        if args.format.json {
             println!(
                 "{}",
                 json!({"name": ours.name, "ratio": peer_ms / ours.median_ms, "ours_ms": ours.median_ms, "peer_ms": peer_ms, "best_peer": who.trim()})

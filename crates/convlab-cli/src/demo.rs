@@ -1,27 +1,27 @@
 //! `convlab demo`: trains LeNet-5 on the built-in dataset for about a minute and says where
 //! the checkpoint is and what to try next.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
 use convlab::train::{OptimizerKind, TrainConfig};
 
+use crate::args::{BuiltinArgs, OutArgs, QuietArgs};
+
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.default_value("runs/demo").help("Output folder")))]
 pub struct DemoArgs {
-    /// Output folder.
-    #[arg(long, default_value = "runs/demo")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutArgs,
     /// Training time in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
-    /// Training images of the built-in dataset.
-    #[arg(long)]
-    pub builtin_size: Option<usize>,
+    #[command(flatten)]
+    pub builtin: BuiltinArgs,
+    /// Threads for the computation, the rayon pool size (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: QuietArgs,
     /// Do not start the explainer afterwards (it starts only when the output is a terminal).
     #[arg(long)]
     pub no_explain: bool,
@@ -31,10 +31,11 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
+    let out = args.output.path()?;
     let config = TrainConfig {
         model: "lenet5".into(),
         dataset: "builtin".into(),
-        builtin_size: args.builtin_size,
+        builtin_size: args.builtin.builtin_size,
         epochs: 20,
         batch_size: 64,
         optimizer: OptimizerKind::Adam,
@@ -44,11 +45,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     println!("demo: training LeNet-5 on the built-in dataset for about {:.0} s (Ctrl-C stops early)", args.seconds);
-    let (_, ckpt) = crate::train::train(config, args.out.clone(), None, None, args.quiet)?;
-    let best = args.out.join("best.safetensors");
+    let (_, ckpt) = crate::train::train(config, out.to_path_buf(), None, None, args.progress.quiet)?;
+    let best = out.join("best.safetensors");
     println!("checkpoint: {}", ckpt.display());
     println!("best model: {}", best.display());
-    println!("curves:     {}", args.out.join("curves.png").display());
+    println!("curves:     {}", out.join("curves.png").display());
     println!("next: convlab eval --checkpoint {} --dataset builtin", best.display());
     println!("      convlab filters --checkpoint {} --layer conv1 --out conv1.png", best.display());
     println!("      convlab explain --checkpoint {}   # the explainer, in the browser", best.display());

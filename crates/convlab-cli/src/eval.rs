@@ -6,8 +6,6 @@
 //! convlab eval --checkpoint runs/lenet/best.safetensors --dataset mnist
 //! ```
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Result};
 use clap::Args;
 use convlab::data::{self, DataLoader, DataOptions, LoaderConfig, Split};
@@ -16,61 +14,65 @@ use convlab::train::plot::draw_confusion;
 use convlab::train::state::load_model;
 use convlab::train::{evaluate, Prediction};
 
+use crate::args::{BuiltinArgs, CheckpointArgs, DatasetArgs, OutArgs};
+
 #[derive(Args, Debug)]
+#[command(mut_arg("dataset", |a| a.required(true).help(
+    "mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders: its test split is evaluated"
+)))]
+#[command(mut_arg("out", |a| a.help("Folder for confusion.png and mistakes.png (default: the checkpoint's folder)")))]
 pub struct EvalArgs {
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders.
-    #[arg(long)]
-    pub dataset: String,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Images of the builtin dataset.
-    #[arg(long)]
-    pub builtin_size: Option<usize>,
+    #[command(flatten)]
+    pub trained: CheckpointArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub builtin: BuiltinArgs,
+    /// Images per evaluation batch.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
-    /// Evaluate at most this many images.
+    /// Evaluate at most this many images (default: all of them).
     #[arg(long)]
     pub limit: Option<usize>,
     /// How many confident mistakes to show.
     #[arg(long, default_value_t = 32)]
     pub mistakes: usize,
-    /// Folder for confusion.png and mistakes.png (default: the checkpoint's folder).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutArgs,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let (model, info) = load_model(&args.checkpoint)?;
+    let checkpoint = &args.trained.checkpoint;
+    let dataset = args.data.name()?;
+    let (model, info) = load_model(checkpoint)?;
     let opts = DataOptions {
-        data_dir: args.data_dir.clone(),
+        data_dir: args.data.data_dir.clone(),
         download: false,
         progress: false,
-        builtin_size: args.builtin_size,
+        builtin_size: args.builtin.builtin_size,
         image_size: Some([info.input_shape[1], info.input_shape[2]]),
         grayscale: Some(info.input_shape[0] == 1),
         ..DataOptions::default()
     };
-    let ds = data::open(&args.dataset, Split::Test, &opts)?;
+    let ds = data::open(dataset, Split::Test, &opts)?;
     if ds.image_shape() != info.input_shape {
         bail!(
             "{}: images of shape {:?}, but the model in {} takes {:?}",
-            args.dataset,
+            dataset,
             ds.image_shape(),
-            args.checkpoint.display(),
+            checkpoint.display(),
             info.input_shape
         );
     }
     if ds.classes().len() != info.class_names.len() {
         bail!(
             "{}: {} classes, but the model in {} has {}",
-            args.dataset,
+            dataset,
             ds.classes().len(),
-            args.checkpoint.display(),
+            checkpoint.display(),
             info.class_names.len()
         );
     }
@@ -88,7 +90,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let k = classes.len();
     println!(
         "{}: {} on {} test images: accuracy {:.2}%, loss {:.4}",
-        args.checkpoint.display(),
+        checkpoint.display(),
         info.model,
         ev.count,
         100.0 * ev.accuracy,
@@ -121,7 +123,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for (label, row) in labels.iter().zip(&m) {
         println!("  {label:>lw$} {}", row.iter().map(|v| format!("{v:>width$}")).collect::<Vec<_>>().join(" "));
     }
-    let out = args.out.clone().unwrap_or_else(|| args.checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default());
+    let out = args.output.or_else(|| checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default());
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let cpath = out.join("confusion.png");
     draw_confusion(&cpath, &m, classes)?;

@@ -16,27 +16,31 @@ use convlab::no_grad;
 use convlab::train::grid::{draw_grid, min_max, Tile};
 use convlab::train::state::load_model;
 
+use crate::args::{CheckpointArgs, OutArgs};
 use crate::images::load_input;
 
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.required(true).help("Folder for the PNG files, one per layer")))]
 pub struct FeaturesArgs {
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub trained: CheckpointArgs,
+    /// The image file to run (PNG, JPEG, BMP).
     #[arg(long)]
     pub image: PathBuf,
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutArgs,
     /// Draw at most this many channels per layer.
     #[arg(long, default_value_t = 64)]
     pub max_channels: usize,
 }
 
 pub fn run(args: &FeaturesArgs) -> Result<()> {
-    let (model, info) = load_model(&args.checkpoint)?;
+    let out = args.output.path()?;
+    let (model, info) = load_model(&args.trained.checkpoint)?;
     let (x, raw) = load_input(&args.image, info.input_shape, info.normalization.as_ref())?;
-    std::fs::create_dir_all(&args.out).map_err(|e| anyhow!("{}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
     let input = Tile { pixels: raw, shape: info.input_shape, caption: String::new() };
-    draw_grid(&args.out.join("00_input.png"), "input", &[input], 1, 128)?;
+    draw_grid(&out.join("00_input.png"), "input", &[input], 1, 128)?;
     let mut fwd = Forward::recording(Mode::Eval, 0);
     let logits = no_grad(|| model.forward(&x, &mut fwd));
     let mut written = 1;
@@ -56,7 +60,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
                 caption: String::new(),
             })
             .collect();
-        let file = args.out.join(format!("{:02}_{}.png", n + 1, rec.path.replace('/', "_")));
+        let file = out.join(format!("{:02}_{}.png", n + 1, rec.path.replace('/', "_")));
         let title = format!("{} ({}) {:?}{}", rec.path, rec.kind, d, if shown < c { " (first channels)" } else { "" });
         draw_grid(&file, &title, &tiles, 8, 64)?;
         println!("{:>3} {:<20} {:<12} {:?} -> {}", n + 1, rec.path, rec.kind, d, file.display());
@@ -66,7 +70,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     let best = probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
     println!(
         "wrote {written} images to {}; prediction: {} ({:.2}%)",
-        args.out.display(),
+        out.display(),
         info.class_names[best.0],
         100.0 * best.1
     );

@@ -6,29 +6,31 @@
 //! convlab filters --checkpoint runs/lenet/best.safetensors --layer conv1 --out conv1.png
 //! ```
 
-use std::path::PathBuf;
-
 use anyhow::{anyhow, Result};
 use clap::Args;
 use convlab::train::grid::{draw_grid, min_max, Tile};
 use convlab::train::state::load_model;
 
+use crate::args::{CheckpointArgs, OutArgs};
+
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.required(true).help("PNG file to write the kernels to")))]
 pub struct FiltersArgs {
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub trained: CheckpointArgs,
     /// The layer's name (`conv1`, `features.0`, `layer1.0.conv1`).
     #[arg(long)]
     pub layer: String,
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutArgs,
     /// Show at most this many output channels.
     #[arg(long, default_value_t = 64)]
     pub max_filters: usize,
 }
 
 pub fn run(args: &FiltersArgs) -> Result<()> {
-    let (model, _) = load_model(&args.checkpoint)?;
+    let out = args.output.path()?;
+    let (model, _) = load_model(&args.trained.checkpoint)?;
     let tensors = model.state_dict();
     let convs: Vec<String> = tensors
         .iter()
@@ -39,7 +41,7 @@ pub fn run(args: &FiltersArgs) -> Result<()> {
     let w = tensors.get(&key).filter(|t| t.rank() == 4).ok_or_else(|| {
         anyhow!(
             "{}: no convolution layer '{}'; convolution layers: {}",
-            args.checkpoint.display(),
+            args.trained.checkpoint.display(),
             args.layer,
             convs.join(", ")
         )
@@ -67,15 +69,7 @@ pub fn run(args: &FiltersArgs) -> Result<()> {
     }
     let cols = if i == 3 { 8 } else { per_in };
     let title = format!("{} {:?}{}", args.layer, d, if shown < o || per_in < i { " (first ones)" } else { "" });
-    draw_grid(&args.out, &title, &tiles, cols, 48)?;
-    println!(
-        "wrote {}: {} kernels of {} ({}×{}, {} input channel(s))",
-        args.out.display(),
-        shown,
-        args.layer,
-        kh,
-        kw,
-        i
-    );
+    draw_grid(out, &title, &tiles, cols, 48)?;
+    println!("wrote {}: {} kernels of {} ({}×{}, {} input channel(s))", out.display(), shown, args.layer, kh, kw, i);
     Ok(())
 }

@@ -14,27 +14,29 @@ use convlab::nn::Forward;
 use convlab::no_grad;
 use convlab::train::state::load_model;
 
+use crate::args::{CheckpointArgs, JsonArgs};
 use crate::images::load_input;
 
 #[derive(Args, Debug)]
+#[command(mut_arg("json", |a| a.help("One JSON object per image instead of text")))]
 pub struct PredictArgs {
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub trained: CheckpointArgs,
     /// Image files (PNG, JPEG, BMP).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// How many of the most probable classes to print per image.
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
-    /// One JSON object per image instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArgs,
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
-    let (model, info) = load_model(&args.checkpoint)?;
+    let (model, info) = load_model(&args.trained.checkpoint)?;
     // Read every image first, so that a bad one fails before any output.
     let inputs = args
         .images
@@ -46,7 +48,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         order.truncate(args.top_k);
-        if args.json {
+        if args.format.json {
             let top: Vec<serde_json::Value> = order
                 .iter()
                 .map(|&i| serde_json::json!({ "class": i, "name": info.class_names[i], "probability": probs[i] }))

@@ -22,24 +22,18 @@ use convlab::nn::Mode;
 use convlab::spec::{resolve_model, ModelSource};
 use convlab::{no_grad, Tensor};
 
+use crate::args::{ModelArgs, ModelConfigArgs};
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Zoo model name (lenet5, resnet18, ...), a spec string, or a .json/.toml spec file;
-    /// default: the model the checkpoint records.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Number of classes (default: the checkpoint's, else the model's default).
-    #[arg(long)]
-    pub classes: Option<usize>,
-    /// Input channels (default: the checkpoint's, else the model's default).
-    #[arg(long)]
-    pub in_channels: Option<usize>,
-    /// Weights: a ConvLab checkpoint or a PyTorch state_dict in safetensors.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub build: ModelConfigArgs,
+    /// Weights: a ConvLab checkpoint or a PyTorch state_dict in safetensors (default: none,
+    /// the model keeps its seeded initialization).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Seed of the initialization when no weights are given.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Safetensors file with the tensor `input`, N×C×H×W.
     #[arg(long)]
     pub input: PathBuf,
@@ -69,7 +63,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let x = read_input(&args.input)?;
     let weights = args.weights.as_ref().map(|p| checkpoint::load(p).map(|ck| (p, ck))).transpose()?;
     let meta: Option<&CheckpointMeta> = weights.as_ref().map(|(_, ck)| &ck.meta).filter(|m| !m.model.is_empty());
-    let model_arg = match (&args.model, meta) {
+    let model_arg = match (&args.model.model, meta) {
         (Some(m), _) => m.clone(),
         (None, Some(m)) => m.model.clone(),
         (None, None) => {
@@ -79,18 +73,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // The configuration: flags first, then the checkpoint's, then the model's defaults. A spec
     // takes its spatial size from the input tensor.
     let saved = meta.and_then(|m| m.model_config());
-    let in_channels = args.in_channels.or(saved.as_ref().map(|c| c.in_channels));
-    let classes = args.classes.or(saved.as_ref().map(|c| c.num_classes));
+    let in_channels = args.build.in_channels.or(saved.as_ref().map(|c| c.in_channels));
+    let classes = args.build.classes.or(saved.as_ref().map(|c| c.num_classes));
     if in_channels == Some(0) || classes == Some(0) {
         bail!("--in-channels and --classes must be positive");
     }
     let is_zoo = convlab::models::names().iter().any(|n| n.eq_ignore_ascii_case(&model_arg));
     let d = x.dims();
     let spec_input = (!is_zoo).then(|| vec![in_channels.unwrap_or(d[1]), d[2], d[3]]);
-    let resolved = catch(|| resolve_model(&model_arg, in_channels, classes, spec_input.as_deref(), args.seed))
+    let resolved = catch(|| resolve_model(&model_arg, in_channels, classes, spec_input.as_deref(), args.build.seed))
         .map_err(|e| anyhow!("{model_arg}: cannot build: {e}"))??;
     let name = resolved.description.clone();
-    if let (Some(given), Some(m)) = (&args.model, meta) {
+    if let (Some(given), Some(m)) = (&args.model.model, meta) {
         let recorded =
             resolve_model(&m.model, None, None, None, 0).map(|r| r.description).unwrap_or_else(|_| m.model.clone());
         if recorded != name && m.model != *given {

@@ -16,6 +16,8 @@ use convlab::spec::{resolve_model, ModelSource, Spec};
 use convlab::summary::{summarize, Summary};
 use serde_json::json;
 
+use crate::args::{JsonArgs, ModelConfigArgs};
+
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
     /// A zoo model name, a spec ("conv(6,5) relu maxpool(2) flatten linear(10)") or a .json/.toml spec file.
@@ -25,18 +27,10 @@ pub struct SummaryArgs {
     /// 3×64×64 for TinyVGG, 3×224×224 for ImageNet models).
     #[arg(long)]
     pub input: Option<String>,
-    /// Number of classes (zoo models; checked against a spec's output).
-    #[arg(long)]
-    pub classes: Option<usize>,
-    /// Input channels (zoo models; checked against a spec's input).
-    #[arg(long)]
-    pub in_channels: Option<usize>,
-    /// Seed of the weights and of the random input.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub build: ModelConfigArgs,
+    #[command(flatten)]
+    pub format: JsonArgs,
     /// Print the model as a spec string instead (sequential models only).
     #[arg(long)]
     pub spec: bool,
@@ -87,7 +81,8 @@ const BRANCH_NOTE: &str = "Not a plain chain: receptive fields follow the data, 
 
 pub fn run(args: &SummaryArgs) -> Result<()> {
     let input = args.input.as_deref().map(parse_shape).transpose()?;
-    let model = resolve_model(&args.model, args.in_channels, args.classes, input.as_deref(), args.seed)?;
+    let model =
+        resolve_model(&args.model, args.build.in_channels, args.build.classes, input.as_deref(), args.build.seed)?;
     if args.spec {
         // A Sequential by its structure; anything else by tracing one forward pass.
         let hook = std::panic::take_hook();
@@ -97,7 +92,7 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
         std::panic::set_hook(hook);
         let spec = spec.map_err(|e| anyhow::anyhow!("{}: {e}", model.description))?;
         let text = Spec { input: Some(model.input.clone()), ..spec }.to_string();
-        if args.json {
+        if args.format.json {
             println!("{}", json!({ "model": model.description, "spec": text }));
         } else {
             println!("{text}");
@@ -107,14 +102,14 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
     // A forward pass that fails is reported as one line, not as a panic.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let summary = summarize(model.module.as_ref(), &model.input, args.seed);
+    let summary = summarize(model.module.as_ref(), &model.input, args.build.seed);
     std::panic::set_hook(hook);
     let summary = summary?;
     let source = match &model.source {
         ModelSource::Zoo { .. } => "zoo",
         ModelSource::Spec(_) => "spec",
     };
-    if args.json {
+    if args.format.json {
         let mut v = serde_json::to_value(&summary)?;
         v["model"] = json!(model.description);
         v["source"] = json!(source);

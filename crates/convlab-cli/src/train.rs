@@ -28,93 +28,103 @@ use convlab::train::state::read_resumable;
 use convlab::train::{OptimizerKind, Outcome, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::args::{BuiltinArgs, DatasetArgs, ModelArgs, OutArgs, QuietArgs};
+
+/// The settings of `convlab train`. Each one left out keeps the resumed run's value with
+/// `--resume`, else the default its help names (those of [`TrainConfig::default`]).
 #[derive(Args, Debug, Default)]
+#[command(mut_arg("out", |a| a.help(
+    "Output folder (default: runs/<model>-<dataset>, or the resumed checkpoint's folder)"
+)))]
 pub struct TrainArgs {
-    /// Zoo model name (lenet5, resnet18_cifar, ...).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders.
-    #[arg(long)]
-    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// Epochs to train (default: 1).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per training step (default: 64).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// sgd, adam, adamw or rmsprop.
+    /// sgd, adam, adamw or rmsprop (default: sgd).
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// Learning rate (default 0.01 for SGD, 0.001 otherwise).
+    /// Learning rate (default: 0.01 for SGD, 0.001 otherwise).
     #[arg(long)]
     pub lr: Option<f32>,
+    /// SGD and RMSprop momentum (default: 0.9).
     #[arg(long)]
     pub momentum: Option<f32>,
     /// Nesterov momentum (SGD).
     #[arg(long)]
     pub nesterov: bool,
+    /// Weight decay (default: 0).
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Label smoothing of the cross-entropy loss (0 to 1).
+    /// Label smoothing of the cross-entropy loss, 0 to 1 (default: 0).
     #[arg(long)]
     pub label_smoothing: Option<f32>,
-    /// none, step:E[:GAMMA], multistep:E1,E2[:GAMMA], cosine, onecycle, warmup+cosine[:E].
+    /// Learning-rate schedule: none, step:E[:GAMMA], multistep:E1,E2[:GAMMA], cosine, onecycle,
+    /// warmup+cosine[:E] (default: none).
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Clip the gradients to this global L2 norm (default: no clipping).
     #[arg(long)]
     pub clip_grad_norm: Option<f32>,
+    /// Seed of the initialization, data order, augmentation and dropout (default: 0).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Threads for the computation (rayon pool size).
+    /// Threads for the computation, the rayon pool size (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output folder (default runs/<model>-<dataset>, or the resumed checkpoint's folder).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Continue the run saved in this checkpoint (its settings, unless given again).
+    #[command(flatten)]
+    pub output: OutArgs,
+    /// Continue the run saved in this checkpoint, with its settings unless given again
+    /// (default: a new run).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Start from the weights of this checkpoint (same model).
+    /// Start from the weights of this checkpoint (same model; default: a fresh initialization).
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Stop after this many steps in total.
+    /// Stop after this many steps in total (default: when the epochs are done).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Stop after about this many seconds.
+    /// Stop after about this many seconds (default: no time limit).
     #[arg(long)]
     pub time_limit: Option<f64>,
+    /// Keep the dataset's order instead of shuffling it every epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Write a metrics.jsonl line every this many steps (default: 50).
     #[arg(long)]
     pub log_every: Option<usize>,
-    /// Also save the checkpoint every N steps (besides every epoch end).
+    /// Also save the checkpoint every N steps, besides every epoch end (default: only at
+    /// epoch ends).
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,
     /// Skip a step whose loss or gradient is NaN or infinite (no update) instead of stopping.
     #[arg(long)]
     pub skip_nonfinite: bool,
-    /// Where the dataset's files are.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
     /// Download a missing dataset.
     #[arg(long)]
     pub download: bool,
-    /// Training images of the builtin dataset.
-    #[arg(long)]
-    pub builtin_size: Option<usize>,
-    /// Random-crop padding (augmentation).
+    #[command(flatten)]
+    pub builtin: BuiltinArgs,
+    /// Random-crop padding, an augmentation (default: 0, no cropping).
     #[arg(long)]
     pub crop_padding: Option<usize>,
     /// Random horizontal flips (augmentation).
     #[arg(long)]
     pub hflip: bool,
-    /// Evaluate on at most this many test images.
+    /// Evaluate on at most this many test images (default: all of them).
     #[arg(long)]
     pub test_limit: Option<usize>,
-    /// Data loader threads.
+    /// Data loader threads (default: 1).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: QuietArgs,
 }
 
 /// The run's settings: the resumed run's (or the defaults), then every flag given.
@@ -122,13 +132,13 @@ pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig
     let resuming = base.is_some();
     let mut c = base.unwrap_or_default();
     if !resuming {
-        c.model = args.model.clone().context("--model is required (or --resume)")?;
-        c.dataset = args.dataset.clone().context("--dataset is required (or --resume)")?;
+        c.model = args.model.model.clone().context("--model is required (or --resume)")?;
+        c.dataset = args.data.dataset.clone().context("--dataset is required (or --resume)")?;
     } else {
-        if args.model.as_ref().is_some_and(|m| *m != c.model) {
-            bail!("--model {} differs from the resumed run's model {}", args.model.as_ref().unwrap(), c.model);
+        if let Some(m) = args.model.model.as_ref().filter(|m| **m != c.model) {
+            bail!("--model {m} differs from the resumed run's model {}", c.model);
         }
-        if let Some(d) = &args.dataset {
+        if let Some(d) = &args.data.dataset {
             c.dataset = d.clone();
         }
     }
@@ -157,8 +167,8 @@ pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig
     c.time_limit_s = args.time_limit.or(c.time_limit_s);
     c.clip_grad_norm = args.clip_grad_norm.or(c.clip_grad_norm);
     c.threads = args.threads.or(c.threads);
-    c.data_dir = args.data_dir.clone().or(c.data_dir);
-    c.builtin_size = args.builtin_size.or(c.builtin_size);
+    c.data_dir = args.data.data_dir.clone().or(c.data_dir);
+    c.builtin_size = args.builtin.builtin_size.or(c.builtin_size);
     c.test_limit = args.test_limit.or(c.test_limit);
     c.shuffle = c.shuffle && !args.no_shuffle;
     c.download |= args.download;
@@ -398,12 +408,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let base = args.resume.as_ref().map(|p| read_resumable(p)).transpose()?;
     let config = config(args, base.map(|r| r.config))?;
-    let out = match (&args.out, &args.resume) {
+    let out = match (&args.output.out, &args.resume) {
         (Some(o), _) => o.clone(),
         (None, Some(r)) => r.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
         (None, None) => {
             PathBuf::from("runs").join(format!("{}-{}", config.model, config.dataset.replace(['/', '\\'], "_")))
         }
     };
-    train(config, out, args.resume.clone(), args.init.clone(), args.quiet).map(|_| ())
+    train(config, out, args.resume.clone(), args.init.clone(), args.progress.quiet).map(|_| ())
 }

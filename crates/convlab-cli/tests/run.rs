@@ -16,6 +16,18 @@ fn fixture(name: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// LeNet-5's PyTorch reference input `[2, 1, 28, 28]` and logits `[2, 10]` (case `lenet5` of
+/// the interop fixture).
+fn lenet5_io() -> (Tensor, Tensor) {
+    let (io, _) = checkpoint::load_tensors(fixture("interop_lenet5.io")).unwrap();
+    (io["lenet5.in.x"].clone(), io["lenet5.out"].clone())
+}
+
+/// LeNet-5's reference input as `convlab run` reads it (the tensor `input`), in `dir`.
+fn lenet5_input(dir: &Path) -> String {
+    tensor_file(dir, "x.safetensors", "input", lenet5_io().0)
+}
+
 /// Writes `{key: t}` to `dir/name`.
 fn tensor_file(dir: &Path, name: &str, key: &str, t: Tensor) -> String {
     let p = dir.join(name);
@@ -26,6 +38,7 @@ fn tensor_file(dir: &Path, name: &str, key: &str, t: Tensor) -> String {
 #[test]
 fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
     let dir = scratch("run-tests", "lenet5");
+    let input = lenet5_input(&scratch("run-tests", "lenet5-input"));
     let out = dir.join("y.safetensors");
     let o = convlab(&[
         "run",
@@ -34,7 +47,7 @@ fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
         "--weights",
         &fixture("interop_lenet5"),
         "--input",
-        &fixture("interop_lenet5.io"),
+        &input,
         "--output",
         &s(&out),
     ]);
@@ -43,8 +56,7 @@ fn lenet5_with_pytorch_weights_reproduces_pytorch_logits() {
     let (got, meta) = checkpoint::load_tensors(&out).unwrap();
     assert_eq!(got.keys().collect::<Vec<_>>(), ["output"]);
     assert_eq!(meta.get("model").map(String::as_str), Some("lenet5"));
-    let (io, _) = checkpoint::load_tensors(fixture("interop_lenet5.io")).unwrap();
-    let (y, want) = (got["output"].to_vec(), io["logits"].to_vec());
+    let (y, want) = (got["output"].to_vec(), lenet5_io().1.to_vec());
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let err = y.iter().zip(&want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
     assert!(err < 1e-4, "relative error {err:e}");
@@ -117,7 +129,7 @@ fn a_spec_model_checkpoint_rebuilds_from_its_metadata() {
 fn mistakes_are_one_line_errors_naming_the_file_key_or_shape() {
     let dir = scratch("run-tests", "errors");
     let out = s(&dir.join("y.safetensors"));
-    let good = fixture("interop_lenet5.io");
+    let good = lenet5_input(&scratch("run-tests", "errors-input"));
     let weights = fixture("interop_lenet5");
     // The weights file has no `input` tensor.
     assert_user_error(
@@ -185,7 +197,15 @@ fn an_unknown_model_is_a_one_line_error() {
     let dir = scratch("run-tests", "unknown");
     let out = s(&dir.join("y.safetensors"));
     assert_user_error(
-        &["run", "--model", "lenet6", "--input", &fixture("interop_lenet5.io"), "--output", &out],
+        &[
+            "run",
+            "--model",
+            "lenet6",
+            "--input",
+            &lenet5_input(&scratch("run-tests", "unknown-input")),
+            "--output",
+            &out,
+        ],
         &["unknown model 'lenet6'", "available"],
     );
     assert!(!dir.join("y.safetensors").exists());

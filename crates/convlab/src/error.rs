@@ -4,10 +4,10 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Shapes that do not fit together; the message names both.
-    #[error("shape error: {0}")]
+    #[error("{0}")]
     Shape(String),
     /// An invalid option or argument value.
-    #[error("invalid argument: {0}")]
+    #[error("{0}")]
     Invalid(String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
@@ -16,12 +16,16 @@ pub enum Error {
     Format { path: String, msg: String },
     /// An error in one layer of a model: `path` is the layer's `state_dict` path below the
     /// module that reports it (`"layer1.0.conv1"`), `kind` its class name (`"Conv2d"`).
-    #[error("{path} ({kind}): {source}")]
+    #[error("{source} (layer {path}, {kind})")]
     Layer { path: String, kind: &'static str, source: Box<Error> },
     /// A training run that cannot go on (its loss turned NaN or infinite); the message names
     /// the step and the last good checkpoint.
     #[error("{0}")]
     Training(String),
+    /// Something this build leaves out: `what` needs the named cargo feature of convlab
+    /// (see the crate documentation's "Cargo features").
+    #[error("{what} needs the `{feature}` feature of convlab")]
+    MissingFeature { feature: &'static str, what: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -34,7 +38,7 @@ impl Error {
     /// ```
     /// use convlab::Error;
     /// let e = Error::Shape("input [1, 3] does not fit".into()).in_layer("conv1", "Conv2d").in_layer("layer1", "Sequential");
-    /// assert_eq!(e.to_string(), "layer1.conv1 (Conv2d): shape error: input [1, 3] does not fit");
+    /// assert_eq!(e.to_string(), "input [1, 3] does not fit (layer layer1.conv1, Conv2d)");
     /// ```
     pub fn in_layer(self, name: &str, kind: &'static str) -> Error {
         match self {

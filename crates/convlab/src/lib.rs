@@ -20,6 +20,26 @@
 //! (optimizers and schedules), [`models`] (the zoo), [`spec`] (networks written as text),
 //! [`summary`] (per-layer shapes, parameters, multiply-adds, receptive fields) and
 //! [`checkpoint`] (safetensors weights under PyTorch's names).
+//!
+//! # Cargo features
+//!
+//! The I/O around the engine is optional; every feature is on by default.
+//!
+//! | feature    | dependencies           | what it adds                                                        |
+//! |------------|------------------------|---------------------------------------------------------------------|
+//! | `download` | `ureq`, `sha2`, `dirs` | [`data::download`]: fetching named datasets, SHA-256 checks, the platform cache folder |
+//! | `archive`  | `flate2`, `tar`        | gzipped IDX files (MNIST's `.gz`), the CIFAR-10 `tar.gz`             |
+//! | `image`    | `image`                | `data::folder` (image-folder datasets), [`explain::decode_image`]    |
+//! | `plot`     | `plotters` (+ `image`) | `train::plot` (`curves.png`, confusion matrices), `train::grid`      |
+//! | `progress` | `indicatif`            | a progress bar while downloading                                    |
+//!
+//! With `default-features = false` the crate is the engine alone: tensors, autograd, ops,
+//! kernels, `nn`, models, optimizers, checkpoints, specs, summaries and the training loop
+//! (datasets in memory, the built-in one, raw IDX and CIFAR-10 binary files; no
+//! `curves.png`). What a left-out feature would provide is compiled out or returns
+//! [`Error::MissingFeature`] naming the feature (a dataset to download, a gzipped file, an
+//! image folder, an uploaded image), never a panic. Without `download` the cache folder is
+//! `$CONVLAB_DATA`, else `./convlab-data`.
 
 pub mod autograd;
 pub mod bench;
@@ -39,6 +59,9 @@ pub mod summary;
 pub mod tensor;
 pub mod train;
 pub mod window;
+
+#[cfg(test)]
+mod missing_features;
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../../../README.md")]

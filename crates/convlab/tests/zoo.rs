@@ -130,17 +130,20 @@ fn modules<'a>(m: &'a dyn Module, path: String, out: &mut std::collections::Hash
 #[test]
 fn output_shape_names_the_layer_an_input_does_not_fit() {
     let e = default_build("lenet5", 0).output_shape(&[1, 1, 8, 8]).unwrap_err().to_string();
-    assert!(e.starts_with("conv2 (Conv2d): ") && e.contains("[1, 6, 4, 4]") && e.contains("kernel of size 5"), "{e}");
+    assert!(
+        e.ends_with("(layer conv2, Conv2d)") && e.contains("[1, 6, 4, 4]") && e.contains("kernel of size 5"),
+        "{e}"
+    );
     let e = default_build("lenet5", 0).output_shape(&[1, 3, 28, 28]).unwrap_err().to_string();
-    assert!(e.starts_with("conv1 (Conv2d): ") && e.contains("3 channels"), "{e}");
+    assert!(e.ends_with("(layer conv1, Conv2d)") && e.contains("3 channels"), "{e}");
     let e = default_build("resnet18", 0).output_shape(&[1, 3, 224]).unwrap_err().to_string();
-    assert!(e.starts_with("conv1 (Conv2d): ") && e.contains("[1, 3, 224]"), "{e}");
+    assert!(e.ends_with("(layer conv1, Conv2d)") && e.contains("[1, 3, 224]"), "{e}");
     let e = default_build("resnet18_cifar", 0).output_shape(&[2, 3, 32, 31]).unwrap();
     assert_eq!(e, vec![2, 10]);
     let e = default_build("tinyvgg", 0).output_shape(&[1, 3, 64, 63]).unwrap_err().to_string();
-    assert!(e.contains("(Linear)") && e.contains("1690"), "{e}");
+    assert!(e.ends_with("(layer output, Linear)") && e.contains("1690"), "{e}");
     let e = default_build("densenet121", 0).output_shape(&[1, 3, 16, 16]).unwrap_err().to_string();
-    assert!(e.starts_with("features.") && e.contains("too small"), "{e}");
+    assert!(e.contains("(layer features.") && e.contains("too small"), "{e}");
 }
 
 /// Each ImageNet network (built once): its parameter count; one 224×224 image in eval mode

@@ -13,6 +13,8 @@ use convlab::ops::conv::{Conv2dParams, Padding2d, PaddingMode};
 use convlab::{no_grad, Tensor};
 use serde_json::json;
 
+use crate::args::JsonArgs;
+
 use super::matrix::{format_matrix, parse_tensor_arg, to_nested};
 use super::options::{parse_list, parse_pair};
 
@@ -24,7 +26,7 @@ pub struct Conv2dArgs {
     /// Kernel(s): kH×kW, C×kH×kW or Cout×Cin×kH×kW, inline or @file.
     #[arg(long)]
     pub kernel: String,
-    /// Bias: a number, or one per kernel as a JSON list.
+    /// Bias: a number, or one per kernel as a JSON list (default: none).
     #[arg(long)]
     pub bias: Option<String>,
     /// Stride: S or Sh,Sw.
@@ -46,9 +48,8 @@ pub struct Conv2dArgs {
     /// calculator cross-correlates, as neural networks (and PyTorch) do.
     #[arg(long)]
     pub flip: bool,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArgs,
 }
 
 pub fn parse_padding(s: &str) -> Result<Padding2d> {
@@ -147,7 +148,7 @@ pub fn run(args: &Conv2dArgs) -> Result<()> {
     let eff = geom.window().effective_kernel();
     let [sh, sw] = params.stride;
     let (ih, iw) = (x.dims()[2], x.dims()[3]);
-    if args.json {
+    if args.format.json {
         let obj = json!({
             "output": to_nested(&data, &out_dims),
             "output_shape": out_dims,

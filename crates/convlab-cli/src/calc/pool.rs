@@ -11,6 +11,8 @@ use convlab::no_grad;
 use convlab::ops::pool::Pool2dParams;
 use serde_json::json;
 
+use crate::args::JsonArgs;
+
 use super::matrix::{format_matrix, parse_tensor_arg, to_nested};
 use super::options::parse_pair;
 
@@ -40,9 +42,8 @@ pub struct Pool2dArgs {
     /// For avg: whether padded zeros count in the divisor (PyTorch's default: true).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub count_include_pad: bool,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: JsonArgs,
 }
 
 pub fn run(args: &Pool2dArgs) -> Result<()> {
@@ -72,7 +73,7 @@ pub fn run(args: &Pool2dArgs) -> Result<()> {
     let (oh, ow) = (out.dims()[1], out.dims()[2]);
     let out_dims: Vec<usize> = if input.rank() == 2 { vec![oh, ow] } else { vec![c, oh, ow] };
     let data = out.to_vec();
-    if args.json {
+    if args.format.json {
         let obj = json!({
             "output": to_nested(&data, &out_dims),
             "output_shape": out_dims,

@@ -20,7 +20,6 @@ mod routes;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,17 +30,17 @@ use convlab::explain::Explainer;
 
 use http::HttpConfig;
 
+use crate::args::{CheckpointArgs, DatasetArgs};
+
 #[derive(Args, Debug)]
+#[command(mut_arg("dataset", |a| a.help(
+    "The dataset whose test images to offer as inputs (default: the one the checkpoint names)"
+)))]
 pub struct ExplainArgs {
-    /// A checkpoint written by `convlab train` (its metadata names the model).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// The dataset whose test images to offer as inputs (default: the one the checkpoint names).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// A folder that already holds the dataset's files (nothing is downloaded then).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub trained: CheckpointArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 7860)]
     pub port: u16,
@@ -108,12 +107,12 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
     // Refuse a remote address before the (possibly slow) model and dataset loading.
     let addrs = resolve(&opts)?;
     let data = DataOptions {
-        data_dir: args.data_dir.clone(),
-        download: args.data_dir.is_none(),
+        data_dir: args.data.data_dir.clone(),
+        download: args.data.data_dir.is_none(),
         progress: true,
         ..DataOptions::default()
     };
-    let ex = Explainer::from_checkpoint(&args.checkpoint, args.dataset.as_deref(), &data)?;
+    let ex = Explainer::from_checkpoint(&args.trained.checkpoint, args.data.dataset.as_deref(), &data)?;
     serve_on(ex, &opts, &addrs)
 }
 

@@ -14,6 +14,9 @@
 //!    SHA-256, unpacked (into a temporary folder renamed into place when complete) and
 //!    removed.
 //!
+//! The archive needs the `archive` feature (and its check the `download` feature), image
+//! folders the `image` feature; the `.bin` files need none.
+//!
 //! ```
 //! use convlab::data::{cifar, Dataset};
 //! let dir = std::env::temp_dir().join(format!("convlab-cifar-doc-{}", std::process::id()));
@@ -30,8 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::download::{self, Check};
-use super::folder::ImageFolder;
-use super::{DataOptions, Dataset, MemoryDataset, Split};
+use super::{open_folder, DataOptions, Dataset, MemoryDataset, Split};
 use crate::Error;
 
 /// Class names in label order.
@@ -76,7 +78,7 @@ pub fn open(split: Split, opts: &DataOptions) -> Result<Arc<dyn Dataset>, Error>
             return Ok(Arc::new(load_binary(&files)?));
         }
         if dir.join("train").is_dir() && dir.join("test").is_dir() {
-            return Ok(Arc::new(ImageFolder::open_named(dir, split, opts, "cifar10")?));
+            return open_folder(dir, split, opts, "cifar10");
         }
         return Err(missing(&names, dir));
     }
@@ -106,10 +108,9 @@ pub fn extract(archive: &Path, into: &Path) -> Result<(), Error> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     let file = std::fs::File::open(archive).map_err(|e| io(archive, e))?;
-    let result = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file))).unpack(&tmp);
-    if let Err(e) = result {
+    if let Err(e) = super::archive::unpack_tar_gz(file, archive, &tmp) {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::Format { path: archive.display().to_string(), msg: format!("cannot unpack: {e}") });
+        return Err(e);
     }
     let inner = tmp.join(BIN_DIR);
     if !inner.is_dir() {
@@ -170,7 +171,7 @@ fn dataset(pixels: Vec<u8>, labels: Vec<u8>) -> MemoryDataset {
 
 fn check_size(len: u64, name: &str) -> Result<(), Error> {
     let record = RECORD as u64;
-    if len == 0 || len % record != 0 {
+    if len == 0 || !len.is_multiple_of(record) {
         return Err(Error::Format {
             path: name.to_string(),
             msg: format!(

@@ -1,6 +1,6 @@
 //! The IDX format of MNIST and Fashion-MNIST: magic `00 00 08 <ndim>` (unsigned bytes),
 //! `ndim` big-endian u32 dimensions, then the bytes. Files may be gzipped (read by their
-//! content, whatever their name).
+//! content, whatever their name; gzipped ones need the `archive` feature).
 //!
 //! ```
 //! use convlab::data::idx;
@@ -12,10 +12,9 @@
 //! ```
 
 use std::io::Read;
-
-use flate2::read::GzDecoder;
 use std::path::Path;
 
+use super::archive::gunzip;
 use crate::Error;
 
 /// A parsed IDX file of unsigned bytes.
@@ -50,7 +49,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, Error> {
     }
     let cap = gzip_cap(raw.len()).min(MAX_IDX_BYTES);
     let mut out = Vec::new();
-    GzDecoder::new(&raw[..]).take(cap + 1).read_to_end(&mut out).map_err(|e| gzip_error(&name, e))?;
+    gunzip(&raw[..], &name)?.take(cap + 1).read_to_end(&mut out).map_err(|e| gzip_error(&name, e))?;
     if out.len() as u64 > cap {
         return Err(format_error(
             &name,
@@ -149,7 +148,7 @@ pub fn decode(stored: &[u8], path: &str) -> Result<IdxArray, Error> {
     if !is_gzip(stored) {
         return parse(stored, path);
     }
-    let mut dec = GzDecoder::new(stored);
+    let mut dec = gunzip(stored, path)?;
     // The header: 4 bytes, then 4 per dimension.
     let mut head = Vec::with_capacity(4 + 4 * 255);
     read_up_to(&mut dec, &mut head, 4, path)?;

@@ -13,6 +13,10 @@
 //! (`$CONVLAB_DATA`, else the platform cache folder + `/convlab`), where they are downloaded
 //! on first use with SHA-256 verification (see [`download`]).
 //!
+//! Features: downloading needs `download`, gzipped files and the CIFAR-10 archive `archive`,
+//! image folders `image` (all on by default); without one, what needs it is an
+//! [`Error::MissingFeature`](crate::Error::MissingFeature) naming it.
+//!
 //! A [`DataLoader`] turns a dataset into batches: seeded shuffling per epoch, augmentation
 //! seeded per sample, normalization, decoding on background threads with bounded prefetch.
 //!
@@ -29,9 +33,11 @@
 //! assert_eq!(batches[3].labels.len(), 4);
 //! ```
 
+mod archive;
 pub mod builtin;
 pub mod cifar;
 pub mod download;
+#[cfg(feature = "image")]
 pub mod folder;
 pub mod idx;
 mod loader;
@@ -135,12 +141,23 @@ impl DataOptions {
 }
 
 /// `$CONVLAB_DATA` when set, else the platform cache folder (`~/.cache` on Linux) +
-/// `/convlab`, else `./convlab-data`.
+/// `/convlab`, else `./convlab-data`. The platform cache folder is known with the `download`
+/// feature (which brings `dirs`); without it the fallback is `./convlab-data`.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CONVLAB_DATA").filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
-    dirs::cache_dir().map(|d| d.join("convlab")).unwrap_or_else(|| PathBuf::from("convlab-data"))
+    platform_cache_dir().map(|d| d.join("convlab")).unwrap_or_else(|| PathBuf::from("convlab-data"))
+}
+
+#[cfg(feature = "download")]
+fn platform_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir()
+}
+
+#[cfg(not(feature = "download"))]
+fn platform_cache_dir() -> Option<PathBuf> {
+    None
 }
 
 /// The named datasets [`open`] knows (any other name is a folder path).
@@ -170,7 +187,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
         None => {
             let path = Path::new(name);
             if path.is_dir() {
-                Ok(Arc::new(folder::ImageFolder::open(path, split, opts)?))
+                open_folder(path, split, opts, &format!("folder:{}", path.display()))
             } else {
                 Err(Error::Invalid(format!(
                     "unknown dataset '{name}': expected one of {} or a folder of class subfolders",
@@ -179,6 +196,18 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             }
         }
     }
+}
+
+/// An image folder (see [`folder`]) under the dataset name `name`.
+#[cfg(feature = "image")]
+fn open_folder(root: &Path, split: Split, opts: &DataOptions, name: &str) -> Result<Arc<dyn Dataset>, Error> {
+    Ok(Arc::new(folder::ImageFolder::open_named(root, split, opts, name)?))
+}
+
+/// Image folders need the `image` feature to decode their files.
+#[cfg(not(feature = "image"))]
+fn open_folder(root: &Path, _split: Split, _opts: &DataOptions, _name: &str) -> Result<Arc<dyn Dataset>, Error> {
+    Err(Error::MissingFeature { feature: "image", what: format!("{}: reading an image folder", root.display()) })
 }
 
 /// The per-channel mean and standard deviation conventionally used to normalize a named

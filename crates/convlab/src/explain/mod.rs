@@ -35,6 +35,8 @@
 //! ```
 
 mod attribution;
+#[cfg(feature = "image")]
+mod decode;
 mod detail;
 mod hyper;
 mod input;

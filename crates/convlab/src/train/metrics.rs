@@ -92,6 +92,19 @@ pub struct Progress {
     pub images_per_sec: f64,
 }
 
+/// One point of a curve: x (step or epoch) and y.
+pub type Point = (f64, f64);
+
+/// The series of `curves.png`: training loss per logged step, test loss per epoch (both
+/// against the step), and training/test accuracy per epoch.
+#[derive(Clone, Debug, Default)]
+pub struct Curves {
+    pub train_loss: Vec<Point>,
+    pub test_loss: Vec<Point>,
+    pub train_acc: Vec<Point>,
+    pub test_acc: Vec<Point>,
+}
+
 /// Receives what a run reports. Every method has an empty default.
 pub trait Observer {
     /// Before the first step of an epoch (also when resuming inside it).

@@ -12,7 +12,8 @@
 //! - [`state`]: the checkpoint files (`checkpoint.safetensors`, its
 //!   `checkpoint.optimizer.safetensors`, `best.safetensors`) and what they hold.
 //! - [`evaluate`]: loss, accuracy and predictions of a model over a loader.
-//! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids.
+//! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids (both with the
+//!   `plot` feature; without it a run writes no `curves.png`).
 //! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference.
 //! - [`guard`]: the output-folder probe and the non-finite step check. A NaN or infinite
 //!   loss (or gradient) stops the run with [`Error::Training`](crate::Error::Training)
@@ -49,10 +50,12 @@
 pub mod collective;
 pub mod config;
 pub mod eval;
+#[cfg(feature = "plot")]
 pub mod grid;
 pub mod guard;
 pub mod metrics;
 mod model;
+#[cfg(feature = "plot")]
 pub mod plot;
 mod sink;
 pub mod state;

@@ -2,7 +2,8 @@
 //! drawn with `plotters` into an RGB buffer and encoded with `image`.
 //!
 //! Text uses the bundled DejaVu Sans Mono font (`assets/fonts`, Bitstream Vera licence), so
-//! no system fonts are needed.
+//! no system fonts are needed. Needs the `plot` feature; without it a training run writes no
+//! `curves.png`.
 
 use std::path::Path;
 use std::sync::Once;
@@ -10,6 +11,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+pub use super::metrics::{Curves, Point};
 use crate::checkpoint::write_atomic;
 use crate::Error;
 
@@ -34,19 +36,6 @@ pub fn save_rgb_png(path: &Path, rgb: Vec<u8>, w: u32, h: u32) -> Result<(), Err
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| plot_error(path, e))?;
     write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
-}
-
-/// One point of a curve: x (step or epoch) and y.
-pub type Point = (f64, f64);
-
-/// The series of `curves.png`: training loss per logged step, test loss per epoch (both
-/// against the step), and training/test accuracy per epoch.
-#[derive(Clone, Debug, Default)]
-pub struct Curves {
-    pub train_loss: Vec<Point>,
-    pub test_loss: Vec<Point>,
-    pub train_acc: Vec<Point>,
-    pub test_acc: Vec<Point>,
 }
 
 fn range(points: &[&[Point]], pad: f64) -> (f64, f64, f64, f64) {

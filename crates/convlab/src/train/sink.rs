@@ -1,8 +1,9 @@
 //! Where a run's records go besides its observer: `metrics.jsonl` and the points of
 //! `curves.png`.
 
-use super::metrics::{JsonlWriter, Observer, Record};
-use super::plot::Curves;
+use std::path::Path;
+
+use super::metrics::{Curves, JsonlWriter, Observer, Record};
 use crate::Error;
 
 /// Where records go besides the observer: `metrics.jsonl` and the curves.
@@ -37,4 +38,16 @@ pub(crate) fn add_point(curves: &mut Curves, r: &Record) {
             curves.test_loss.push((x, l));
         }
     }
+}
+
+/// Draws `curves.png` at `path` (with the `plot` feature).
+#[cfg(feature = "plot")]
+pub(crate) fn write_curves(path: &Path, curves: &Curves) -> Result<(), Error> {
+    super::plot::draw_curves(path, curves)
+}
+
+/// Without the `plot` feature a run writes no `curves.png`.
+#[cfg(not(feature = "plot"))]
+pub(crate) fn write_curves(_path: &Path, _curves: &Curves) -> Result<(), Error> {
+    Ok(())
 }

@@ -9,9 +9,9 @@ use self::epoch::{Clock, Counters, Run};
 use super::collective::{average_buffers, Collective, Shard};
 use super::eval::Evaluation;
 use super::guard::probe_writable;
+use super::metrics::Curves;
 use super::metrics::{JsonlWriter, Observer};
 use super::model::build_model;
-use super::plot::Curves;
 use super::sink::{add_point, Sink};
 use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
@@ -146,7 +146,8 @@ impl Trainer {
         })
     }
 
-    /// Write `config.json`, `metrics.jsonl`, checkpoints and `curves.png` into `dir`.
+    /// Write `config.json`, `metrics.jsonl`, checkpoints and (with the `plot` feature)
+    /// `curves.png` into `dir`.
     pub fn set_output(&mut self, dir: impl Into<PathBuf>) {
         self.out = Some(dir.into());
     }

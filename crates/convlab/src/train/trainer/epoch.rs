@@ -16,7 +16,7 @@ use crate::train::collective::{reduce_step, StepTotals};
 use crate::train::eval::{argmax_rows, evaluate, Evaluation};
 use crate::train::guard::nonfinite;
 use crate::train::metrics::{Observer, Progress, Record};
-use crate::train::plot::draw_curves;
+use crate::train::sink::write_curves;
 use crate::train::sink::Sink;
 use crate::train::Sums;
 use crate::{CrossEntropyParams, Error, Tensor};
@@ -283,7 +283,7 @@ impl Trainer {
         run.last_eval = ev;
         self.save(CHECKPOINT, &mut run.sink)?;
         match self.path("curves.png") {
-            Some(p) => draw_curves(&p, &run.sink.curves),
+            Some(p) => write_curves(&p, &run.sink.curves),
             None => Ok(()),
         }
     }

@@ -1,18 +1,4 @@
-//! Downloading dataset files: resumable (an interrupted download stays as `<file>.part` and
-//! continues with an HTTP `Range` request), verified (SHA-256 of the file, or of its
-//! gunzipped content), and atomic (the `.part` file is renamed to its final name only after
-//! it verifies, so a file under its final name is always complete).
-//!
-//! ```no_run
-//! use convlab::data::download::{fetch, Check};
-//! let dest = std::path::Path::new("/tmp/convlab/fashion-mnist/t10k-labels-idx1-ubyte.gz");
-//! fetch(
-//!     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz",
-//!     dest,
-//!     &Check::Sha256("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
-//!     true,
-//! ).unwrap();
-//! ```
+//! The downloader and SHA-256 checks (the `download` feature: `ureq`, `sha2`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -21,19 +7,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+use bar::Bar;
 
-/// How a downloaded file is verified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Check {
-    /// SHA-256 of the file as downloaded (hex).
-    Sha256(&'static str),
-    /// SHA-256 of the gunzipped content (hex): for files whose compressed form has no
-    /// published hash but whose content has.
-    Sha256Gunzipped(&'static str),
-    /// No known hash: the dataset reader validates the structure instead.
-    None,
-}
+use super::Check;
+use crate::Error;
 
 fn io_err(path: &Path, e: io::Error) -> Error {
     Error::Io { path: path.display().to_string(), source: e }
@@ -60,7 +37,8 @@ fn digest_of(path: &Path, check: &Check) -> Result<Option<(String, &'static str)
     Ok(match *check {
         Check::Sha256(want) => Some((sha256_hex(reader).map_err(|e| io_err(path, e))?, want)),
         Check::Sha256Gunzipped(want) => {
-            let got = sha256_hex(flate2::read::GzDecoder::new(reader)).map_err(|e| Error::Format {
+            let name = path.display().to_string();
+            let got = sha256_hex(crate::data::archive::gunzip(reader, &name)?).map_err(|e| Error::Format {
                 path: path.display().to_string(),
                 msg: format!("not a valid gzip file: {e}"),
             })?;
@@ -140,20 +118,7 @@ fn download_to(url: &str, part: &Path, progress: bool) -> Result<(), Error> {
     let mut file = if resumed { OpenOptions::new().append(true).open(part) } else { File::create(part) }
         .map_err(|e| io_err(part, e))?;
 
-    let bar = if progress {
-        indicatif::ProgressBar::new(remaining.map_or(0, |r| r + start))
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    if progress {
-        let style =
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_message(url.rsplit('/').next().unwrap_or(url).to_string());
-        bar.set_position(start);
-    }
+    let bar = Bar::new(progress, remaining.map_or(0, |r| r + start), start, url.rsplit('/').next().unwrap_or(url));
     let mut reader = response.into_reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut got = 0u64;
@@ -176,7 +141,7 @@ fn download_to(url: &str, part: &Path, progress: bool) -> Result<(), Error> {
         bar.inc(n as u64);
     }
     file.sync_all().map_err(|e| io_err(part, e))?;
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(r) = remaining {
         if got < r {
             return Err(net_err(format!(
@@ -188,4 +153,53 @@ fn download_to(url: &str, part: &Path, progress: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The download's progress bar (shown only on a terminal), with the `progress` feature.
+#[cfg(feature = "progress")]
+mod bar {
+    use indicatif::{ProgressBar, ProgressStyle};
+
+    pub(super) struct Bar(ProgressBar);
+
+    impl Bar {
+        /// A bar of `total` bytes at `start`, labelled `name`; hidden unless `show`.
+        pub(super) fn new(show: bool, total: u64, start: u64, name: &str) -> Bar {
+            if !show {
+                return Bar(ProgressBar::hidden());
+            }
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_message(name.to_string());
+            bar.set_position(start);
+            Bar(bar)
+        }
+
+        pub(super) fn inc(&self, n: u64) {
+            self.0.inc(n);
+        }
+
+        pub(super) fn finish(&self) {
+            self.0.finish_and_clear();
+        }
+    }
+}
+
+/// Without the `progress` feature: downloads show no bar.
+#[cfg(not(feature = "progress"))]
+mod bar {
+    pub(super) struct Bar;
+
+    impl Bar {
+        pub(super) fn new(_show: bool, _total: u64, _start: u64, _name: &str) -> Bar {
+            Bar
+        }
+
+        pub(super) fn inc(&self, _n: u64) {}
+
+        pub(super) fn finish(&self) {}
+    }
 }

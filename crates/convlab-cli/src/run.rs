@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use convlab::checkpoint::{self, CheckpointMeta};
-use convlab::error::catch_panic_quietly as catch;
 use convlab::nn::Mode;
 use convlab::spec::{resolve_model, ModelSource};
 use convlab::{no_grad, Tensor};
@@ -81,8 +80,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let is_zoo = convlab::models::names().iter().any(|n| n.eq_ignore_ascii_case(&model_arg));
     let d = x.dims();
     let spec_input = (!is_zoo).then(|| vec![in_channels.unwrap_or(d[1]), d[2], d[3]]);
-    let resolved = catch(|| resolve_model(&model_arg, in_channels, classes, spec_input.as_deref(), args.build.seed))
-        .map_err(|e| anyhow!("{model_arg}: cannot build: {e}"))??;
+    let resolved = resolve_model(&model_arg, in_channels, classes, spec_input.as_deref(), args.build.seed)
+        .map_err(|e| anyhow!("{model_arg}: cannot build: {e}"))?;
     let name = resolved.description.clone();
     if let (Some(given), Some(m)) = (&args.model.model, meta) {
         let recorded =
@@ -106,9 +105,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
             x.shape()
         );
     }
-    let y = catch(|| no_grad(|| resolved.module.run(&x, Mode::Eval))).map_err(|e| {
+    resolved.module.output_shape(d).map_err(|e| {
         anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape())
     })?;
+    let y = no_grad(|| resolved.module.run(&x, Mode::Eval));
     let mut out_meta = BTreeMap::new();
     out_meta.insert("model".to_string(), name.clone());
     checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &out_meta)?;

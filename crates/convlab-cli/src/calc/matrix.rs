@@ -34,7 +34,7 @@ fn read_capped(path: &str) -> Result<String> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         bail!("larger than the calculator's limit of {MAX_FILE_BYTES} bytes");
     }
-    Ok(String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("not UTF-8 text ({e})"))?)
+    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("not UTF-8 text ({e})"))
 }
 
 /// Parses JSON `text` (a nested list of numbers) into a tensor of rank

@@ -127,7 +127,7 @@ fn to_f32(dtype: Dtype, b: &[u8]) -> Option<Vec<f32>> {
 }
 
 /// The tensors (as f32) and string metadata of the safetensors bytes read from `path`.
-pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, String>), Error> {
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<super::TensorsAndMetadata, Error> {
     let err = |msg: String| Error::Format { path: path.display().to_string(), msg };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(describe(&e, bytes.len())))?;
     let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();

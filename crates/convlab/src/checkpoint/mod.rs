@@ -40,6 +40,9 @@ pub use atomic::{remove_stale_temp_files, write_atomic};
 use format::Stored;
 pub use meta::{CheckpointMeta, Normalization};
 
+/// A safetensors file's contents: tensors by name (as f32) and its string metadata.
+pub type TensorsAndMetadata = (BTreeMap<String, Tensor>, BTreeMap<String, String>);
+
 /// A checkpoint read from disk: its tensors (as f32) and its metadata.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
@@ -164,7 +167,7 @@ pub fn save(path: impl AsRef<Path>, module: &dyn Module, meta: &CheckpointMeta) 
 }
 
 /// Reads a safetensors file: its tensors as f32 and its raw string metadata.
-pub fn load_tensors(path: impl AsRef<Path>) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, String>), Error> {
+pub fn load_tensors(path: impl AsRef<Path>) -> Result<TensorsAndMetadata, Error> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     format::decode(path, &bytes)

@@ -155,7 +155,7 @@ impl TrainConfig {
             return bad("threads must be at least 1".into());
         }
         if let Some(c) = self.clip_grad_norm {
-            if !(c > 0.0) {
+            if c.is_nan() || c <= 0.0 {
                 return bad(format!("clip_grad_norm must be positive, got {c}"));
             }
         }

@@ -21,7 +21,8 @@ pub struct Tile {
 pub fn min_max(values: &[f32]) -> Vec<f32> {
     let (lo, hi) =
         values.iter().filter(|v| v.is_finite()).fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    if !(hi > lo) {
+    // Also when every value is non-finite (lo = f32::MAX, hi = f32::MIN).
+    if hi <= lo {
         return vec![0.5; values.len()];
     }
     values.iter().map(|v| if v.is_finite() { (v - lo) / (hi - lo) } else { 0.0 }).collect()

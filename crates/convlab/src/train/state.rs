@@ -353,7 +353,7 @@ mod tests {
     fn running_sums_survive_json_exactly() {
         let mut state = TrainState::default();
         state.epoch_sums.add(0.1f32 as f64 * 16.0 + 1e-17, 3, 16);
-        state.epoch_sums.add(2.302585092994046, 1, 16);
+        state.epoch_sums.add(std::f64::consts::LN_10, 1, 16);
         let back: TrainState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
         assert_eq!(back.epoch_sums.loss.to_bits(), state.epoch_sums.loss.to_bits());
         assert_eq!(back, state);

@@ -263,22 +263,12 @@ fn forward_sample(
         let w_g = MatRef::row_major(&weight[grp * cog * k..(grp + 1) * cog * k], k); // [Cog, K]
         let out_g = &mut out_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
         if g.pointwise() {
-            sgemm(
-                &Gemm { m: cog, n: p, k, accumulate: false, threads: threads },
-                w_g,
-                MatRef::row_major(x_g, p),
-                out_g,
-            );
+            sgemm(&Gemm { m: cog, n: p, k, accumulate: false, threads }, w_g, MatRef::row_major(x_g, p), out_g);
         } else if rows >= g.ho() {
             ws.resize(k * p, 0.0);
             let col = &mut ws[..k * p]; // [K, Ho·Wo]
             im2col(g, 0..g.ho(), x_g, col);
-            sgemm(
-                &Gemm { m: cog, n: p, k, accumulate: false, threads: threads },
-                w_g,
-                MatRef::row_major(col, p),
-                out_g,
-            );
+            sgemm(&Gemm { m: cog, n: p, k, accumulate: false, threads }, w_g, MatRef::row_major(col, p), out_g);
         } else {
             // Output rows oy0..oy0+r: unfold, multiply, copy into those rows of every channel.
             let out_ptr = SharedOut(out_g.as_mut_ptr(), out_g.len());
@@ -360,12 +350,7 @@ fn backward_input_sample(
         let dout_g = &dout_n[grp * cog * p..(grp + 1) * cog * p]; // [Cog, Ho·Wo]
         let dx_g = &mut dx_n[grp * cg * hw..(grp + 1) * cg * hw]; // [Cg, H, W]
         if g.pointwise() {
-            sgemm(
-                &Gemm { m: k, n: p, k: cog, accumulate: false, threads: threads },
-                w_g,
-                MatRef::row_major(dout_g, p),
-                dx_g,
-            );
+            sgemm(&Gemm { m: k, n: p, k: cog, accumulate: false, threads }, w_g, MatRef::row_major(dout_g, p), dx_g);
             continue;
         }
         dx_g.fill(0.0);
@@ -376,7 +361,7 @@ fn backward_input_sample(
             let len = r * g.wo();
             let dcol = &mut ws[..k * len]; // [K, len]
             let d = MatRef { data: &dout_g[oy0 * g.wo()..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
-            sgemm(&Gemm { m: k, n: len, k: cog, accumulate: false, threads: threads }, w_g, d, dcol);
+            sgemm(&Gemm { m: k, n: len, k: cog, accumulate: false, threads }, w_g, d, dcol);
             col2im(g, oy0..oy0 + r, dcol, dx_g);
         }
     }
@@ -448,7 +433,7 @@ fn backward_weight_sample(
         let dw_g = &mut dw[grp * cog * k..(grp + 1) * cog * k]; // [Cog, K]
         if g.pointwise() {
             sgemm(
-                &Gemm { m: cog, n: k, k: p, accumulate: true, threads: threads },
+                &Gemm { m: cog, n: k, k: p, accumulate: true, threads },
                 MatRef::row_major(dout_g, p),
                 MatRef::transposed(x_g, p),
                 dw_g,
@@ -462,12 +447,7 @@ fn backward_weight_sample(
             let col = &mut ws[..k * len]; // [K, len]
             im2col(g, oy0..oy0 + r, x_g, col);
             let d = MatRef { data: &dout_g[oy0 * g.wo()..], rs: p, cs: 1 }; // [Cog, len] inside [Cog, Ho·Wo]
-            sgemm(
-                &Gemm { m: cog, n: k, k: len, accumulate: true, threads: threads },
-                d,
-                MatRef::transposed(col, len),
-                dw_g,
-            );
+            sgemm(&Gemm { m: cog, n: k, k: len, accumulate: true, threads }, d, MatRef::transposed(col, len), dw_g);
         }
     }
 }

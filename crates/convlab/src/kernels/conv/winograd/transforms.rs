@@ -37,6 +37,8 @@ pub(super) fn at6(m: [&Lanes; A], init: f32, y: &mut [Lanes; M]) {
 
 /// `v` [36, C, ldt]: `Bᵀ d B` of tiles `t0..t0+nt` for every input channel (lanes past `nt`
 /// in the last lane group are zeros).
+// The row loops read element i of six arrays at once (`bd[0][i]`, ..., `bd[5][i]`).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 pub(super) fn input_transform(g: &Conv2dGeometry, block: &TileBlock, x: &[f32], v: SharedOut) {
     let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;
@@ -195,6 +197,8 @@ unsafe fn gather_rows_avx2(rows: &[*const f32; LANES], stride: &[usize; LANES], 
 
 /// Writes `Aᵀ M A` (+ bias) of tiles `t0..t0+nt` from `m` [36, Cout, ldt] into `out`
 /// [N, Cout, Ho, Wo], dropping outputs past the image's edge.
+// The row loops read element i of six arrays at once (`am[0][i]`, ..., `am[5][i]`).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 pub(super) fn output_transform(g: &Conv2dGeometry, block: &TileBlock, m: &[f32], bias: Option<&[f32]>, out: SharedOut) {
     let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;

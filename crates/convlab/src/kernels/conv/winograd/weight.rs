@@ -139,6 +139,8 @@ fn a6(y: [&Lanes; M], r: &mut [Lanes; A]) {
 /// `dm` [36, Cout, ldt]: `A · dy · Aᵀ` of tiles `t0..t0+nt` for output channels `channels`
 /// (`dy`: the tile's 4×4 block of `dout` [N, Cout, Ho, Wo], zero past the edge and for lanes
 /// past `nt`).
+// The row loops read element i of four arrays at once (`t6[0][i]`, ..., `t6[3][i]`).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn dout_transform(g: &Conv2dGeometry, block: &TileBlock, dout: &[f32], dm: SharedOut) {
     let TileBlock { first: t0, count: nt, ld: ldt, ref channels } = *block;

@@ -676,3 +676,30 @@ fn load_many_clients_mixed_requests() {
     assert_eq!(listing(st.checkpoint.parent().unwrap()), before, "the server wrote files");
     assert_eq!(get("/api/model").0, 200);
 }
+
+/// A checkpoint whose training data folder is gone (a deleted temporary folder): the
+/// explainer starts without test samples and says why; a dataset asked for by name must open.
+#[test]
+fn a_checkpoint_whose_dataset_is_gone_starts_with_a_warning() {
+    let dir = target_dir("gone-dataset");
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = make_checkpoint(&dir, 1);
+    let gone = dir.join("deleted-data");
+    let (tensors, raw) = convlab::checkpoint::load_tensors(&path).unwrap();
+    let mut meta = convlab::CheckpointMeta::from_metadata(&raw).unwrap();
+    meta.config["dataset"] = json!("mnist");
+    meta.config["data_dir"] = json!(gone.display().to_string());
+    let moved = dir.join("moved.safetensors");
+    convlab::checkpoint::save_tensors(&moved, &tensors, &meta.to_metadata()).unwrap();
+    let opts = convlab::data::DataOptions { download: false, ..Default::default() };
+    let ex = Explainer::from_checkpoint(&moved, None, &opts).unwrap();
+    assert!(ex.dataset.is_none());
+    assert_eq!(ex.warnings.len(), 1, "{:?}", ex.warnings);
+    assert!(ex.warnings[0].contains("'mnist'") && ex.warnings[0].contains("--dataset"), "{}", ex.warnings[0]);
+    assert_eq!(ex.structure()["warnings"][0], json!(ex.warnings[0]));
+    let e =
+        Explainer::from_checkpoint(&moved, Some("mnist"), &convlab::data::DataOptions { data_dir: Some(gone), ..opts })
+            .err()
+            .unwrap();
+    assert!(e.to_string().contains("dataset 'mnist'"), "{e}");
+}

@@ -37,6 +37,8 @@ async function start() {
     await loadSamples();
     if (m.dataset) await runInput({ sample: 0 });
     else await runInput({ pixels: new Array(m.input_shape.reduce((a, b) => a * b, 1)).fill(0) });
+    // What the server could not set up (a dataset that is gone) stays visible, as text.
+    if (m.warnings && m.warnings.length) setStatus(m.warnings.join(' '), true);
   } catch (e) { setStatus(e.message, true); }
 }
 

@@ -48,6 +48,7 @@ pub mod data;
 pub mod error;
 pub mod explain;
 pub mod gradcheck;
+pub mod graph;
 pub mod kernels;
 pub mod models;
 pub mod nn;

@@ -113,6 +113,9 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         ..DataOptions::default()
     };
     let ex = Explainer::from_checkpoint(&args.trained.checkpoint, args.data.dataset.as_deref(), &data)?;
+    for w in &ex.warnings {
+        eprintln!("warning: {w}");
+    }
     serve_on(ex, &opts, &addrs)
 }
 

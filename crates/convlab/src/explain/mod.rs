@@ -82,6 +82,9 @@ pub struct Explainer {
     pub dataset: Option<Arc<dyn Dataset>>,
     /// The training run's `metrics.jsonl`, when the checkpoint sits in a training output folder.
     pub metrics_path: Option<PathBuf>,
+    /// What could not be set up but did not stop the explainer (a dataset that is gone), for
+    /// the command to print and the page to show.
+    pub warnings: Vec<String>,
     /// The model's recorded layers for a zero input, in the order they finished.
     layers: Vec<LayerInfo>,
     inputs: Mutex<Inputs>,
@@ -115,14 +118,15 @@ struct Inputs {
 
 /// Finds a module by its dotted path.
 pub(crate) fn module_at<'a>(root: &'a dyn Module, path: &str) -> Option<&'a dyn Module> {
-    let mut m = root;
     if path.is_empty() {
-        return Some(m);
+        return Some(root);
     }
-    for part in path.split('.') {
-        m = m.children().into_iter().find(|(n, _)| n == part)?.1;
-    }
-    Some(m)
+    // A child's own name may hold dots (a graph's nodes named by `state_dict` paths).
+    root.children().into_iter().find_map(|(name, m)| match path.strip_prefix(name.as_str()) {
+        Some("") => Some(m),
+        Some(rest) => rest.strip_prefix('.').and_then(|rest| module_at(m, rest)),
+        None => None,
+    })
 }
 
 /// Unique ids for recorded entries: the path, then `path#2`, ... for repeated runs.
@@ -222,6 +226,7 @@ impl Explainer {
             normalization,
             dataset,
             metrics_path: None,
+            warnings: Vec::new(),
             layers,
             inputs: Mutex::new(Inputs::default()),
             confusion: Mutex::new(None),
@@ -230,7 +235,9 @@ impl Explainer {
 
     /// Loads a checkpoint written by `convlab train` (or [`checkpoint::save`] with the model's
     /// zoo name or spec text in its metadata), opens `dataset` (else the one its configuration
-    /// names, if any) and finds `metrics.jsonl` beside it.
+    /// names, if any) and finds `metrics.jsonl` beside it. A dataset the checkpoint names that
+    /// cannot be opened any more (its folder deleted) is a warning in [`Explainer::warnings`]:
+    /// the explainer starts without test samples. One given as `dataset` must open.
     pub fn from_checkpoint(path: &Path, dataset: Option<&str>, data_options: &DataOptions) -> Result<Explainer, Error> {
         let ck = checkpoint::load(path)?;
         let meta = ck.meta.clone();
@@ -268,14 +275,22 @@ impl Explainer {
         if opts.data_dir.is_none() && dataset.is_none() {
             opts.data_dir = recorded("data_dir").map(PathBuf::from);
         }
+        let mut warnings = Vec::new();
         let ds = match name {
-            Some(n) => Some(
-                data::open(&n, Split::Test, &opts)
-                    .map_err(|e| Error::Invalid(format!("dataset '{n}' for the explainer: {e}")))?,
-            ),
+            Some(n) => match data::open(&n, Split::Test, &opts) {
+                Ok(d) => Some(d),
+                Err(e) if dataset.is_none() => {
+                    warnings.push(format!(
+                        "the dataset '{n}' the checkpoint was trained on cannot be opened ({e}); starting without its test images: upload or draw inputs, or give --dataset"
+                    ));
+                    None
+                }
+                Err(e) => return Err(Error::Invalid(format!("dataset '{n}' for the explainer: {e}"))),
+            },
             None => None,
         };
         let mut ex = Explainer::new(resolved.module, &resolved.description, &resolved.input, meta, ds)?;
+        ex.warnings = warnings;
         let metrics = path.parent().map(|d| d.join("metrics.jsonl")).filter(|p| p.is_file());
         ex.metrics_path = metrics;
         Ok(ex)
@@ -323,6 +338,7 @@ impl Explainer {
             "dataset": ds,
             "metrics": self.metrics_path.is_some(),
             "params": self.model.num_parameters(),
+            "warnings": self.warnings,
             "layers": pending,
         })
     }

@@ -118,6 +118,25 @@ impl Forward {
         y
     }
 
+    /// Records a computation that is not a module (an addition or a reshape between the layers
+    /// of a graph) under the local name `name`, as a leaf that read `input` (its first input).
+    pub fn record_op(&mut self, name: &str, kind: &'static str, input: &Tensor, output: &Tensor) {
+        if let Some(rec) = self.recorded.as_mut() {
+            self.path.push(name.to_string());
+            rec.push(Recorded {
+                path: self.path.join("."),
+                kind,
+                input_shape: input.dims().to_vec(),
+                input: input.clone(),
+                input_id: input.id(),
+                output: output.clone(),
+                leaf: true,
+                geometry: None,
+            });
+            self.path.pop();
+        }
+    }
+
     /// The recorded outputs, in the order the modules finished.
     pub fn take_recorded(&mut self) -> Vec<Recorded> {
         self.recorded.take().unwrap_or_default()

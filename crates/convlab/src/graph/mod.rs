@@ -31,9 +31,13 @@
 mod module;
 mod op;
 mod shape;
+mod trace;
 
 pub use module::GraphModule;
 pub use op::{Op, PadSpec, SliceSpec};
+#[allow(unused_imports)] // used by the ONNX importer
+pub(crate) use shape::{reshape as reshape_dims, slice};
+pub use trace::trace;
 
 use crate::{Error, Shape};
 

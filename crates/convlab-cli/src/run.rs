@@ -109,6 +109,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape())
     })?;
     let y = no_grad(|| resolved.module.run(&x, Mode::Eval));
+    convlab::nn::check_forward(&*resolved.module, d, y.dims())?;
     let mut out_meta = BTreeMap::new();
     out_meta.insert("model".to_string(), name.clone());
     checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &out_meta)?;

@@ -85,11 +85,8 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
         resolve_model(&args.model, args.build.in_channels, args.build.classes, input.as_deref(), args.build.seed)?;
     if args.spec {
         // A Sequential by its structure; anything else by tracing one forward pass.
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
         let spec = Spec::from_module(model.module.as_ref())
             .or_else(|_| Spec::from_module_traced(model.module.as_ref(), &model.input));
-        std::panic::set_hook(hook);
         let spec = spec.map_err(|e| anyhow::anyhow!("{}: {e}", model.description))?;
         let text = Spec { input: Some(model.input.clone()), ..spec }.to_string();
         if args.format.json {
@@ -99,12 +96,7 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    // A forward pass that fails is reported as one line, not as a panic.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let summary = summarize(model.module.as_ref(), &model.input, args.build.seed);
-    std::panic::set_hook(hook);
-    let summary = summary?;
+    let summary = summarize(model.module.as_ref(), &model.input, args.build.seed)?;
     let source = match &model.source {
         ModelSource::Zoo { .. } => "zoo",
         ModelSource::Spec(_) => "spec",

@@ -44,7 +44,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::nn::{Forward, Mode, Module, Recorded, TensorKind};
+use crate::nn::{check_forward, Forward, Mode, Module, Recorded, TensorKind};
 use crate::{no_grad, Error, Tensor, TensorId};
 
 /// What one output value of a layer sees of the input.
@@ -184,6 +184,7 @@ pub fn summarize(model: &dyn Module, input: &[usize], seed: u64) -> Result<Summa
         let y = if model.children().is_empty() { ctx.child("", model, &x) } else { model.forward(&x, &mut ctx) };
         (y, ctx.take_recorded())
     });
+    check_forward(model, &shape, y.dims())?;
 
     let mut by_path = HashMap::new();
     modules(model, String::new(), &mut by_path);

@@ -101,7 +101,8 @@ impl WindowAxis {
         Ok(WindowAxis { input, kernel, stride, dilation, pad_start, pad_end, output: (padded - f) / stride + 1 })
     }
 
-    /// Pooling's `ceil_mode` (PyTorch's rule): the output rounds up, `⌈(I − F + 2P)/S⌉ + 1`,
+    /// Pooling's `ceil_mode` (PyTorch's rule; pooling pads both ends alike by `padding`): the
+    /// output rounds up, `⌈(I − F + 2P)/S⌉ + 1`,
     /// except that the last window must start inside the input or the left padding. The
     /// padding at the end grows to what the last window really covers, so that
     /// [`WindowAxis::arithmetic`] adds up.
@@ -123,9 +124,10 @@ impl WindowAxis {
         Ok(WindowAxis { pad_end, output, ..floor })
     }
 
-    /// The same window keeping only its first `output` positions (at most [`Self::output`]):
-    /// a transposed convolution with `output_padding` is the gradient of a convolution whose
-    /// last input rows no window reads.
+    /// The same window keeping only its first `output` positions (at most [`Self::output`];
+    /// panics otherwise): a transposed convolution with `output_padding` is the gradient of a
+    /// convolution whose last input rows no window reads. [`WindowAxis::arithmetic`] then
+    /// shows the full window's numbers with the kept output size.
     pub fn first(self, output: usize) -> WindowAxis {
         assert!(output >= 1 && output <= self.output, "window of {} positions cannot keep {output}", self.output);
         WindowAxis { output, ..self }
@@ -194,7 +196,7 @@ impl WindowAxis {
     /// setting, also where `ceil_mode` lets the last window hang further).
     pub fn padded_len(&self, o: usize) -> usize {
         let start = self.window_start(o);
-        let end = (start + self.kernel as isize).min((self.input + self.pad_start) as isize);
+        let end = (start + self.effective_kernel() as isize).min((self.input + self.pad_start) as isize);
         (end - start).max(0) as usize
     }
 
@@ -394,14 +396,20 @@ pub struct AxisError {
     pub error: WindowError,
 }
 
+/// The name of axis `axis` (0: height, 1: width) of a window; `"length"` for a 1-D window
+/// (`spatial_rank` 1).
+pub fn axis_name(axis: usize, spatial_rank: usize) -> &'static str {
+    match (spatial_rank, axis) {
+        (1, _) => "length",
+        (_, 0) => "height",
+        _ => "width",
+    }
+}
+
 impl AxisError {
     /// `"height"` or `"width"`; `"length"` for a 1-D window (`spatial_rank` 1).
     pub fn axis_name(&self, spatial_rank: usize) -> &'static str {
-        match (spatial_rank, self.axis) {
-            (1, _) => "length",
-            (_, 0) => "height",
-            _ => "width",
-        }
+        axis_name(self.axis, spatial_rank)
     }
 }
 

@@ -63,9 +63,12 @@ use super::deadline::{self, ConnState, Deadlines};
 /// The `Content-Security-Policy` of every answer. The page is its own files (`'self'`): module
 /// scripts, one style sheet, `fetch` to the JSON API; it draws on canvases and sets styles
 /// only through the CSSOM (`element.style.x = ...`, which a policy does not restrict), so it
-/// needs no inline script or style, no `data:` or `blob:` images and no other origin.
+/// needs no inline script or style, no `data:` or `blob:` images and no other origin. It builds
+/// no markup from strings either, so Trusted Types can be required: the browser itself refuses
+/// any string written to `innerHTML` and its kin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
-    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+    require-trusted-types-for 'script'";
 
 /// Limits and timeouts of the server.
 #[derive(Clone, Debug)]

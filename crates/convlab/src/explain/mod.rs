@@ -169,11 +169,13 @@ impl Explainer {
             )));
         }
         let zeros = Tensor::zeros(batch);
-        let rec = no_grad(|| {
+        let (y, rec) = no_grad(|| {
             let mut ctx = Forward::recording(Mode::Eval, 0);
-            model.forward(&zeros, &mut ctx);
-            ctx.take_recorded()
+            let y = model.forward(&zeros, &mut ctx);
+            (y, ctx.take_recorded())
         });
+        crate::nn::check_forward(model.as_ref(), &batch, y.dims())
+            .map_err(|e| Error::Shape(format!("{description}: {e}")))?;
         let ids = entry_ids(&rec);
         let layers = rec
             .iter()

@@ -37,6 +37,7 @@ pub fn trace(model: &dyn Module, input: &[usize]) -> Result<Graph, Error> {
     let x = Tensor::zeros(input.to_vec()).requires_grad_();
     let mut ctx = Forward::recording(Mode::Eval, 0);
     let y = model.forward(&x, &mut ctx);
+    crate::nn::check_forward(model, input, y.dims())?;
     let recorded = ctx.take_recorded();
     let mut by_path = HashMap::new();
     modules(model, String::new(), &mut by_path);

@@ -34,7 +34,7 @@ pub use activation::{Act, Softmax};
 pub use conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 pub use init::ParamRng;
 pub use linear::{Dropout, Flatten, Identity, Linear};
-pub use module::{chain_shape, child_shape, Forward, Mode, Module, Recorded, TensorKind};
+pub use module::{chain_shape, check_forward, child_shape, Forward, Mode, Module, Recorded, TensorKind};
 pub use norm::BatchNorm;
 pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
 pub use sequential::Sequential;

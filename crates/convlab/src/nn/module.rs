@@ -156,6 +156,23 @@ pub fn chain_shape<'a>(
     Ok(shape)
 }
 
+/// Checks that a forward pass of `module` on an input of shape `input` gave the shape
+/// [`Module::output_shape`] predicts: a container that overrides neither (its data flow is
+/// not a chain of its children) is caught here, after the pass, instead of being trusted.
+pub fn check_forward(module: &dyn Module, input: &[usize], output: &[usize]) -> Result<(), Error> {
+    let predicted = module.output_shape(input)?;
+    match predicted == output {
+        true => Ok(()),
+        false => Err(Error::Shape(format!(
+            "{} on input {}: its forward pass gave {} but its output_shape predicts {} (a container whose children do not run one after the other must override Module::output_shape)",
+            module.kind(),
+            crate::Shape::from(input),
+            crate::Shape::from(output),
+            crate::Shape::from(&predicted[..])
+        ))),
+    }
+}
+
 /// The output shape of `module` run as the child `name` of a container (the error names it).
 pub fn child_shape(name: &str, module: &dyn Module, input: &[usize]) -> Result<Vec<usize>, Error> {
     module.output_shape(input).map_err(|e| e.in_layer(name, module.kind()))
@@ -205,7 +222,7 @@ pub trait Module: Any + Send + Sync {
     /// The default fits a container whose forward runs its [`Module::children`] one after
     /// the other (and a leaf that keeps the shape, such as an activation). Layers that change
     /// the shape and containers with other data flow (a residual sum, a concatenation)
-    /// override it.
+    /// override it; [`check_forward`] catches one that does not.
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, Error> {
         chain_shape(self.children(), input)
     }

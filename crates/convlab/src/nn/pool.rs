@@ -1,5 +1,6 @@
 //! Pooling layers: `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d`, `MaxPool1d`, `AvgPool1d`.
 
+use crate::kernels::pool::adaptive_window;
 use crate::nn::module::{Forward, Module};
 use crate::ops::pool::{
     adaptive_pool_output_shape, avg_pool1d_output_shape, avg_pool2d_output_shape, pool1d_output_shape,
@@ -128,7 +129,8 @@ impl Module for AdaptiveAvgPool2d {
         format!("output_size=({}, {})", self.output_size[0], self.output_size[1])
     }
     /// Adaptive windows vary in size when the input is not a multiple of the output; this
-    /// reports the largest window and the stride `⌊I/O⌋` (exact when `I` is a multiple of `O`).
+    /// reports the widest window with the stride `⌊I/O⌋`, keeping the layer's output size
+    /// (exact when `I` is a multiple of `O`). `None` for an output larger than the input.
     fn geometry(&self, input: &[usize]) -> Option<Window2d> {
         let r = input.len();
         if r < 2 {
@@ -136,15 +138,13 @@ impl Module for AdaptiveAvgPool2d {
         }
         let hw = [input[r - 2], input[r - 1]];
         let axis = |i: usize| {
-            let (n, o) = (hw[i], self.output_size[i].max(1));
-            let widest = (0..o)
-                .map(|j| (j + 1) * n)
-                .map(|e| e.div_ceil(o))
-                .zip((0..o).map(|j| j * n / o))
-                .map(|(e, s)| e - s)
-                .max()
-                .unwrap_or(1);
-            WindowAxis::new(n, widest.max(1), (n / o).max(1), 1, [0, 0]).ok()
+            let (n, o) = (hw[i], self.output_size[i]);
+            if o == 0 || o > n {
+                return None;
+            }
+            let widest = (0..o).map(|j| adaptive_window(j, n, o)).map(|(s, e)| e - s).max().unwrap_or(1);
+            let w = WindowAxis::new(n, widest, n / o, 1, [0, 0]).ok()?;
+            (w.output() >= o).then(|| w.first(o))
         };
         Some(Window2d::from_axes(axis(0)?, axis(1)?))
     }

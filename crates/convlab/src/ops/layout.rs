@@ -39,8 +39,10 @@ pub fn flatten_output_shape(input: &[usize], start: isize, end: isize) -> Result
     if s > e {
         return Err(Error::Shape(format!("flatten: start axis {start} is after end axis {end} for shape {shape}")));
     }
+    let merged = input[s..=e].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let merged = merged.ok_or_else(|| Error::Shape(format!("flatten: shape {shape} has too many elements")))?;
     let mut out: Vec<usize> = input[..s].to_vec();
-    out.push(input[s..=e].iter().product());
+    out.push(merged);
     out.extend_from_slice(&input[e + 1..]);
     Ok(out)
 }

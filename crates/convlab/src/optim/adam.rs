@@ -117,7 +117,6 @@ impl AdamParams {
         Ok(())
     }
 }
-
 impl AdamWParams {
     /// PyTorch's argument checks.
     pub fn check(&self) -> Result<(), Error> {
@@ -144,9 +143,52 @@ pub struct Adam {
     state: HashMap<String, ParamState>,
 }
 
-/// Adam with decoupled weight decay: build it from [`AdamWParams`] (`AdamW::new(params,
-/// AdamWParams::default())`), or from [`AdamParams`] with `decoupled_weight_decay` set.
-pub type AdamW = Adam;
+/// PyTorch's `torch.optim.AdamW`: [`Adam`] with `decoupled_weight_decay` always on, built
+/// from [`AdamWParams`] (its defaults are AdamW's, weight decay 0.01). The same implementation
+/// as Adam; only the constructor differs, so an AdamW cannot be made without decoupled decay.
+pub struct AdamW(Adam);
+
+impl AdamW {
+    /// Panics on invalid settings or duplicate names (see [`AdamW::try_new`]).
+    pub fn new(params: Vec<(String, Tensor)>, settings: AdamWParams) -> AdamW {
+        AdamW::try_new(params, settings).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_new(params: Vec<(String, Tensor)>, settings: AdamWParams) -> Result<AdamW, Error> {
+        Adam::try_new(params, settings).map(AdamW)
+    }
+
+    /// The settings, as the [`AdamParams`] they are (`decoupled_weight_decay` on).
+    pub fn settings(&self) -> &AdamParams {
+        &self.0.settings
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self, grads: &Gradients) {
+        self.0.step(grads)
+    }
+
+    fn lr(&self) -> f32 {
+        self.0.lr()
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.0.set_lr(lr)
+    }
+
+    fn params(&self) -> &[(String, Tensor)] {
+        self.0.params()
+    }
+
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        self.0.state_dict()
+    }
+
+    fn load_state_dict(&mut self, state: &[(String, Tensor)]) -> Result<(), Error> {
+        self.0.load_state_dict(state)
+    }
+}
 
 impl Adam {
     /// Panics on invalid settings or duplicate names (see [`Adam::try_new`]).
@@ -154,7 +196,8 @@ impl Adam {
         Adam::try_new(params, settings).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Takes [`AdamParams`], or [`AdamWParams`] for AdamW.
+    /// Takes [`AdamParams`] (or [`AdamWParams`], which are AdamParams with decoupled decay;
+    /// [`AdamW`] builds the same optimizer under PyTorch's name).
     pub fn try_new(params: Vec<(String, Tensor)>, settings: impl Into<AdamParams>) -> Result<Adam, Error> {
         let settings = settings.into();
         settings.check()?;

@@ -109,7 +109,10 @@ fn infer(layer: &LayerSpec, x: &[usize]) -> Result<(Vec<usize>, usize), Error> {
             }
             (x.to_vec(), if b.affine { 2 * x[0] } else { 0 })
         }
-        LayerSpec::Flatten => (vec![x.iter().product()], 0),
+        LayerSpec::Flatten => {
+            let n = x.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            (vec![n.ok_or_else(|| Error::Shape(format!("flatten: input {} has too many elements", shape(x))))?], 0)
+        }
         LayerSpec::Softmax { dim } => {
             let r = x.len() as isize + 1;
             if *dim < -r || *dim >= r {

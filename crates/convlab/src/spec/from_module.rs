@@ -153,6 +153,7 @@ pub(crate) fn from_trace(module: &dyn Module, input: &[usize]) -> Result<Spec, E
         let y = module.forward(&x, &mut ctx);
         (y, ctx.take_recorded())
     });
+    crate::nn::check_forward(module, &shape, y.dims())?;
     let mut by_path = std::collections::HashMap::new();
     modules(module, String::new(), &mut by_path);
     let (mut layers, mut last) = (Vec::new(), x.id());

@@ -132,7 +132,8 @@ impl Fixtures {
         let prefix = format!("{case}.{role}.");
         let mut names: Vec<String> =
             self.tensors.keys().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_string).collect();
-        names.sort();
+        // Positional operands (`0`, `1`, ..., `10`) in numeric order, named ones by name.
+        names.sort_by_key(|n| (n.parse::<usize>().unwrap_or(usize::MAX), n.clone()));
         names
     }
 }

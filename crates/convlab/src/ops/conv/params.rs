@@ -3,7 +3,7 @@
 
 use crate::kernels::conv::Conv2dGeometry;
 use crate::ops::pad::PaddingMode;
-use crate::window::{effective_kernel, AxisError, Window2d, WindowAxis, WindowError};
+use crate::window::{axis_name, effective_kernel, Window2d, WindowAxis, WindowError};
 use crate::Error;
 
 /// Padding of a 2-D convolution (`padding=` of `torch.nn.functional.conv2d`).
@@ -277,7 +277,7 @@ impl ConvCall<'_> {
     }
 
     fn axis_name(&self, axis: usize) -> &'static str {
-        AxisError { axis, error: WindowError::ZeroStride }.axis_name(self.spatial)
+        axis_name(axis, self.spatial)
     }
 
     /// The window of a convolution with 2-D settings `params`, checked: dilation, the
@@ -287,18 +287,8 @@ impl ConvCall<'_> {
         if k.contains(&0) {
             return Err(Error::Shape(format!("{}: weight {} has an empty kernel", self.op, shape_str(self.weight))));
         }
-        let mut f = [0; 2];
-        for a in 0..2 {
-            let (d, what) = (params.dilation[a], self.axis_name(a));
-            f[a] = d.checked_mul(k[a] - 1).and_then(|v| v.checked_add(1)).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{}: kernel {} dilated by {d} along {what} is too large (weight {})",
-                    self.op,
-                    k[a],
-                    shape_str(self.weight)
-                ))
-            })?;
-        }
+        // Saturating for the padding rules; the window itself checks that nothing overflows.
+        let f = [0, 1].map(|a| effective_kernel(k[a], params.dilation[a]));
         let pad = params.padding.resolve(hw, f, params.stride);
         for a in 0..2 {
             params

@@ -53,15 +53,15 @@ impl Clock {
 /// Throughput counters of this process since the start of an epoch or of a log window:
 /// images, time, and the all-reduce time and step there. (The sums of the records live in
 /// the state, so that a resumed run reports what an uninterrupted one does.)
-pub(super) struct Window {
+pub(super) struct Tally {
     images: usize,
     started: Instant,
     comm: (Duration, usize),
 }
 
-impl Window {
-    fn start(t: &Trainer) -> Window {
-        Window { images: 0, started: Instant::now(), comm: (t.comm_time, t.state.step) }
+impl Tally {
+    fn start(t: &Trainer) -> Tally {
+        Tally { images: 0, started: Instant::now(), comm: (t.comm_time, t.state.step) }
     }
 
     fn images_per_sec(&self) -> f64 {
@@ -71,13 +71,13 @@ impl Window {
 
 /// The counters of the current epoch and of its current log window.
 pub(super) struct Counters {
-    pub(super) epoch: Window,
-    log: Window,
+    pub(super) epoch: Tally,
+    log: Tally,
 }
 
 impl Counters {
     pub(super) fn start(t: &Trainer) -> Counters {
-        Counters { epoch: Window::start(t), log: Window::start(t) }
+        Counters { epoch: Tally::start(t), log: Tally::start(t) }
     }
 }
 
@@ -218,7 +218,7 @@ impl Trainer {
             let sums = std::mem::take(&mut self.state.window_sums);
             let r = self.record("step", epoch, sums, &counters.log, None);
             run.sink.emit(r, observer)?;
-            counters.log = Window::start(self);
+            counters.log = Tally::start(self);
         }
         Ok(())
     }
@@ -260,7 +260,7 @@ impl Trainer {
         &mut self,
         epoch: usize,
         run: &mut Run,
-        since: &Window,
+        since: &Tally,
         observer: &mut dyn Observer,
     ) -> Result<(), Error> {
         self.sync_buffers()?;
@@ -309,7 +309,7 @@ impl Trainer {
 
     /// A metrics line of `kind` (`"step"` or `"epoch"`) over `sums` and the counters
     /// `since`, at the current step.
-    fn record(&self, kind: &str, epoch: usize, sums: Sums, since: &Window, ev: Option<&Evaluation>) -> Record {
+    fn record(&self, kind: &str, epoch: usize, sums: Sums, since: &Tally, ev: Option<&Evaluation>) -> Record {
         Record {
             kind: kind.into(),
             step: self.state.step,

@@ -42,6 +42,26 @@ fn activations_match_pytorch_at_and_between_the_kinks() {
 }
 
 #[test]
+fn erf_and_one_sided_clamps_match_pytorch() {
+    let fx = Fixtures::load("onnx_ops");
+    check(&fx, "erf", |t| t("x").erf());
+    check(&fx, "erf_random", |t| t("x").erf());
+    check(&fx, "clamp_min", |t| t("x").clamp_min(-1.0));
+    check(&fx, "clamp_max", |t| t("x").clamp_max(3.0));
+}
+
+#[test]
+fn erf_and_one_sided_clamps_pass_gradcheck() {
+    let x = Tensor::randn([3, 7], 2).mul_scalar(1.5);
+    ok("erf", |t| t[0].erf(), std::slice::from_ref(&x));
+    ok("clamp_min", |t| t[0].clamp_min(-0.5), &[away_from(&x, &[-0.5], 0.05)]);
+    ok("clamp_max", |t| t[0].clamp_max(0.7), &[away_from(&x, &[0.7], 0.05)]);
+    // NaN passes through both, as through PyTorch's.
+    let nan = Tensor::from_vec(vec![f32::NAN], [1]);
+    assert!(nan.clamp_min(0.0).item().is_nan() && nan.clamp_max(0.0).item().is_nan());
+}
+
+#[test]
 fn activations_pass_gradcheck() {
     let x = Tensor::randn([3, 7], 1).mul_scalar(4.0);
     let acts = [

@@ -6,7 +6,8 @@ mod common;
 use common::{check, Fixtures};
 use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::ops::activation::{HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
-use convlab::{Activation, Tensor};
+use convlab::ops::pad::pad_output_shape;
+use convlab::{Activation, PaddingMode, Tensor};
 
 fn ok(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
     if let Err(e) = gradcheck(f, inputs, &GradCheck::default()) {
@@ -75,4 +76,52 @@ fn activations_pass_gradcheck() {
         let x = away_from(&x, &kinks, 0.05);
         ok(&format!("{act:?}"), |t| act.apply(&t[0]), &[x]);
     }
+}
+
+#[test]
+fn padding_any_axes_matches_pytorch() {
+    let fx = Fixtures::load("onnx_ops");
+    use PaddingMode::{Circular, Reflect, Replicate, Zeros};
+    check(&fx, "pad_constant_all", |t| t("x").pad(&[(1, 0), (0, 2), (2, 1)], Zeros, 1.5));
+    check(&fx, "pad_constant_last", |t| t("x").pad(&[(3, 1)], Zeros, -2.0));
+    check(&fx, "pad_reflect_limit", |t| t("x").pad(&[(2, 2), (3, 1)], Reflect, 0.0));
+    check(&fx, "pad_reflect_3", |t| t("x").pad(&[(1, 2), (2, 2), (0, 3)], Reflect, 0.0));
+    check(&fx, "pad_reflect_all", |t| t("x").pad(&[(2, 1), (1, 2), (3, 0)], Reflect, 0.0));
+    check(&fx, "pad_edge_last", |t| t("x").pad(&[(3, 5)], Replicate, 0.0));
+    check(&fx, "pad_edge_all", |t| t("x").pad(&[(1, 2), (2, 0), (1, 1)], Replicate, 0.0));
+    check(&fx, "pad_wrap_limit", |t| t("x").pad(&[(3, 1), (2, 4)], Circular, 0.0));
+    check(&fx, "pad_wrap_all", |t| t("x").pad(&[(2, 1), (0, 3), (4, 0)], Circular, 0.0));
+}
+
+#[test]
+fn padding_passes_gradcheck_and_agrees_with_pad2d() {
+    let x = Tensor::randn([2, 3, 4], 3);
+    for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
+        ok(&format!("pad {mode:?}"), |t| t[0].pad(&[(1, 1), (2, 0), (0, 3)], mode, 0.5), std::slice::from_ref(&x));
+        let (a, b) = (x.pad(&[(2, 1), (3, 2)], mode, 0.5), x.pad2d(2, 1, 3, 2, mode, 0.5));
+        assert_eq!((a.dims(), a.to_vec()), (b.dims(), b.to_vec()), "{mode:?}");
+    }
+    // No pairs, a 0-dimensional tensor, an empty axis.
+    assert_eq!(x.pad(&[], PaddingMode::Reflect, 0.0).to_vec(), x.to_vec());
+    assert_eq!(Tensor::scalar(2.0).pad(&[], PaddingMode::Zeros, 0.0).item(), 2.0);
+    let e = Tensor::zeros([2, 0]).pad(&[(1, 0), (1, 1)], PaddingMode::Zeros, 3.0);
+    assert_eq!((e.dims(), e.to_vec()), (&[3, 2][..], vec![3.0; 6]));
+}
+
+#[test]
+fn impossible_padding_names_the_shape() {
+    let err =
+        |input: &[usize], pads: &[(usize, usize)], mode| pad_output_shape(input, pads, mode).unwrap_err().to_string();
+    assert_eq!(
+        err(&[2, 3], &[(1, 1), (1, 1), (0, 0)], PaddingMode::Zeros),
+        "pad: 3 (before, after) pairs for input shape [2, 3], which has 2 dimensions"
+    );
+    assert!(err(&[2, 3], &[(3, 0)], PaddingMode::Reflect)
+        .contains("along axis 1 needs each amount smaller than the size 3"));
+    assert!(err(&[2, 3], &[(0, 4), (0, 0)], PaddingMode::Circular)
+        .contains("along axis 0 needs each amount at most the size 2"));
+    assert!(err(&[0, 3], &[(1, 0), (0, 0)], PaddingMode::Replicate).contains("input shape [0, 3]"));
+    let r = std::panic::catch_unwind(|| Tensor::zeros([2, 3]).pad(&[(3, 0)], PaddingMode::Reflect, 0.0));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.starts_with("pad: input shape [2, 3]: reflect padding of 3 and 0 along axis 1"), "{msg}");
 }

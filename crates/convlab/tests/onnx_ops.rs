@@ -6,6 +6,7 @@ mod common;
 use common::{check, Fixtures};
 use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::ops::activation::{HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
+use convlab::ops::layout::{slice_step_output_shape, SliceRange};
 use convlab::ops::pad::pad_output_shape;
 use convlab::{Activation, PaddingMode, Tensor};
 
@@ -124,4 +125,85 @@ fn impossible_padding_names_the_shape() {
     let r = std::panic::catch_unwind(|| Tensor::zeros([2, 3]).pad(&[(3, 0)], PaddingMode::Reflect, 0.0));
     let msg = *r.unwrap_err().downcast::<String>().unwrap();
     assert!(msg.starts_with("pad: input shape [2, 3]: reflect padding of 3 and 0 along axis 1"), "{msg}");
+}
+
+#[test]
+fn slicing_with_a_step_matches_pytorch() {
+    let fx = Fixtures::load("onnx_ops");
+    check(&fx, "slice_step_pos", |t| t("x").slice_step(1, 1, 8, 3));
+    check(&fx, "slice_step_pos_from_end", |t| t("x").slice_step(-1, -7, -1, 2));
+    check(&fx, "slice_step_pos_clamped", |t| t("x").slice_step(1, -100, 100, 4));
+    check(&fx, "slice_step_pos_to_end", |t| t("x").slice_step(0, 1, isize::MAX, 2));
+    check(&fx, "slice_step_reverse", |t| t("x").slice_step(1, -1, isize::MIN, -1));
+    check(&fx, "slice_step_neg", |t| t("x").slice_step(1, 7, 1, -2));
+    check(&fx, "slice_step_neg_clamped", |t| t("x").slice_step(1, 100, -100, -3));
+    check(&fx, "slice_step_neg_from_end", |t| t("x").slice_step(-1, -2, -8, -2));
+    check(&fx, "slice_step_neg_axis0", |t| t("x").slice_step(0, 3, 0, -2));
+    check(&fx, "slice_step_middle_neg", |t| t("x").slice_step(1, 4, isize::MIN, -3));
+    check(&fx, "slice_step_middle_one", |t| t("x").slice_step(-2, 3, 2, -1));
+    check(&fx, "split", |t| {
+        let parts = t("x").split(1, &[2, 0, 3, 4]);
+        let scaled: Vec<Tensor> = parts.iter().enumerate().map(|(i, p)| p.mul_scalar((i + 1) as f32)).collect();
+        Tensor::cat(&scaled.iter().collect::<Vec<_>>(), 1)
+    });
+}
+
+#[test]
+fn slicing_and_splitting_pass_gradcheck() {
+    let x = Tensor::randn([3, 7, 2], 4);
+    for (start, end, step) in [(1, 6, 2), (-1, isize::MIN, -1), (5, 0, -3), (-100, 100, 3), (6, 2, -1)] {
+        ok(
+            &format!("slice_step({start}, {end}, {step})"),
+            |t| t[0].slice_step(1, start, end, step),
+            std::slice::from_ref(&x),
+        );
+    }
+    ok("split", |t| t[0].split(-2, &[3, 4])[1].square(), std::slice::from_ref(&x));
+}
+
+#[test]
+fn slice_ranges_follow_onnx_and_errors_name_the_shape() {
+    // Each range against Python's `range(*slice(start, end, step).indices(size))`, but for
+    // ONNX's clamp of a negative step's start into [0, size − 1] (Python's would be −1).
+    let python = |size: usize, start: isize, end: isize, step: isize| -> Vec<usize> {
+        let n = size as isize;
+        let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
+        let fix = |v: isize| (if v < 0 { v.saturating_add(n) } else { v }).clamp(lo, hi);
+        let (mut i, e) = (fix(start), fix(end));
+        if step < 0 && n > 0 {
+            i = i.max(0);
+        }
+        let mut out = vec![];
+        while (step > 0 && i < e) || (step < 0 && i > e) {
+            out.push(i as usize);
+            i = match i.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        out
+    };
+    for size in [0, 1, 2, 5] {
+        for start in [isize::MIN, -7, -5, -2, -1, 0, 1, 3, 5, 9, isize::MAX] {
+            for end in [isize::MIN, -6, -1, 0, 2, 4, 5, 8, isize::MAX] {
+                for step in [isize::MIN, -3, -1, 1, 2, 7, isize::MAX] {
+                    let r = SliceRange::new(size, start, end, step).unwrap();
+                    let got: Vec<usize> = (0..r.count).map(|k| r.index(k)).collect();
+                    assert_eq!(got, python(size, start, end, step), "size {size}, {start}:{end}:{step}");
+                }
+            }
+        }
+    }
+    // An empty slice, and its gradient.
+    let x = Tensor::randn([2, 4], 5).requires_grad_();
+    let e = x.slice_step(1, 3, 1, 1);
+    assert_eq!(e.dims(), &[2, 0]);
+    assert_eq!(e.sum_all().backward().get(&x).unwrap().to_vec(), vec![0.0; 8]);
+    let msg = slice_step_output_shape(&[2, 4], 1, 0, 4, 0).unwrap_err().to_string();
+    assert!(msg.contains("[2, 4]") && msg.contains("step must not be 0"), "{msg}");
+    let msg = slice_step_output_shape(&[2, 4], -3, 0, 4, 1).unwrap_err().to_string();
+    assert_eq!(msg, "slice_step: axis -3 is out of range for shape [2, 4]");
+    let r = std::panic::catch_unwind(|| Tensor::zeros([2, 5]).split(1, &[2, 2]));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("add up to 4") && msg.contains("[2, 5]"), "{msg}");
 }

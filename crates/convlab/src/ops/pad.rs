@@ -139,7 +139,9 @@ fn index_map(size: usize, before: usize, after: usize, mode: PaddingMode) -> Vec
 /// assert_eq!(pad_output_shape(&[2, 3, 4], &[(1, 1), (0, 2)], PaddingMode::Zeros).unwrap(), vec![2, 5, 6]);
 /// assert_eq!(pad_output_shape(&[2, 3, 4], &[(1, 2), (3, 3)], PaddingMode::Reflect).unwrap(), vec![2, 6, 10]);
 /// let e = pad_output_shape(&[2, 3, 4], &[(0, 3), (0, 0)], PaddingMode::Reflect).unwrap_err();
-/// assert_eq!(e.to_string(), "pad: input shape [2, 3, 4]: reflect padding of 0 and 3 along axis 1 needs each amount smaller than the size 3");
+/// let want = "pad: input shape [2, 3, 4]: reflect padding of 0 and 3 along axis 1 needs each amount smaller \
+///             than the size 3";
+/// assert_eq!(e.to_string(), want);
 /// ```
 pub fn pad_output_shape(input: &[usize], pads: &[(usize, usize)], mode: PaddingMode) -> Result<Vec<usize>, Error> {
     let shape = Shape::from(input);

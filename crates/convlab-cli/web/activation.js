@@ -17,6 +17,10 @@ const FORMULAS = {
   tanh: (a, x) => `tanh(${x})`,
   gelu: (a, x) => a.approximate === 'tanh' ? `0.5·${par(x)}·(1 + tanh(√(2/π)·(${x} + 0.044715·${par(x)}³)))` : `0.5·${par(x)}·(1 + erf(${x} / √2))`,
   silu: (a, x) => `${x} · σ(${x})`,
+  relu6: (a, x) => `min(max(0, ${x}), 6)`,
+  hardsigmoid: (a, x) => `min(max(0, ${num(a.alpha)}·${par(x)} + ${num(a.beta)}), 1)`,
+  hardswish: (a, x) => `${par(x)}·min(max(0, ${x} + 3), 6) / 6`,
+  selu: (a, x) => `${x} > 0 ? 1.050701·${par(x)} : 1.050701·1.6732632·(e^${par(x)} − 1)`,
   identity: (a, x) => x,
 };
 

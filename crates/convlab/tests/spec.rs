@@ -184,6 +184,29 @@ fn canonical_text_round_trips() {
 }
 
 #[test]
+fn the_mobile_activations_parse_and_print() {
+    let third = 1.0 / 6.0;
+    let acts = [
+        ("relu6", Activation::Relu6, "relu6"),
+        ("hardswish", Activation::Hardswish, "hardswish"),
+        ("selu", Activation::Selu, "selu"),
+        ("hardsigmoid", Activation::Hardsigmoid { alpha: third, beta: 0.5 }, "hardsigmoid"),
+        ("hardsigmoid(0.2)", Activation::Hardsigmoid { alpha: 0.2, beta: 0.5 }, "hardsigmoid(0.2,0.5)"),
+        ("hardsigmoid(alpha=0.2,beta=0.4)", Activation::Hardsigmoid { alpha: 0.2, beta: 0.4 }, "hardsigmoid(0.2,0.4)"),
+    ];
+    for (text, act, canonical) in acts {
+        let l = layer(text);
+        assert_eq!(l, LayerSpec::Act(act), "{text}");
+        assert_eq!(l.to_string(), canonical, "{text}");
+        assert_eq!(layer(canonical), l, "{text}");
+    }
+    assert!(err("relu6(1)").contains("no positional arguments"), "{}", err("relu6(1)"));
+    let net = "conv(4,3) relu6 hardswish hardsigmoid selu".parse::<Spec>().unwrap().build(&[3, 8, 8], 0).unwrap();
+    let kinds: Vec<&str> = net.layers().map(|(_, m)| m.kind()).collect();
+    assert_eq!(kinds, ["Conv2d", "ReLU6", "Hardswish", "Hardsigmoid", "SELU"]);
+}
+
+#[test]
 fn parse_errors_name_the_layer() {
     let e = err("conv(6,5) foo(1) relu");
     assert!(

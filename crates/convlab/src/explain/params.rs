@@ -47,7 +47,18 @@ pub(crate) fn activation_json(a: &Activation) -> Value {
                 Gelu::Tanh => "tanh",
             })
         }
-        Activation::Relu | Activation::Sigmoid | Activation::Tanh | Activation::Silu | Activation::Identity => {}
+        Activation::Hardsigmoid { alpha, beta } => {
+            v["alpha"] = json!(alpha);
+            v["beta"] = json!(beta);
+        }
+        Activation::Relu
+        | Activation::Sigmoid
+        | Activation::Tanh
+        | Activation::Silu
+        | Activation::Relu6
+        | Activation::Hardswish
+        | Activation::Selu
+        | Activation::Identity => {}
     }
     v
 }
@@ -277,6 +288,8 @@ mod tests {
         let g = Activation::Gelu { approximate: Gelu::None };
         assert_eq!(activation_json(&g)["approximate"], "none");
         assert_eq!(activation_json(&Activation::LeakyRelu { negative_slope: 0.5 })["negative_slope"], 0.5);
+        let h = Activation::Hardsigmoid { alpha: 0.2, beta: 0.5 };
+        assert_eq!(activation_json(&h), json!({ "name": "hardsigmoid", "alpha": 0.2f32, "beta": 0.5 }));
         let c = activation_curve(&a, 4.0);
         let (xs, ys) = (c["x"].as_array().unwrap(), c["y"].as_array().unwrap());
         assert_eq!((xs.len(), xs[0].as_f64(), xs[CURVE_POINTS - 1].as_f64()), (CURVE_POINTS, Some(-4.0), Some(4.0)));

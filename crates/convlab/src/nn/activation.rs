@@ -1,9 +1,9 @@
 //! Activation layers: one `Act` type over [`Activation`], reporting torch's class names
-//! (`ReLU`, `LeakyReLU`, `ELU`, `Softplus`, `Sigmoid`, `Tanh`, `GELU`, `SiLU`, `Identity`),
-//! and `Softmax`.
+//! (`ReLU`, `LeakyReLU`, `ELU`, `Softplus`, `Sigmoid`, `Tanh`, `GELU`, `SiLU`, `ReLU6`,
+//! `Hardsigmoid`, `Hardswish`, `SELU`, `Identity`), and `Softmax`.
 
 use crate::nn::module::{Forward, Module};
-use crate::ops::activation::{Activation, Gelu};
+use crate::ops::activation::{Activation, Gelu, HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
 use crate::{Error, Shape, Tensor};
 
 /// An element-wise activation as a layer.
@@ -20,6 +20,10 @@ impl Module for Act {
             Activation::Tanh => "Tanh",
             Activation::Gelu { .. } => "GELU",
             Activation::Silu => "SiLU",
+            Activation::Relu6 => "ReLU6",
+            Activation::Hardsigmoid { .. } => "Hardsigmoid",
+            Activation::Hardswish => "Hardswish",
+            Activation::Selu => "SELU",
             Activation::Identity => "Identity",
         }
     }
@@ -37,6 +41,10 @@ impl Module for Act {
             Activation::Elu { alpha } => format!("alpha={alpha}"),
             Activation::Softplus { beta, threshold } => format!("beta={beta}, threshold={threshold}"),
             Activation::Gelu { approximate: Gelu::Tanh } => "approximate='tanh'".into(),
+            // PyTorch's `Hardsigmoid()` has no settings; other slopes and offsets are ONNX's.
+            Activation::Hardsigmoid { alpha, beta } if (alpha, beta) != (HARDSIGMOID_ALPHA, HARDSIGMOID_BETA) => {
+                format!("alpha={alpha}, beta={beta}")
+            }
             _ => String::new(),
         }
     }

@@ -6,7 +6,7 @@
 //! one point.
 //!
 //! ```
-//! use convlab::ops::activation::{Activation, Gelu};
+//! use convlab::ops::activation::{Activation, Gelu, HARDSIGMOID_ALPHA, HARDSIGMOID_BETA, SELU_SCALE};
 //! use convlab::Tensor;
 //! let x = Tensor::from_vec(vec![-2.0, 0.0, 3.0], [3]);
 //! assert_eq!(x.relu().to_vec(), vec![0.0, 0.0, 3.0]);
@@ -16,6 +16,13 @@
 //! assert_eq!(act.name(), "gelu");
 //! assert!((act.f(1.0) - 0.841_344_7).abs() < 1e-6);
 //! assert_eq!(act.apply(&x).dims(), &[3]);
+//! // The piecewise-linear ones of the mobile networks, and SELU.
+//! let x = Tensor::from_vec(vec![-4.0, 0.0, 1.5, 7.0], [4]);
+//! assert_eq!(x.relu6().to_vec(), vec![0.0, 0.0, 1.5, 6.0]);
+//! assert_eq!(x.hardsigmoid(HARDSIGMOID_ALPHA, HARDSIGMOID_BETA).to_vec(), vec![0.0, 0.5, 0.75, 1.0]);
+//! assert_eq!(x.hardswish().to_vec(), vec![-0.0, 0.0, 1.125, 7.0]);
+//! assert_eq!(Activation::from_name("hardswish").unwrap(), Activation::Hardswish);
+//! assert_eq!(x.selu().to_vec()[3], 7.0 * SELU_SCALE);
 //! ```
 
 use crate::ops::elementwise::unary_op;
@@ -31,9 +38,18 @@ pub enum Gelu {
     Tanh,
 }
 
+/// PyTorch's hardsigmoid as `clamp(alpha·x + beta, 0, 1)`: `relu6(x + 3)/6` has `alpha = 1/6`.
+pub const HARDSIGMOID_ALPHA: f32 = 1.0 / 6.0;
+/// PyTorch's hardsigmoid offset (ONNX `HardSigmoid`'s default `alpha` is 0.2, its `beta` 0.5).
+pub const HARDSIGMOID_BETA: f32 = 0.5;
+/// SELU's `α` (Klambauer et al. 2017, as PyTorch and ONNX `Selu`): 1.6732632423543772.
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+/// SELU's scale `λ` (ONNX `Selu`'s `gamma`): 1.0507009873554805.
+pub const SELU_SCALE: f32 = 1.050_701;
+
 /// Scalar forms `f(x)` and derivatives `f'(x)` of every activation (f32, as the tensor ops).
 pub mod scalar {
-    use super::Gelu;
+    use super::{Gelu, SELU_ALPHA, SELU_SCALE};
 
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -163,6 +179,71 @@ pub mod scalar {
         let s = sigmoid(x);
         s * (1.0 + x * (1.0 - s))
     }
+
+    /// `min(max(x, 0), 6)` (NaN stays NaN).
+    pub fn relu6(x: f32) -> f32 {
+        x.clamp(0.0, 6.0)
+    }
+
+    /// 1 strictly inside `(0, 6)`, else 0: PyTorch's relu6 is `hardtanh(x, 0, 6)`, whose
+    /// gradient is 0 at both ends.
+    pub fn relu6_grad(x: f32) -> f32 {
+        if x > 0.0 && x < 6.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// `clamp(alpha·x + beta, 0, 1)`; PyTorch's `relu6(x + 3)/6` is `alpha = 1/6, beta = 1/2`.
+    pub fn hardsigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+        (alpha * x + beta).clamp(0.0, 1.0)
+    }
+
+    /// `alpha` where `0 < alpha·x + beta < 1`, else 0 (PyTorch's is 0 at x = ±3).
+    pub fn hardsigmoid_grad(x: f32, alpha: f32, beta: f32) -> f32 {
+        let z = alpha * x + beta;
+        if z > 0.0 && z < 1.0 {
+            alpha
+        } else {
+            0.0
+        }
+    }
+
+    /// `x·relu6(x + 3)/6`, in PyTorch's order of operations.
+    pub fn hardswish(x: f32) -> f32 {
+        x * relu6(x + 3.0) / 6.0
+    }
+
+    /// 0 for x ≤ −3, `x/3 + 1/2` for −3 < x < 3, 1 for x ≥ 3: PyTorch's values at the kinks
+    /// (0 at x = −3, 1 at x = 3).
+    pub fn hardswish_grad(x: f32) -> f32 {
+        if x <= -3.0 {
+            0.0
+        } else if x < 3.0 {
+            x / 3.0 + 0.5
+        } else {
+            1.0
+        }
+    }
+
+    /// `λ·x` for x > 0, else `λ·α·(eˣ − 1)`, with PyTorch's [`SELU_ALPHA`] and [`SELU_SCALE`].
+    pub fn selu(x: f32) -> f32 {
+        if x > 0.0 {
+            SELU_SCALE * x
+        } else {
+            SELU_SCALE * SELU_ALPHA * x.exp_m1()
+        }
+    }
+
+    /// `λ` for x > 0, else `λ·α·eˣ` (`λ·α` at 0, as PyTorch).
+    pub fn selu_grad(x: f32) -> f32 {
+        if x > 0.0 {
+            SELU_SCALE
+        } else {
+            SELU_SCALE * SELU_ALPHA * x.exp()
+        }
+    }
 }
 
 impl Tensor {
@@ -220,6 +301,34 @@ impl Tensor {
     pub fn silu(&self) -> Tensor {
         unary_op(self, "silu", scalar::silu, |x, _, g| g * scalar::silu_grad(x))
     }
+
+    /// `min(max(x, 0), 6)`; the gradient is 0 at 0 and at 6, as in PyTorch.
+    pub fn relu6(&self) -> Tensor {
+        unary_op(self, "relu6", scalar::relu6, |x, _, g| g * scalar::relu6_grad(x))
+    }
+
+    /// `clamp(alpha·x + beta, 0, 1)` (ONNX `HardSigmoid`). PyTorch's `F.hardsigmoid` is
+    /// `alpha` = [`HARDSIGMOID_ALPHA`] (1/6), `beta` = [`HARDSIGMOID_BETA`] (1/2); the gradient
+    /// is 0 where the clamp is reached, its ends included.
+    pub fn hardsigmoid(&self, alpha: f32, beta: f32) -> Tensor {
+        unary_op(
+            self,
+            "hardsigmoid",
+            move |x| scalar::hardsigmoid(x, alpha, beta),
+            move |x, _, g| g * scalar::hardsigmoid_grad(x, alpha, beta),
+        )
+    }
+
+    /// `x·relu6(x + 3)/6` (PyTorch's `F.hardswish`, ONNX `HardSwish`); the gradient is 0 at
+    /// x = −3 and 1 at x = 3, as in PyTorch.
+    pub fn hardswish(&self) -> Tensor {
+        unary_op(self, "hardswish", scalar::hardswish, |x, _, g| g * scalar::hardswish_grad(x))
+    }
+
+    /// Scaled ELU: `λ·x` for x > 0, else `λ·α·(eˣ − 1)` ([`SELU_SCALE`], [`SELU_ALPHA`]).
+    pub fn selu(&self) -> Tensor {
+        unary_op(self, "selu", scalar::selu, |x, _, g| g * scalar::selu_grad(x))
+    }
 }
 
 /// An activation function with its settings, as a value (for layer configurations, plots and
@@ -244,12 +353,24 @@ pub enum Activation {
         approximate: Gelu,
     },
     Silu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `clamp(alpha·x + beta, 0, 1)`: PyTorch's has [`HARDSIGMOID_ALPHA`] and
+    /// [`HARDSIGMOID_BETA`]; ONNX `HardSigmoid` names both settings.
+    Hardsigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `x·relu6(x + 3)/6`.
+    Hardswish,
+    /// `λ·x` for x > 0, else `λ·α·(eˣ − 1)`, with [`SELU_SCALE`] and [`SELU_ALPHA`].
+    Selu,
     Identity,
 }
 
 impl Activation {
     /// Every kind with PyTorch's default settings, in a fixed order (for menus and plots).
-    pub const ALL: [Activation; 9] = [
+    pub const ALL: [Activation; 13] = [
         Activation::Relu,
         Activation::LeakyRelu { negative_slope: 0.01 },
         Activation::Elu { alpha: 1.0 },
@@ -258,6 +379,10 @@ impl Activation {
         Activation::Tanh,
         Activation::Gelu { approximate: Gelu::None },
         Activation::Silu,
+        Activation::Relu6,
+        Activation::Hardsigmoid { alpha: HARDSIGMOID_ALPHA, beta: HARDSIGMOID_BETA },
+        Activation::Hardswish,
+        Activation::Selu,
         Activation::Identity,
     ];
 
@@ -272,6 +397,10 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             Activation::Gelu { approximate } => x.gelu(approximate),
             Activation::Silu => x.silu(),
+            Activation::Relu6 => x.relu6(),
+            Activation::Hardsigmoid { alpha, beta } => x.hardsigmoid(alpha, beta),
+            Activation::Hardswish => x.hardswish(),
+            Activation::Selu => x.selu(),
             Activation::Identity => x.clone(),
         }
     }
@@ -287,6 +416,10 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu { .. } => "gelu",
             Activation::Silu => "silu",
+            Activation::Relu6 => "relu6",
+            Activation::Hardsigmoid { .. } => "hardsigmoid",
+            Activation::Hardswish => "hardswish",
+            Activation::Selu => "selu",
             Activation::Identity => "identity",
         }
     }
@@ -317,6 +450,10 @@ impl Activation {
             Activation::Tanh => scalar::tanh(x),
             Activation::Gelu { approximate } => scalar::gelu(x, approximate),
             Activation::Silu => scalar::silu(x),
+            Activation::Relu6 => scalar::relu6(x),
+            Activation::Hardsigmoid { alpha, beta } => scalar::hardsigmoid(x, alpha, beta),
+            Activation::Hardswish => scalar::hardswish(x),
+            Activation::Selu => scalar::selu(x),
             Activation::Identity => x,
         }
     }
@@ -332,6 +469,10 @@ impl Activation {
             Activation::Tanh => scalar::tanh_grad(x),
             Activation::Gelu { approximate } => scalar::gelu_grad(x, approximate),
             Activation::Silu => scalar::silu_grad(x),
+            Activation::Relu6 => scalar::relu6_grad(x),
+            Activation::Hardsigmoid { alpha, beta } => scalar::hardsigmoid_grad(x, alpha, beta),
+            Activation::Hardswish => scalar::hardswish_grad(x),
+            Activation::Selu => scalar::selu_grad(x),
             Activation::Identity => 1.0,
         }
     }
@@ -358,7 +499,18 @@ mod tests {
         for act in Activation::ALL {
             assert_eq!(Activation::from_name(act.name()).unwrap(), act);
         }
-        assert!(Activation::from_name("relu6").unwrap_err().to_string().contains("leaky_relu"));
+        assert!(Activation::from_name("relu7").unwrap_err().to_string().contains("leaky_relu"));
+    }
+
+    #[test]
+    fn gradients_at_the_kinks_are_pytorchs() {
+        let hardsigmoid = Activation::Hardsigmoid { alpha: HARDSIGMOID_ALPHA, beta: HARDSIGMOID_BETA };
+        assert_eq!([-3.0, 0.0, 3.0].map(|x| hardsigmoid.df(x)), [0.0, HARDSIGMOID_ALPHA, 0.0]);
+        assert_eq!([-3.0, 0.0, 3.0].map(|x| hardsigmoid.f(x)), [0.0, 0.5, 1.0]);
+        assert_eq!([-3.0, 0.0, 3.0].map(|x| Activation::Hardswish.df(x)), [0.0, 0.5, 1.0]);
+        assert_eq!([0.0, 3.0, 6.0].map(|x| Activation::Relu6.df(x)), [0.0, 1.0, 0.0]);
+        assert_eq!(Activation::Selu.df(0.0), SELU_SCALE * SELU_ALPHA);
+        assert!(scalar::relu6(f32::NAN).is_nan() && scalar::hardswish(f32::NAN).is_nan());
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! assert_eq!((&a + &b).to_vec(), vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
 //! assert_eq!((&a * 2.0).to_vec(), vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
 //! assert_eq!(a.exp().log().to_vec()[5], 6.0);
+//! let x = Tensor::from_vec(vec![-2.0, 0.0, 0.5, 3.0], [4]);
+//! assert_eq!(x.clamp_min(0.0).to_vec(), vec![0.0, 0.0, 0.5, 3.0]);
+//! assert_eq!(x.clamp_max(1.0).to_vec(), vec![-2.0, 0.0, 0.5, 1.0]);
+//! assert!((x.erf().to_vec()[2] - 0.520_499_9).abs() < 1e-7);
 //! ```
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -152,6 +156,34 @@ impl Tensor {
     /// Clamps into `[min, max]`; the gradient is 1 inside the range and 0 outside.
     pub fn clamp(&self, min: f32, max: f32) -> Tensor {
         unary_op(self, "clamp", move |x| x.clamp(min, max), move |x, _, g| if x >= min && x <= max { g } else { 0.0 })
+    }
+
+    /// `max(x, min)` (ONNX `Clip` without a maximum); NaN stays NaN. The gradient is 1 where
+    /// `x > min`, else 0 (PyTorch's `clamp_min`, 0 at `x = min`).
+    pub fn clamp_min(&self, min: f32) -> Tensor {
+        unary_op(
+            self,
+            "clamp_min",
+            move |x| if x < min { min } else { x },
+            move |x, _, g| if x > min { g } else { 0.0 },
+        )
+    }
+
+    /// `min(x, max)` (ONNX `Clip` without a minimum); NaN stays NaN. The gradient is 1 where
+    /// `x < max`, else 0 (PyTorch's `clamp_max`, 0 at `x = max`).
+    pub fn clamp_max(&self, max: f32) -> Tensor {
+        unary_op(
+            self,
+            "clamp_max",
+            move |x| if x > max { max } else { x },
+            move |x, _, g| if x < max { g } else { 0.0 },
+        )
+    }
+
+    /// The Gauss error function `erf(x) = 2/√π·∫₀ˣ e^(−t²) dt` (libm's `erff`, accurate to
+    /// f32); the gradient is `2/√π·e^(−x²)`.
+    pub fn erf(&self) -> Tensor {
+        unary_op(self, "erf", libm::erff, |x, _, g| g * std::f32::consts::FRAC_2_SQRT_PI * (-x * x).exp())
     }
 }
 

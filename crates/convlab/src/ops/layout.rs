@@ -1,4 +1,5 @@
-//! Layout: reshape, flatten, permute/transpose, slicing, concatenation, broadcasting.
+//! Layout: reshape, flatten, permute/transpose, slicing (with a step), splitting,
+//! concatenation, broadcasting.
 //!
 //! ```
 //! use convlab::Tensor;
@@ -8,6 +9,11 @@
 //! let y = Tensor::cat(&[&x, &x], 0);
 //! assert_eq!(y.dims(), &[4, 3]);
 //! assert_eq!(x.flatten(0, -1).dims(), &[6]);
+//! // x[:, ::-1] and x[:, ::2] (ONNX Slice), and torch.split(x, [1, 2], 1).
+//! assert_eq!(x.slice_step(1, -1, isize::MIN, -1).to_vec(), vec![2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+//! assert_eq!(x.slice_step(1, 0, isize::MAX, 2).to_vec(), vec![0.0, 2.0, 3.0, 5.0]);
+//! let parts = x.split(1, &[1, 2]);
+//! assert_eq!((parts[0].dims(), parts[1].dims()), (&[2, 1][..], &[2, 2][..]));
 //! ```
 
 use crate::ops::reduce::{broadcast_to_shape, sum_to_shape};
@@ -44,6 +50,88 @@ pub fn flatten_output_shape(input: &[usize], start: isize, end: isize) -> Result
     let mut out: Vec<usize> = input[..s].to_vec();
     out.push(merged);
     out.extend_from_slice(&input[e + 1..]);
+    Ok(out)
+}
+
+/// The positions a slice with a step picks along one axis: `count` indices `first`,
+/// `first + step`, `first + 2·step`, ... (all within the axis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SliceRange {
+    pub first: usize,
+    pub step: isize,
+    pub count: usize,
+}
+
+impl SliceRange {
+    /// The slice `start:end:step` of an axis of `size`, as ONNX `Slice` and NumPy take it: a
+    /// negative `start` or `end` counts from the end (`+ size`); then, for a positive step,
+    /// both are clamped into `[0, size]`, for a negative one `start` into `[0, size − 1]` and
+    /// `end` into `[−1, size − 1]`. `isize::MAX` / `isize::MIN` slice to either end. The
+    /// indices run from `start` towards `end`, `end` excluded. A zero step is an error.
+    ///
+    /// NOTE: ONNX's clamp and NumPy's part in one case: a negative step with `start` before
+    /// the beginning (`start < −size`). ONNX clamps it to 0 and picks index 0; NumPy (and
+    /// Python's `slice.indices`) pick nothing. We follow ONNX, for imported graphs.
+    ///
+    /// ```
+    /// use convlab::ops::layout::SliceRange;
+    /// let r = SliceRange::new(10, -2, 1, -3).unwrap(); // 8, 5, 2
+    /// assert_eq!((r.first, r.count, r.index(2)), (8, 3, 2));
+    /// assert_eq!(SliceRange::new(10, 100, -100, -4).unwrap().count, 3); // 9, 5, 1
+    /// assert_eq!(SliceRange::new(10, 7, 3, 1).unwrap().count, 0);
+    /// assert!(SliceRange::new(10, 0, 5, 0).is_err());
+    /// assert_eq!(SliceRange::new(10, -20, isize::MIN, -1).unwrap().count, 1); // ONNX: index 0
+    /// ```
+    pub fn new(size: usize, start: isize, end: isize, step: isize) -> Result<SliceRange, Error> {
+        if step == 0 {
+            return Err(Error::Invalid("slice: the step must not be 0".into()));
+        }
+        let n = size as isize;
+        let from_end = |v: isize| if v < 0 { v.saturating_add(n) } else { v };
+        let (s, e) = (from_end(start), from_end(end));
+        let (first, count) = if step > 0 {
+            let (s, e) = (s.clamp(0, n), e.clamp(0, n));
+            (s, if e > s { (e - s - 1) as usize / step as usize + 1 } else { 0 })
+        } else if n == 0 {
+            (0, 0)
+        } else {
+            let (s, e) = (s.clamp(0, n - 1), e.clamp(-1, n - 1));
+            (s, if s > e { (s - e - 1) as usize / step.unsigned_abs() + 1 } else { 0 })
+        };
+        Ok(SliceRange { first: if count == 0 { 0 } else { first as usize }, step, count })
+    }
+
+    /// The `k`-th picked index (`k < count`).
+    pub fn index(&self, k: usize) -> usize {
+        (self.first as isize + k as isize * self.step) as usize
+    }
+}
+
+/// The shape of [`Tensor::slice_step`]`(axis, start, end, step)` on `input` (see
+/// [`SliceRange::new`]), or an error naming the shape (an axis out of range, a zero step).
+///
+/// ```
+/// use convlab::ops::layout::slice_step_output_shape;
+/// assert_eq!(slice_step_output_shape(&[2, 9], -1, 8, 0, -3).unwrap(), vec![2, 3]);
+/// assert!(slice_step_output_shape(&[2, 9], 2, 0, 1, 1).unwrap_err().to_string().contains("[2, 9]"));
+/// ```
+pub fn slice_step_output_shape(
+    input: &[usize],
+    axis: isize,
+    start: isize,
+    end: isize,
+    step: isize,
+) -> Result<Vec<usize>, Error> {
+    let shape = Shape::from(input);
+    let r = input.len() as isize;
+    let a = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&a) {
+        return Err(Error::Shape(format!("slice_step: axis {axis} is out of range for shape {shape}")));
+    }
+    let range = SliceRange::new(input[a as usize], start, end, step)
+        .map_err(|e| Error::Shape(format!("slice_step of shape {shape} along axis {axis}: {e}")))?;
+    let mut out = input.to_vec();
+    out[a as usize] = range.count;
     Ok(out)
 }
 
@@ -176,6 +264,64 @@ impl Tensor {
         let n = self.dim(axis);
         let (s, e) = (start.min(n), end.min(n).max(start.min(n)));
         self.narrow(axis, s, e - s)
+    }
+
+    /// Every `step`-th element of `axis` from `start` towards `end` (excluded): `x[.., start:end:step]`
+    /// in NumPy, ONNX `Slice` on one axis. A negative step walks backwards (`step = -1`,
+    /// `start = -1`, `end = isize::MIN` reverses the axis); negative `start`/`end` count from
+    /// the end, and out-of-range ones are clamped, as [`SliceRange::new`] describes. The
+    /// gradient goes back to the picked positions. Panics with the message of
+    /// [`slice_step_output_shape`].
+    pub fn slice_step(&self, axis: isize, start: isize, end: isize, step: isize) -> Tensor {
+        let shape = slice_step_output_shape(self.dims(), axis, start, end, step).unwrap_or_else(|e| panic!("{e}"));
+        let a = self.shape().axis(axis);
+        let d = self.dims();
+        let range = SliceRange::new(d[a], start, end, step).expect("checked by slice_step_output_shape");
+        let outer: usize = d[..a].iter().product();
+        let inner: usize = d[a + 1..].iter().product();
+        let (n, count) = (d[a], range.count);
+        let x = self.storage();
+        let mut out = Vec::with_capacity(outer * count * inner);
+        for o in 0..outer {
+            for k in 0..count {
+                let src = (o * n + range.index(k)) * inner;
+                out.extend_from_slice(&x[src..src + inner]);
+            }
+        }
+        let in_shape = self.shape().clone();
+        Tensor::from_op(out, shape, "slice_step", &[self], move |g, _| {
+            let g = g.storage();
+            let mut gx = vec![0.0f32; in_shape.numel()];
+            for o in 0..outer {
+                for k in 0..count {
+                    let (src, dst) = ((o * count + k) * inner, (o * n + range.index(k)) * inner);
+                    gx[dst..dst + inner].copy_from_slice(&g[src..src + inner]);
+                }
+            }
+            vec![Some(Tensor::from_vec(gx, in_shape.clone()))]
+        })
+    }
+
+    /// Cuts `axis` into consecutive parts of the given sizes, which must add up to its size
+    /// (`torch.split(x, sizes, axis)`, ONNX `Split`); a size may be 0. Each part is a
+    /// [`Tensor::narrow`] of `self`, so gradients flow back through each part on its own.
+    pub fn split(&self, axis: isize, sizes: &[usize]) -> Vec<Tensor> {
+        let a = self.shape().axis(axis);
+        let total: usize = sizes.iter().sum();
+        assert_eq!(
+            total,
+            self.dims()[a],
+            "split: sizes {sizes:?} add up to {total}, not to the size of dimension {a} of shape {}",
+            self.shape()
+        );
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&len| {
+                start += len;
+                self.narrow(axis, start - len, len)
+            })
+            .collect()
     }
 
     /// Joins tensors along `axis`; all other dimensions must match.

@@ -1,9 +1,11 @@
-//! Padding of the last one or two dimensions: zeros/constant, reflect, replicate, circular.
+//! Padding: any trailing dimensions ([`Tensor::pad`], ONNX `Pad`), or the last one or two
+//! ([`Tensor::pad1d`], [`Tensor::pad2d`], as the convolutions use them); with a constant,
+//! reflection, replication of the edge, or a circular wrap.
 //!
 //! Every padded position reads one input position (or the constant), so the forward pass is
-//! a gather through an index map and the backward pass scatters the gradient back through the
-//! same map, adding where several padded positions read the same input (reflect, replicate,
-//! circular).
+//! a gather through an index map per axis and the backward pass scatters the gradient back
+//! through the same maps, adding where several padded positions read the same input
+//! (reflect, replicate, circular).
 //!
 //! ```
 //! use convlab::{ops::pad::PaddingMode, Tensor};
@@ -12,9 +14,12 @@
 //! assert_eq!(x.pad1d(2, 1, PaddingMode::Replicate, 0.0).to_vec(), vec![1.0, 1.0, 1.0, 2.0, 3.0, 3.0]);
 //! assert_eq!(x.pad1d(2, 1, PaddingMode::Circular, 0.0).to_vec(), vec![2.0, 3.0, 1.0, 2.0, 3.0, 1.0]);
 //! assert_eq!(x.pad1d(1, 1, PaddingMode::Zeros, 9.0).to_vec(), vec![9.0, 1.0, 2.0, 3.0, 9.0]);
+//! // Both axes of the [1, 3] tensor: one row of the edge above it, one column before it.
+//! let y = x.pad(&[(1, 0), (1, 0)], PaddingMode::Replicate, 0.0);
+//! assert_eq!((y.dims(), y.to_vec()), (&[2, 4][..], vec![1.0, 1.0, 2.0, 3.0, 1.0, 1.0, 2.0, 3.0]));
 //! ```
 
-use crate::{Error, Tensor};
+use crate::{Error, Shape, Tensor};
 
 /// How positions outside the input are filled (PyTorch's `padding_mode` of `nn.Conv2d`,
 /// and `mode` of `F.pad`).
@@ -71,15 +76,21 @@ pub struct PaddingModeError {
     pub dim: &'static str,
 }
 
-impl std::fmt::Display for PaddingModeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl PaddingModeError {
+    /// The message, naming the axis `along` instead of [`PaddingModeError::dim`].
+    fn along(&self, along: impl std::fmt::Display) -> String {
         let need = if self.mode == PaddingMode::Reflect { "smaller than" } else { "at most" };
-        let PaddingModeError { before, after, size, dim, .. } = *self;
-        write!(
-            f,
-            "{} padding of {before} and {after} along {dim} needs each amount {need} the size {size}",
+        let PaddingModeError { before, after, size, .. } = *self;
+        format!(
+            "{} padding of {before} and {after} along {along} needs each amount {need} the size {size}",
             self.mode.name()
         )
+    }
+}
+
+impl std::fmt::Display for PaddingModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.along(self.dim))
     }
 }
 
@@ -118,7 +129,119 @@ fn index_map(size: usize, before: usize, after: usize, mode: PaddingMode) -> Vec
         .collect()
 }
 
+/// The shape of [`Tensor::pad`]`(pads, mode, _)` on `input`: `pads[i]` is the `(before,
+/// after)` amount of axis `rank − pads.len() + i`. An error names the shape when there are
+/// more pairs than axes or the mode cannot pad an axis that much (reflection needs each amount
+/// smaller than the size, a circular wrap at most the size, the edge a non-empty axis).
+///
+/// ```
+/// use convlab::ops::pad::{pad_output_shape, PaddingMode};
+/// assert_eq!(pad_output_shape(&[2, 3, 4], &[(1, 1), (0, 2)], PaddingMode::Zeros).unwrap(), vec![2, 5, 6]);
+/// assert_eq!(pad_output_shape(&[2, 3, 4], &[(1, 2), (3, 3)], PaddingMode::Reflect).unwrap(), vec![2, 6, 10]);
+/// let e = pad_output_shape(&[2, 3, 4], &[(0, 3), (0, 0)], PaddingMode::Reflect).unwrap_err();
+/// let want = "pad: input shape [2, 3, 4]: reflect padding of 0 and 3 along axis 1 needs each amount smaller \
+///             than the size 3";
+/// assert_eq!(e.to_string(), want);
+/// ```
+pub fn pad_output_shape(input: &[usize], pads: &[(usize, usize)], mode: PaddingMode) -> Result<Vec<usize>, Error> {
+    let shape = Shape::from(input);
+    let Some(first) = input.len().checked_sub(pads.len()) else {
+        return Err(Error::Shape(format!(
+            "pad: {} (before, after) pairs for input shape {shape}, which has {} dimensions",
+            pads.len(),
+            input.len()
+        )));
+    };
+    let mut out = input.to_vec();
+    for (i, &(before, after)) in pads.iter().enumerate() {
+        let axis = first + i;
+        mode.check(input[axis], before, after, "axis")
+            .map_err(|e| Error::Shape(format!("pad: input shape {shape}: {}", e.along(format_args!("axis {axis}")))))?;
+        out[axis] += before + after;
+    }
+    Ok(out)
+}
+
+/// For each axis, the offset into the input (index × stride) that each padded position reads;
+/// `None`: the constant. `pads` holds one pair per axis and must suit `mode`.
+fn offset_maps(dims: &[usize], pads: &[(usize, usize)], mode: PaddingMode) -> Vec<Vec<Option<usize>>> {
+    let strides = Shape::from(dims).strides();
+    dims.iter()
+        .zip(pads)
+        .zip(strides)
+        .map(|((&size, &(before, after)), stride)| {
+            index_map(size, before, after, mode).into_iter().map(|i| i.map(|i| i * stride)).collect()
+        })
+        .collect()
+}
+
+/// Calls `f(output index, input index)` for every padded position that reads the input, in
+/// row-major order of the output (`maps` from [`offset_maps`]; none for a 0-dimensional
+/// tensor, whose one element reads the one input).
+fn for_each_read(maps: &[Vec<Option<usize>>], mut f: impl FnMut(usize, usize)) {
+    /// `out`: the output index where the block `maps` spans starts; `base`: the input offset
+    /// of the axes before it.
+    fn block<F: FnMut(usize, usize)>(maps: &[Vec<Option<usize>>], base: usize, out: &mut usize, f: &mut F) {
+        let (map, rest) = maps.split_first().expect("at least one axis");
+        if rest.is_empty() {
+            for (o, off) in map.iter().enumerate() {
+                if let Some(off) = off {
+                    f(*out + o, base + off);
+                }
+            }
+            *out += map.len();
+            return;
+        }
+        let len: usize = rest.iter().map(Vec::len).product();
+        for off in map {
+            match off {
+                Some(off) => block(rest, base + off, out, f),
+                None => *out += len,
+            }
+        }
+    }
+    if maps.is_empty() {
+        f(0, 0);
+    } else {
+        block(maps, 0, &mut 0, &mut f);
+    }
+}
+
+/// The padding op: `pads` holds one `(before, after)` pair per axis, already checked against
+/// `mode` (the constant `value` fills [`PaddingMode::Zeros`]).
+fn pad_checked(x: &Tensor, pads: &[(usize, usize)], mode: PaddingMode, value: f32, op: &'static str) -> Tensor {
+    let dims = x.dims();
+    let out_shape: Vec<usize> = dims.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
+    let maps = offset_maps(dims, pads, mode);
+    let xs = x.storage();
+    let mut out = vec![value; out_shape.iter().product()];
+    for_each_read(&maps, |o, i| out[o] = xs[i]);
+    let in_shape = x.shape().clone();
+    Tensor::from_op(out, out_shape, op, &[x], move |g, _| {
+        let g = g.storage();
+        let mut gx = vec![0.0f32; in_shape.numel()];
+        for_each_read(&maps, |o, i| gx[i] += g[o]);
+        vec![Some(Tensor::from_vec(gx, in_shape.clone()))]
+    })
+}
+
 impl Tensor {
+    /// Pads the last `pads.len()` dimensions (all of them when `pads` has one pair per
+    /// dimension): `pads[i] = (before, after)` for axis `rank − pads.len() + i`, filled by
+    /// `mode` (`value` is the constant of [`PaddingMode::Zeros`]). ONNX `Pad`'s modes are
+    /// `constant` (`Zeros` with `value`), `reflect`, `edge` (`Replicate`) and `wrap`
+    /// (`Circular`). Panics with the message of [`pad_output_shape`].
+    ///
+    /// NOTE: the pairs go in axis order, outermost first (as ONNX's `pads` and NumPy's
+    /// `pad_width`), not last axis first as in `F.pad`; and the amounts are non-negative:
+    /// cropping (ONNX's negative pads) is [`Tensor::narrow`] or [`Tensor::slice_step`].
+    pub fn pad(&self, pads: &[(usize, usize)], mode: PaddingMode, value: f32) -> Tensor {
+        pad_output_shape(self.dims(), pads, mode).unwrap_or_else(|e| panic!("{e}"));
+        let mut all = vec![(0, 0); self.rank() - pads.len()];
+        all.extend_from_slice(pads);
+        pad_checked(self, &all, mode, value, "pad")
+    }
+
     /// Pads the last two dimensions (`[.., H, W] -> [.., top+H+bottom, left+W+right]`), like
     /// `F.pad(x, (left, right, top, bottom), mode, value)`; `value` is used by
     /// [`PaddingMode::Zeros`] only. Panics (naming the shape) if the mode cannot pad that much.
@@ -129,45 +252,9 @@ impl Tensor {
         if let Err(e) = mode.check(h, top, bottom, "height").and_then(|_| mode.check(w, left, right, "width")) {
             panic!("pad2d: input shape {}: {e}", self.shape());
         }
-        let (rows, cols) = (index_map(h, top, bottom, mode), index_map(w, left, right, mode));
-        let (ho, wo) = (rows.len(), cols.len());
-        let planes: usize = d[..d.len() - 2].iter().product();
-        let x = self.storage();
-        let mut out = vec![value; planes * ho * wo]; // [planes, Ho, Wo]
-        for pl in 0..planes {
-            let xp = &x[pl * h * w..(pl + 1) * h * w]; // [H, W]
-            let op = &mut out[pl * ho * wo..(pl + 1) * ho * wo]; // [Ho, Wo]
-            for (oy, r) in rows.iter().enumerate() {
-                let Some(r) = r else { continue };
-                for (ox, c) in cols.iter().enumerate() {
-                    if let Some(c) = c {
-                        op[oy * wo + ox] = xp[r * w + c];
-                    }
-                }
-            }
-        }
-        let mut shape = d.to_vec();
-        let rank = shape.len();
-        shape[rank - 2] = ho;
-        shape[rank - 1] = wo;
-        let in_shape = self.shape().clone();
-        Tensor::from_op(out, shape, "pad2d", &[self], move |g, _| {
-            let g = g.storage(); // [planes, Ho, Wo]
-            let mut gx = vec![0.0f32; planes * h * w]; // [planes, H, W]
-            for pl in 0..planes {
-                let gp = &g[pl * ho * wo..(pl + 1) * ho * wo];
-                let gxp = &mut gx[pl * h * w..(pl + 1) * h * w];
-                for (oy, r) in rows.iter().enumerate() {
-                    let Some(r) = r else { continue };
-                    for (ox, c) in cols.iter().enumerate() {
-                        if let Some(c) = c {
-                            gxp[r * w + c] += gp[oy * wo + ox];
-                        }
-                    }
-                }
-            }
-            vec![Some(Tensor::from_vec(gx, in_shape.clone()))]
-        })
+        let mut pads = vec![(0, 0); d.len() - 2];
+        pads.extend([(top, bottom), (left, right)]);
+        pad_checked(self, &pads, mode, value, "pad2d")
     }
 
     /// Pads the last dimension (`[.., L] -> [.., start+L+end]`), like

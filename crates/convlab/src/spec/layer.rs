@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::parse::{RawLayer, Value};
 use super::{BatchNormSpec, Conv1dSpec, ConvSpec, LayerSpec};
+use crate::ops::activation::{HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
 use crate::ops::conv::{Conv1dParams, Conv2dParams, Padding1d, Padding2d};
 use crate::ops::pad::PaddingMode;
 use crate::ops::pool::Pool2dParams;
@@ -30,6 +31,10 @@ pub const LAYER_NAMES: &[&str] = &[
     "tanh",
     "gelu",
     "silu",
+    "relu6",
+    "hardsigmoid",
+    "hardswish",
+    "selu",
     "identity",
     "softmax",
 ];
@@ -244,7 +249,7 @@ fn pool(raw: &RawLayer, max: bool) -> Result<Pool2dParams, Error> {
 fn activation(raw: &RawLayer) -> Result<Option<Activation>, Error> {
     let none: &[Param] = &[];
     Ok(Some(match raw.name.as_str() {
-        "relu" | "sigmoid" | "tanh" | "silu" | "identity" => {
+        "relu" | "sigmoid" | "tanh" | "silu" | "relu6" | "hardswish" | "selu" | "identity" => {
             collect(raw, none, 0)?;
             Activation::from_name(&raw.name)?
         }
@@ -260,6 +265,13 @@ fn activation(raw: &RawLayer) -> Result<Option<Activation>, Error> {
                 return Err(Error::Invalid(format!("beta={beta}: expected a positive number")));
             }
             Activation::Softplus { beta, threshold: a.float("threshold")?.unwrap_or(20.0) }
+        }
+        "hardsigmoid" => {
+            let a = collect(raw, &[("alpha", &[]), ("beta", &[])], 2)?;
+            Activation::Hardsigmoid {
+                alpha: a.float("alpha")?.unwrap_or(HARDSIGMOID_ALPHA),
+                beta: a.float("beta")?.unwrap_or(HARDSIGMOID_BETA),
+            }
         }
         "gelu" => {
             let approximate = match collect(raw, &[("approximate", &[])], 1)?.word("approximate")?.as_deref() {

@@ -22,8 +22,8 @@
 //! | `batchnorm` | `eps=1e-5`, `momentum=0.1` (or `none`), `affine=true`, `track_running_stats=true` | `BatchNorm2d` / `BatchNorm1d` by input rank |
 //! | `dropout(p)` | `p=0.5` | `Dropout` |
 //! | `flatten` | | `Flatten` |
-//! | `relu`, `sigmoid`, `tanh`, `silu`, `identity` | | `Act` |
-//! | `leakyrelu(negative_slope)`, `elu(alpha)`, `softplus(beta, threshold)`, `gelu(approximate)` | torch's defaults | `Act` |
+//! | `relu`, `sigmoid`, `tanh`, `silu`, `relu6`, `hardswish`, `selu`, `identity` | | `Act` |
+//! | `leakyrelu(negative_slope)`, `elu(alpha)`, `softplus(beta, threshold)`, `gelu(approximate)`, `hardsigmoid(alpha, beta)` | torch's defaults (`hardsigmoid`: 1/6, 0.5) | `Act` |
 //! | `softmax(dim)` | `dim=1` | `Softmax` |
 //!
 //! An optional leading `input(C,H,W)` (or `input(C,L)`) records the input shape. Layers are

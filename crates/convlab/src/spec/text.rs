@@ -2,6 +2,7 @@
 //! differ from their defaults. It parses back to the same layer.
 
 use super::{BatchNormSpec, LayerSpec};
+use crate::ops::activation::{HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
 use crate::ops::conv::{Padding1d, Padding2d};
 use crate::ops::pad::PaddingMode;
 use crate::{Activation, Gelu};
@@ -122,6 +123,9 @@ pub(crate) fn canonical(layer: &LayerSpec) -> String {
             Activation::Softplus { beta, threshold } if threshold != 20.0 => format!("softplus({beta},{threshold})"),
             Activation::Softplus { beta, .. } if beta != 1.0 => format!("softplus({beta})"),
             Activation::Gelu { approximate: Gelu::Tanh } => "gelu(approximate=tanh)".into(),
+            Activation::Hardsigmoid { alpha, beta } if (alpha, beta) != (HARDSIGMOID_ALPHA, HARDSIGMOID_BETA) => {
+                format!("hardsigmoid({alpha},{beta})")
+            }
             other => other.name().replace('_', ""),
         },
     }

@@ -17,8 +17,8 @@ pub struct SliceSpec {
     pub steps: Vec<i64>,
 }
 
-/// ONNX `Pad`: `(before, after)` for every axis, what the padding holds and, for
-/// [`PaddingMode::Zeros`], the constant `value`.
+/// ONNX `Pad`: `(before, after)` for every axis (outermost first), what the padding holds
+/// and, for [`PaddingMode::Zeros`], the constant `value`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PadSpec {
     pub pads: Vec<(usize, usize)>,
@@ -52,6 +52,8 @@ pub enum Op {
         min: Option<f32>,
         max: Option<f32>,
     },
+    /// The error function, element-wise (exporters write exact GELU with it).
+    Erf,
     /// Element-wise with NumPy broadcasting.
     Add,
     Sub,
@@ -117,6 +119,7 @@ impl Op {
             Op::GlobalMaxPool => "GlobalMaxPool",
             Op::LogSoftmax { .. } => "LogSoftmax",
             Op::Clip { .. } => "Clip",
+            Op::Erf => "Erf",
             Op::Add => "Add",
             Op::Sub => "Sub",
             Op::Mul => "Mul",
@@ -168,7 +171,15 @@ impl Op {
         match self {
             Op::GlobalMaxPool => one(x.adaptive_max_pool2d([1, 1])),
             Op::LogSoftmax { axis } => one(x.log_softmax(*axis)),
-            Op::Clip { min, max } => one(x.clamp(min.unwrap_or(f32::NEG_INFINITY), max.unwrap_or(f32::INFINITY))),
+            Op::Clip { min, max } => one(match (min, max) {
+                (Some(lo), Some(hi)) if lo <= hi => x.clamp(*lo, *hi),
+                // ONNX: min > max gives max everywhere.
+                (Some(_), Some(hi)) => x.clamp_max(*hi).clamp_min(*hi),
+                (Some(lo), None) => x.clamp_min(*lo),
+                (None, Some(hi)) => x.clamp_max(*hi),
+                (None, None) => x.clone(),
+            }),
+            Op::Erf => one(x.erf()),
             Op::Add => one(x.add(inputs[1])),
             Op::Sub => one(x.sub(inputs[1])),
             Op::Mul => one(x.mul(inputs[1])),

@@ -2,6 +2,8 @@
 //! index arithmetic of Slice, Reshape and Pad shared by the rules and the ops.
 
 use super::op::{Op, PadSpec, SliceSpec};
+use crate::ops::layout::slice_step_output_shape;
+use crate::ops::pad::pad_output_shape;
 use crate::{Error, Shape, Tensor};
 
 fn shape_text(s: &[usize]) -> String {
@@ -54,52 +56,32 @@ pub(crate) fn reshape(input: &[usize], target: &[i64]) -> Result<Vec<usize>, Err
     Ok(out)
 }
 
-/// ONNX `Slice` along one axis of size `n`: `(first, count, step)` of the positions taken.
-fn slice_range(n: usize, start: i64, end: i64, step: i64) -> Result<(usize, usize, i64), Error> {
-    if step == 0 {
-        return Err(Error::Invalid("slice: step must not be 0".into()));
-    }
-    let n = n as i64;
-    let norm = |v: i64| if v < 0 { v + n } else { v };
-    let (s, e) = (norm(start), norm(end));
-    let (s, e) = if step > 0 { (s.clamp(0, n), e.clamp(0, n)) } else { (s.clamp(-1, n - 1), e.clamp(-1, n - 1)) };
-    let (span, by) = if step > 0 { ((e - s).max(0), step) } else { ((s - e).max(0), -step) };
-    let count = (span as u64).div_ceil(by as u64);
-    Ok((s.max(0) as usize, count as usize, step))
+/// ONNX's i64 bounds as the engine's (`i64::MAX`/`MIN` and anything beyond `isize` saturate).
+fn bound(v: i64) -> isize {
+    v.clamp(isize::MIN as i64, isize::MAX as i64) as isize
 }
 
 /// The shape of `x` sliced by `s`.
 fn slice_shape(input: &[usize], s: &SliceSpec) -> Result<Vec<usize>, Error> {
     let mut out = input.to_vec();
     for (i, &a) in s.axes.iter().enumerate() {
-        let a = axis(a, input, "slice")?;
         let step = s.steps.get(i).copied().unwrap_or(1);
-        let (_, count, _) = slice_range(input[a], s.starts[i], s.ends[i], step)?;
-        out[a] = count;
+        out = slice_step_output_shape(&out, a, bound(s.starts[i]), bound(s.ends[i]), bound(step))?;
     }
     Ok(out)
 }
 
 /// Runs a [`SliceSpec`] on `x`.
 pub(crate) fn slice(x: &Tensor, s: &SliceSpec) -> Tensor {
-    let mut y = x.clone();
-    for (i, &a) in s.axes.iter().enumerate() {
-        let ax = axis(a, y.dims(), "slice").unwrap_or_else(|e| panic!("{e}"));
+    s.axes.iter().enumerate().fold(x.clone(), |y, (i, &a)| {
         let step = s.steps.get(i).copied().unwrap_or(1);
-        let (first, count, step) =
-            slice_range(y.dims()[ax], s.starts[i], s.ends[i], step).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(step, 1, "slice: steps other than 1 are not supported");
-        y = y.narrow(ax as isize, first, count);
-    }
-    y
+        y.slice_step(a, bound(s.starts[i]), bound(s.ends[i]), bound(step))
+    })
 }
 
-/// Runs a [`PadSpec`] on `x` (the last two axes; the others must not be padded).
+/// Runs a [`PadSpec`] on `x`.
 pub(crate) fn pad(x: &Tensor, p: &PadSpec) -> Tensor {
-    let r = x.rank();
-    assert!(p.pads[..r.saturating_sub(2)].iter().all(|&(a, b)| a == 0 && b == 0), "pad: only the last two axes");
-    let ((t, b), (l, rr)) = (p.pads[r - 2], p.pads[r - 1]);
-    x.pad2d(t, b, l, rr, p.mode, p.value)
+    x.pad(&p.pads, p.mode, p.value)
 }
 
 fn pad_shape(input: &[usize], p: &PadSpec) -> Result<Vec<usize>, Error> {
@@ -110,20 +92,7 @@ fn pad_shape(input: &[usize], p: &PadSpec) -> Result<Vec<usize>, Error> {
             shape_text(input)
         )));
     }
-    let r = input.len();
-    if r < 2 || p.pads[..r - 2].iter().any(|&(a, b)| a != 0 || b != 0) {
-        return Err(Error::Invalid(format!(
-            "pad: padding {:?} of input {} pads other than the last two axes",
-            p.pads,
-            shape_text(input)
-        )));
-    }
-    for (i, &(a, b)) in p.pads.iter().enumerate() {
-        p.mode
-            .check(input[i], a, b, if i + 2 == r { "height" } else { "width" })
-            .map_err(|e| Error::Shape(format!("pad: input {}: {e}", shape_text(input))))?;
-    }
-    Ok(input.iter().zip(&p.pads).map(|(&d, &(a, b))| d + a + b).collect())
+    pad_output_shape(input, &p.pads, p.mode)
 }
 
 impl Op {
@@ -148,7 +117,7 @@ impl Op {
                 axis(*a, x, "log_softmax")?;
                 one(x.to_vec())
             }
-            Op::Clip { .. } | Op::Identity => one(x.to_vec()),
+            Op::Clip { .. } | Op::Erf | Op::Identity => one(x.to_vec()),
             Op::Add | Op::Sub | Op::Mul | Op::Div => one(broadcast(x, inputs[1])?),
             Op::MatMul => {
                 let b = inputs[1];

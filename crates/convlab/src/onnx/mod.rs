@@ -1,23 +1,40 @@
-//! ONNX files: the protobuf messages, a reader that treats every file as hostile, and tensor
-//! conversion to the engine's types.
+//! ONNX files: the protobuf messages, a reader that treats every file as hostile, tensor
+//! conversion to the engine's types, and a writer (with external data for large models).
 //!
-//! This is the file layer only: an importer of graphs builds on it.
+//! This is the file layer only: an importer or exporter of graphs builds on it.
 //!
 //! ```
-//! use convlab::onnx;
+//! use convlab::onnx::{self, AttrValue, DataType, Dim};
 //! use convlab::Tensor;
-//! use prost::Message;
 //!
-//! let w = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+//! // Export: a graph of one Conv and one Reshape, with their weights and shape as initializers.
+//! let w = Tensor::from_vec((0..54).map(|i| i as f32 / 54.0).collect(), [2, 3, 3, 3]);
 //! let graph = onnx::GraphProto {
+//!     name: "tiny".into(),
+//!     node: vec![
+//!         onnx::node("Conv", "conv", &["x", "w"], &["y"], vec![onnx::attr_ints("pads", &[1, 1, 1, 1])]),
+//!         onnx::node("Reshape", "flat", &["y", "shape"], &["z"], vec![]),
+//!     ],
 //!     initializer: vec![onnx::float_tensor("w", &w), onnx::int64_tensor("shape", &[1, -1])],
+//!     input: vec![onnx::value_info("x", DataType::Float, &[Dim::Param("N"), 3.into(), 8.into(), 8.into()])],
+//!     output: vec![onnx::value_info("z", DataType::Float, &["N".into(), 128.into()])],
 //!     ..Default::default()
 //! };
-//! let proto = onnx::ModelProto { ir_version: 8, graph: Some(graph), ..Default::default() };
-//! let model = onnx::decode_model(proto.encode_to_vec(), "mem.onnx").unwrap();
+//! let dir = std::env::temp_dir().join(format!("convlab-onnx-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("tiny.onnx");
+//! onnx::write_model(&path, &onnx::model(graph, 17)).unwrap();
+//!
+//! // Import: decode, walk the graph, convert tensors (each checked against its data).
+//! let model = onnx::read_model(&path).unwrap();
+//! assert_eq!(model.opset_version(""), Some(17));
+//! let graph = model.graph().unwrap();
+//! let conv = &graph.node[0];
+//! assert_eq!(conv.attr("pads").map(|a| a.value()), Some(AttrValue::Ints(&[1, 1, 1, 1])));
 //! let weight = model.tensor(model.initializer("w").unwrap()).unwrap();
 //! assert_eq!((weight.dims(), weight.to_vec()), (w.dims(), w.to_vec()));
 //! assert_eq!(model.tensor_i64(model.initializer("shape").unwrap()).unwrap(), [1, -1]);
+//! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 //!
 //! # The API
@@ -35,9 +52,10 @@
 //!   an importer finds wrong in the graph; [`NodeProto::label`] names a node in it.
 //! - Attributes: [`AttributeProto::value`] gives an [`AttrValue`] chosen by the attribute's
 //!   type; [`NodeProto::attr`] finds one by name.
-//! - Constructors: [`float_tensor`], [`int64_tensor`], [`int64_scalar`], [`attr_int`],
-//!   [`attr_ints`], [`attr_float`], [`attr_floats`], [`attr_string`], [`attr_tensor`],
-//!   [`attr_graph`].
+//! - Writing: [`write_model`] / [`write_model_with`] ([`WriteOptions`], [`ExternalData`]),
+//!   and the constructors [`model`], [`node`], [`value_info`], [`float_tensor`],
+//!   [`int64_tensor`], [`int64_scalar`], [`attr_int`], [`attr_ints`], [`attr_float`],
+//!   [`attr_floats`], [`attr_string`], [`attr_tensor`], [`attr_graph`].
 //!
 //! # Reading safely
 //!
@@ -69,6 +87,13 @@
 //! integer types (as f32); [`Model::tensor_i64`] the integer types and BOOL. Strings,
 //! complex numbers and the 8-, 6-, 4- and 2-bit formats decode (their sizes are checked) but
 //! do not convert: the error names the tensor and its type. Segmented tensors are refused.
+//!
+//! # Writing
+//!
+//! [`write_model`] encodes the message and replaces the file atomically. When the main
+//! graph's initializers exceed [`WriteOptions::threshold`] (1 GiB), or on
+//! [`ExternalData::Always`], those of at least 1 KiB go to `<model>.data` beside it
+//! (`model.onnx` + `model.onnx.data`, as PyTorch writes them), at 4096-aligned offsets.
 
 mod attr;
 mod external;
@@ -76,6 +101,7 @@ pub mod proto;
 mod read;
 mod scan;
 mod tensor;
+mod write;
 
 pub use attr::{attr_float, attr_floats, attr_graph, attr_int, attr_ints, attr_string, attr_tensor, AttrValue};
 pub use proto::attribute_proto::{self, AttributeType};
@@ -86,6 +112,11 @@ pub use proto::{
 };
 pub use read::{decode_model, decode_model_with, read_model, read_model_with, Model};
 pub use tensor::{float_tensor, int64_scalar, int64_tensor, type_name};
+pub use write::{
+    ir_version_for_opset, model, node, value_info, write_model, write_model_with, Dim, ExternalData, WriteOptions,
+    EXTERNAL_ALIGNMENT,
+};
+
 /// Bounds on what reading a model may take; [`Limits::default`] suits any real model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

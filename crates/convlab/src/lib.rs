@@ -18,8 +18,9 @@
 //! their chain rules), [`kernels`] (the plain-slice compute boundary), [`gradcheck`]
 //! (finite-difference checking), [`nn`] (the `Module` trait and PyTorch's layers), [`optim`]
 //! (optimizers and schedules), [`models`] (the zoo), [`spec`] (networks written as text),
-//! [`summary`] (per-layer shapes, parameters, multiply-adds, receptive fields) and
-//! [`checkpoint`] (safetensors weights under PyTorch's names).
+//! [`summary`] (per-layer shapes, parameters, multiply-adds, receptive fields),
+//! [`checkpoint`] (safetensors weights under PyTorch's names) and [`onnx`] (ONNX files:
+//! the protobuf messages, a hostile-file-safe reader and a writer).
 //!
 //! # Cargo features
 //!
@@ -52,6 +53,7 @@ pub mod graph;
 pub mod kernels;
 pub mod models;
 pub mod nn;
+pub mod onnx;
 pub mod ops;
 pub mod optim;
 pub mod shape;

@@ -92,7 +92,8 @@ fn describe(e: &SafeTensorError, len: usize) -> String {
     }
 }
 
-fn f16_to_f32(h: u16) -> f32 {
+/// An IEEE 754 half-precision value (its bits) as f32.
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
     let exp = ((h >> 10) & 0x1f) as i32;
     let mant = (h & 0x3ff) as f32;

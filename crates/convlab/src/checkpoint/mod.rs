@@ -37,6 +37,7 @@ use crate::nn::Module;
 use crate::{Error, Tensor};
 
 pub use atomic::{remove_stale_temp_files, write_atomic};
+pub(crate) use format::f16_to_f32;
 use format::Stored;
 pub use meta::{CheckpointMeta, Normalization};
 

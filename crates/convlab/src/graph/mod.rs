@@ -34,7 +34,7 @@ mod shape;
 mod trace;
 
 pub use module::GraphModule;
-pub use op::{Op, PadSpec, SliceSpec};
+pub use op::{Comparison, Op, PadSpec, SliceSpec};
 #[allow(unused_imports)] // used by the ONNX importer
 pub(crate) use shape::{reshape as reshape_dims, slice};
 pub use trace::trace;

@@ -26,6 +26,16 @@ pub struct PadSpec {
     pub value: f32,
 }
 
+/// The comparisons of [`Op::Compare`] (ONNX `Greater`, `Less`, `Equal`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+    Equal,
+}
+
 /// What a node computes. Layer ops hold the `nn` layer (settings and weights) and take one
 /// data input; graph ops hold their settings.
 pub enum Op {
@@ -59,6 +69,10 @@ pub enum Op {
     Sub,
     Mul,
     Div,
+    /// 1 where the comparison holds, else 0 (with broadcasting; no gradient).
+    Compare(Comparison),
+    /// The second input where the first is non-zero, else the third (ONNX `Where`).
+    Where,
     /// Matrix product of two computed values (a product with a constant weight is a
     /// [`Op::Linear`]).
     MatMul,
@@ -80,6 +94,12 @@ pub enum Op {
         perm: Vec<usize>,
     },
     Pad(PadSpec),
+    /// ONNX `GatherND` with constant indices (`index_shape` = `[.., k]`) into the first `k`
+    /// axes.
+    GatherNd {
+        indices: Vec<usize>,
+        index_shape: Vec<usize>,
+    },
     ReduceMean {
         axes: Vec<isize>,
         keepdims: bool,
@@ -125,12 +145,19 @@ impl Op {
             Op::Mul => "Mul",
             Op::Div => "Div",
             Op::MatMul => "MatMul",
+            Op::Compare(Comparison::Greater) => "Greater",
+            Op::Compare(Comparison::GreaterOrEqual) => "GreaterOrEqual",
+            Op::Compare(Comparison::Less) => "Less",
+            Op::Compare(Comparison::LessOrEqual) => "LessOrEqual",
+            Op::Compare(Comparison::Equal) => "Equal",
+            Op::Where => "Where",
             Op::Concat { .. } => "Concat",
             Op::Split { .. } => "Split",
             Op::Slice(_) => "Slice",
             Op::Reshape { .. } => "Reshape",
             Op::Transpose { .. } => "Transpose",
             Op::Pad(_) => "Pad",
+            Op::GatherNd { .. } => "GatherND",
             Op::ReduceMean { .. } => "ReduceMean",
             Op::Identity => "Identity",
             Op::Constant(_) => "Constant",
@@ -142,7 +169,8 @@ impl Op {
     pub fn arity(&self) -> (usize, usize) {
         match self {
             Op::Constant(_) => (0, 0),
-            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::MatMul => (2, 2),
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::MatMul | Op::Compare(_) => (2, 2),
+            Op::Where => (3, 3),
             Op::Concat { .. } => (1, usize::MAX),
             _ => (1, 1),
         }
@@ -185,6 +213,14 @@ impl Op {
             Op::Mul => one(x.mul(inputs[1])),
             Op::Div => one(x.div(inputs[1])),
             Op::MatMul => one(x.matmul(inputs[1])),
+            Op::Compare(c) => one(match c {
+                Comparison::Greater => x.gt(inputs[1]),
+                Comparison::GreaterOrEqual => x.ge(inputs[1]),
+                Comparison::Less => x.lt(inputs[1]),
+                Comparison::LessOrEqual => x.le(inputs[1]),
+                Comparison::Equal => x.eq(inputs[1]),
+            }),
+            Op::Where => one(Tensor::where_cond(x, inputs[1], inputs[2])),
             Op::Concat { axis } => one(Tensor::cat(inputs, *axis)),
             Op::Split { axis, sizes } => {
                 let mut start = 0;
@@ -204,6 +240,7 @@ impl Op {
             }
             Op::Transpose { perm } => one(x.permute(perm)),
             Op::Pad(p) => one(super::shape::pad(x, p)),
+            Op::GatherNd { indices, index_shape } => one(x.gather_nd(indices, index_shape)),
             Op::ReduceMean { axes, keepdims } => one(x.mean(axes, *keepdims)),
             Op::Identity => one(x.clone()),
             _ => unreachable!("layers run as their module, constants are returned above"),

@@ -118,7 +118,8 @@ impl Op {
                 one(x.to_vec())
             }
             Op::Clip { .. } | Op::Erf | Op::Identity => one(x.to_vec()),
-            Op::Add | Op::Sub | Op::Mul | Op::Div => one(broadcast(x, inputs[1])?),
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Compare(_) => one(broadcast(x, inputs[1])?),
+            Op::Where => one(broadcast(&broadcast(x, inputs[1])?, inputs[2])?),
             Op::MatMul => {
                 let b = inputs[1];
                 if x.len() < 2 || b.len() < 2 || x[x.len() - 1] != b[b.len() - 2] {
@@ -172,6 +173,19 @@ impl Op {
                 one(perm.iter().map(|&p| x[p]).collect())
             }
             Op::Pad(p) => one(pad_shape(x, p)?),
+            Op::GatherNd { indices, index_shape } => {
+                let k = index_shape.last().copied().unwrap_or(0);
+                let fits = k >= 1 && k <= x.len() && indices.chunks(k).all(|t| t.iter().zip(x).all(|(&i, &n)| i < n));
+                if !fits {
+                    return Err(Error::Shape(format!(
+                        "gather_nd: indices {index_shape:?} do not fit {}",
+                        shape_text(x)
+                    )));
+                }
+                let mut out = index_shape[..index_shape.len() - 1].to_vec();
+                out.extend_from_slice(&x[k..]);
+                one(out)
+            }
             Op::ReduceMean { axes, keepdims } => {
                 let all: Vec<usize> = if axes.is_empty() {
                     (0..x.len()).collect()

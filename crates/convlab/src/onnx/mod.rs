@@ -105,13 +105,13 @@ mod tensor;
 mod write;
 
 pub use attr::{attr_float, attr_floats, attr_graph, attr_int, attr_ints, attr_string, attr_tensor, AttrValue};
+pub use import::{import, OPSETS, SUPPORTED};
 pub use proto::attribute_proto::{self, AttributeType};
 pub use proto::tensor_proto::{self, DataLocation, DataType};
 pub use proto::{
     tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     SparseTensorProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
-pub use import::{import, OPSETS, SUPPORTED};
 pub use read::{decode_model, decode_model_with, read_model, read_model_with, Model};
 pub use tensor::{float_tensor, int64_scalar, int64_tensor, type_name};
 pub use write::{
@@ -169,6 +169,19 @@ pub(crate) fn quoted(s: &str) -> String {
     format!("\"{}\"", escaped(s))
 }
 
+/// Reads the ONNX model at `path` and builds it as a module for inputs of shape `[C, H, W]`
+/// (`input`, or the file's own): [`read_model`], then [`import`], then
+/// [`crate::graph::GraphModule::new`]. Its layers are named by the file's weights
+/// (`layer1.0.conv1`) or nodes, and it trains like any module.
+pub fn load(
+    path: impl AsRef<std::path::Path>,
+    input: Option<&[usize]>,
+) -> Result<crate::graph::GraphModule, crate::Error> {
+    let model = read_model(path)?;
+    let graph = import(&model, input)?;
+    crate::graph::GraphModule::new(graph).map_err(|e| model.error(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,14 +193,4 @@ mod tests {
         let long = "x".repeat(1000);
         assert_eq!(quoted(&long).len(), MAX_NAME_CHARS + 5);
     }
-}
-
-/// Reads the ONNX model at `path` and builds it as a module for inputs of shape `[C, H, W]`
-/// (`input`, or the file's own): [`read_model`], then [`import`], then
-/// [`crate::graph::GraphModule::new`]. Its layers are named by the file's weights
-/// (`layer1.0.conv1`) or nodes, and it trains like any module.
-pub fn load(path: impl AsRef<std::path::Path>, input: Option<&[usize]>) -> Result<crate::graph::GraphModule, crate::Error> {
-    let model = read_model(path)?;
-    let graph = import(&model, input)?;
-    crate::graph::GraphModule::new(graph).map_err(|e| model.error(e))
 }

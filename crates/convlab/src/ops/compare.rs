@@ -40,6 +40,30 @@ impl Tensor {
         compare(self, rhs, "ge", |a, b| a >= b)
     }
 
+    /// `a` where `cond` is non-zero, else `b` (PyTorch's `torch.where(cond, a, b)`, ONNX
+    /// `Where`), the three broadcast together. The gradient goes to whichever was picked; the
+    /// condition gets none.
+    pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
+        let broadcast = |x: &Shape, y: &Shape| Shape::broadcast(x, y).unwrap_or_else(|e| panic!("where: {e}"));
+        let shape = broadcast(&broadcast(cond.shape(), a.shape()), b.shape());
+        let (c, a, b) =
+            (cond.broadcast_to(shape.clone()), a.broadcast_to(shape.clone()), b.broadcast_to(shape.clone()));
+        let pick: Vec<bool> = c.storage().iter().map(|&v| v != 0.0).collect();
+        let out: Vec<f32> = pick
+            .iter()
+            .zip(a.storage().iter().zip(b.storage().iter()))
+            .map(|(&p, (&x, &y))| if p { x } else { y })
+            .collect();
+        Tensor::from_op(out, shape, "where", &[&a, &b], move |g, _| {
+            let gs = g.storage();
+            let part = |take: bool| -> Tensor {
+                let v: Vec<f32> = gs.iter().zip(&pick).map(|(&gv, &p)| if p == take { gv } else { 0.0 }).collect();
+                Tensor::from_vec(v, g.shape().clone())
+            };
+            vec![Some(part(true)), Some(part(false))]
+        })
+    }
+
     /// Whether every element is within `atol + rtol·|other|` of `other` (same shape).
     pub fn allclose(&self, other: &Tensor, rtol: f32, atol: f32) -> bool {
         self.shape() == other.shape()

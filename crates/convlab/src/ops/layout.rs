@@ -227,6 +227,51 @@ impl Tensor {
         self.permute(&perm)
     }
 
+    /// ONNX `GatherND` (with `batch_dims` 0): `indices` holds `count` tuples of `k` indices
+    /// into the first `k` axes of `self` (row-major, `index_shape` = `[.., k]`); each picks the
+    /// block `self[i0, .., ik-1, ...]`. The result is `index_shape[..-1] + dims[k..]`; the
+    /// gradient adds each output block back where it was taken from.
+    pub fn gather_nd(&self, indices: &[usize], index_shape: &[usize]) -> Tensor {
+        let d = self.dims().to_vec();
+        let k = *index_shape.last().expect("gather_nd: indices need a last axis");
+        assert!(
+            k <= d.len() && indices.len() == index_shape.iter().product::<usize>(),
+            "gather_nd: indices {index_shape:?} do not fit {}",
+            self.shape()
+        );
+        let block: usize = d[k..].iter().product();
+        let count = indices.len() / k.max(1);
+        let starts: Vec<usize> = (0..count)
+            .map(|t| {
+                let tuple = &indices[t * k..(t + 1) * k];
+                assert!(
+                    tuple.iter().zip(&d).all(|(&i, &n)| i < n),
+                    "gather_nd: index {tuple:?} is out of range for {}",
+                    self.shape()
+                );
+                tuple.iter().zip(&d).fold(0, |acc, (&i, &n)| acc * n + i) * block
+            })
+            .collect();
+        let x = self.storage();
+        let mut out = Vec::with_capacity(count * block); // [count, block]
+        for &s in &starts {
+            out.extend_from_slice(&x[s..s + block]);
+        }
+        let mut shape = index_shape[..index_shape.len() - 1].to_vec();
+        shape.extend_from_slice(&d[k..]);
+        let in_shape = self.shape().clone();
+        Tensor::from_op(out, shape, "gather_nd", &[self], move |g, _| {
+            let gs = g.storage();
+            let mut dx = vec![0.0f32; in_shape.numel()]; // [dims]
+            for (t, &s) in starts.iter().enumerate() {
+                for (o, &v) in dx[s..s + block].iter_mut().zip(&gs[t * block..(t + 1) * block]) {
+                    *o += v;
+                }
+            }
+            vec![Some(Tensor::from_vec(dx, in_shape.clone()))]
+        })
+    }
+
     /// `len` elements of `axis` starting at `start` (PyTorch's `narrow`; `x[.., start:start+len]`).
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor {
         let a = self.shape().axis(axis);

@@ -43,7 +43,10 @@ impl Ints {
     pub fn values(&self, what: &str) -> Result<&[i64], Error> {
         match self.is_fixed() {
             true => Ok(&self.at[0]),
-            false => Err(Error::Invalid(format!("{what} depends on the batch size ({:?} at batch {B1}, {:?} at batch {B2}), which ConvLab cannot keep", self.at[0], self.at[1]))),
+            false => Err(Error::Invalid(format!(
+                "{what} depends on the batch size ({:?} at batch {B1}, {:?} at batch {B2}), which ConvLab cannot keep",
+                self.at[0], self.at[1]
+            ))),
         }
     }
 
@@ -109,12 +112,16 @@ pub(super) fn reshape_target(shape: &Ints, input_batch_dim0: bool) -> Result<Vec
     for &i in &moving {
         let scales = a[i] > 0 && b[i] == a[i] * (B2 / B1) as i64;
         if !scales {
-            return Err(Error::Invalid(format!("a reshape target {a:?} changes with the batch size in a way ConvLab cannot keep ({b:?} at batch {B2})")));
+            return Err(Error::Invalid(format!(
+                "a reshape target {a:?} changes with the batch size in a way ConvLab cannot keep ({b:?} at batch {B2})"
+            )));
         }
         out[i] = if i == 0 && a[i] == B1 as i64 && input_batch_dim0 { 0 } else { -1 };
     }
     if out.iter().filter(|&&v| v == -1).count() > 1 {
-        return Err(Error::Invalid(format!("a reshape target {a:?} has more than one size that depends on the batch or is inferred")));
+        return Err(Error::Invalid(format!(
+            "a reshape target {a:?} has more than one size that depends on the batch or is inferred"
+        )));
     }
     Ok(out)
 }

@@ -4,7 +4,9 @@
 use super::attrs::{sizes, Attrs};
 use super::{Importer, Val};
 use crate::graph::Op;
-use crate::nn::{BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Linear};
+use crate::nn::{
+    BatchNorm, Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Linear,
+};
 use crate::onnx::proto::NodeProto;
 use crate::ops::batchnorm::{BatchNormParams, RunningStats};
 use crate::ops::conv::{Conv1dParams, Conv2dParams, ConvTranspose2dParams, Padding1d, Padding2d, PaddingMode};
@@ -69,7 +71,9 @@ pub(super) fn window(a: &Attrs, kernel: &[usize], input: &[usize]) -> Result<Win
             }
             (b, e)
         }
-        other => return Err(Error::Invalid(format!("auto_pad '{other}' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER"))),
+        other => {
+            return Err(Error::Invalid(format!("auto_pad '{other}' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER")))
+        }
     };
     Ok(Window { strides, dilations, pads_begin, pads_end })
 }
@@ -77,13 +81,16 @@ pub(super) fn window(a: &Attrs, kernel: &[usize], input: &[usize]) -> Result<Win
 fn conv(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     let a = Attrs::of(node);
     let x = imp.value(node, 0)?;
-    let w = weight(imp, node, 1, "the weight")?.ok_or_else(|| Error::Invalid("the weight must be a constant".into()))?;
+    let w =
+        weight(imp, node, 1, "the weight")?.ok_or_else(|| Error::Invalid("the weight must be a constant".into()))?;
     let b = weight(imp, node, 2, "the bias")?;
     let groups = usize::try_from(a.int("group", 1)?).map_err(|_| Error::Invalid("group must be positive".into()))?;
     let wd = w.dims().to_vec();
     let input = imp.shape(x)[0].clone();
     if wd.len() != input.len() || !(3..=4).contains(&wd.len()) {
-        return Err(Error::Shape(format!("a weight of shape {wd:?} on an input of shape {input:?} is not a 1-D or 2-D convolution")));
+        return Err(Error::Shape(format!(
+            "a weight of shape {wd:?} on an input of shape {input:?} is not a 1-D or 2-D convolution"
+        )));
     }
     let kernel = wd[2..].to_vec();
     if let Some(k) = a.ints("kernel_shape")? {
@@ -104,7 +111,8 @@ fn conv(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
             groups,
             padding_mode: PaddingMode::Zeros,
         };
-        let config = Conv2dConfig { in_channels, out_channels, kernel_size: [kernel[0], kernel[1]], conv, bias: bias.is_some() };
+        let config =
+            Conv2dConfig { in_channels, out_channels, kernel_size: [kernel[0], kernel[1]], conv, bias: bias.is_some() };
         Op::Conv2d(Conv2d { config, weight, bias })
     } else {
         let conv = Conv1dParams {
@@ -123,7 +131,8 @@ fn conv(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
 fn conv_transpose(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     let a = Attrs::of(node);
     let x = imp.value(node, 0)?;
-    let w = weight(imp, node, 1, "the weight")?.ok_or_else(|| Error::Invalid("the weight must be a constant".into()))?;
+    let w =
+        weight(imp, node, 1, "the weight")?.ok_or_else(|| Error::Invalid("the weight must be a constant".into()))?;
     let b = weight(imp, node, 2, "the bias")?;
     let groups = usize::try_from(a.int("group", 1)?).map_err(|_| Error::Invalid("group must be positive".into()))?;
     let wd = w.dims().to_vec();
@@ -176,7 +185,9 @@ fn batch_norm(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
         let t = weight(imp, node, i, what)?.ok_or_else(|| Error::Invalid(format!("{what} must be a constant")))?;
         match t.numel() == c {
             true => Ok(t.reshape([c])),
-            false => Err(Error::Shape(format!("{what} has shape {:?}, the input {input:?} has {c} channels", t.dims()))),
+            false => {
+                Err(Error::Shape(format!("{what} has shape {:?}, the input {input:?} has {c} channels", t.dims())))
+            }
         }
     };
     let (scale, shift, mean, var) = (get(1, "scale")?, get(2, "B")?, get(3, "input_mean")?, get(4, "input_var")?);
@@ -217,7 +228,12 @@ fn gemm(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     };
     let bias = bias.map(|b| if beta == 1.0 { b } else { b.mul_scalar(beta) });
     let name = imp.node_name(node, Some(1));
-    let lin = Linear { in_features: in_f, out_features: out_f, weight: contiguous(&w).requires_grad_(), bias: bias.map(|b| b.requires_grad_()) };
+    let lin = Linear {
+        in_features: in_f,
+        out_features: out_f,
+        weight: contiguous(&w).requires_grad_(),
+        bias: bias.map(|b| b.requires_grad_()),
+    };
     imp.emit(node, name, Op::Linear(lin), &[x])
 }
 

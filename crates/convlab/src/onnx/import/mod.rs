@@ -47,6 +47,8 @@ struct Importer<'m> {
     /// Constants already placed in the graph (read by a computed op), by ONNX name.
     placed: HashMap<String, ValueId>,
     names: HashSet<String>,
+    /// The batch size the file's input declares, when it fixes one.
+    declared_batch: Option<usize>,
 }
 
 /// Builds the graph of `model` for inputs of shape `[C, H, W]` (`input`, or the file's own).
@@ -75,6 +77,7 @@ pub fn import(model: &Model, input: Option<&[usize]>) -> Result<Graph, Error> {
         shapes: vec![[[vec![B1], shape.clone()].concat(), [vec![B2], shape].concat()]],
         placed: HashMap::new(),
         names: HashSet::new(),
+        declared_batch: declared_batch(first),
     };
     imp.env.insert(first.name.clone(), Val::Dyn(imp.graph.input()));
     for t in &g.initializer {
@@ -82,7 +85,8 @@ pub fn import(model: &Model, input: Option<&[usize]>) -> Result<Graph, Error> {
         imp.env.entry(t.name.clone()).or_insert(Val::Const(c));
     }
     for (i, node) in g.node.iter().enumerate() {
-        imp.node(node).map_err(|e| model.error(format!("{} (node {i} of the graph, opset {opset}): {e}", node.label())))?;
+        imp.node(node)
+            .map_err(|e| model.error(format!("{} (node {i} of the graph, opset {opset}): {e}", node.label())))?;
     }
     let mut outputs = Vec::new();
     for o in &g.output {
@@ -128,13 +132,27 @@ fn input_shape(model: &Model, v: &super::proto::ValueInfoProto, given: Option<&[
         return Ok(g.to_vec());
     }
     match dims {
-        Some(d) if d.len() >= 2 && d[1..].iter().all(|x| x.is_some()) => Ok(d[1..].iter().map(|x| x.unwrap() as usize).collect()),
+        Some(d) if d.len() >= 2 && d[1..].iter().all(|x| x.is_some()) => {
+            Ok(d[1..].iter().map(|x| x.unwrap() as usize).collect())
+        }
         Some(d) => Err(model.error(format!(
             "the input '{}' has shape {} (batch first): give its size (--input-shape C,H,W)",
             v.name,
             dims_text(&d)
         ))),
         None => Err(model.error(format!("the input '{}' has no shape: give its size (--input-shape C,H,W)", v.name))),
+    }
+}
+
+/// The fixed first dimension of the input, if the file gives one.
+fn declared_batch(v: &super::proto::ValueInfoProto) -> Option<usize> {
+    use super::proto::{tensor_shape_proto::dimension::Value as D, type_proto::Value as T};
+    match v.r#type.as_ref()?.value.as_ref()? {
+        T::TensorType(t) => match t.shape.as_ref()?.dim.first()?.value {
+            Some(D::DimValue(n)) if n > 0 => Some(n as usize),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -159,11 +177,9 @@ impl Importer<'_> {
     fn input(&self, node: &NodeProto, i: usize) -> Result<Option<&Val>, Error> {
         match node.input.get(i).map(String::as_str) {
             None | Some("") => Ok(None),
-            Some(name) => self
-                .env
-                .get(name)
-                .map(Some)
-                .ok_or_else(|| Error::Invalid(format!("input '{name}' is made by no earlier node and is no initializer"))),
+            Some(name) => self.env.get(name).map(Some).ok_or_else(|| {
+                Error::Invalid(format!("input '{name}' is made by no earlier node and is no initializer"))
+            }),
         }
     }
 
@@ -177,7 +193,9 @@ impl Importer<'_> {
         match self.input(node, i)? {
             None => Ok(None),
             Some(Val::Const(c)) => Ok(Some(c.clone())),
-            Some(Val::Dyn(_)) => Err(Error::Invalid(format!("{what} (input {i}) must be a constant, not computed from the input"))),
+            Some(Val::Dyn(_)) => {
+                Err(Error::Invalid(format!("{what} (input {i}) must be a constant, not computed from the input")))
+            }
         }
     }
 
@@ -250,7 +268,11 @@ impl Importer<'_> {
     /// Binds the node's outputs to `values`.
     fn define(&mut self, node: &NodeProto, values: Vec<Val>) -> Result<(), Error> {
         if values.len() < node.output.iter().filter(|o| !o.is_empty()).count() {
-            return Err(Error::Invalid(format!("the node makes {} outputs, ConvLab computes {}", node.output.len(), values.len())));
+            return Err(Error::Invalid(format!(
+                "the node makes {} outputs, ConvLab computes {}",
+                node.output.len(),
+                values.len()
+            )));
         }
         for (name, v) in node.output.iter().zip(values) {
             if !name.is_empty() {
@@ -284,7 +306,11 @@ impl Importer<'_> {
             return Ok(());
         }
         let op = node.op_type.as_str();
-        if layers::import(self, node)? || pool::import(self, node)? || elementwise::import(self, node)? || shapes::import(self, node)? {
+        if layers::import(self, node)?
+            || pool::import(self, node)?
+            || elementwise::import(self, node)?
+            || shapes::import(self, node)?
+        {
             return Ok(());
         }
         Err(Error::Invalid(format!("unsupported operator '{op}'; ConvLab supports {}", SUPPORTED.join(", "))))
@@ -293,10 +319,57 @@ impl Importer<'_> {
 
 /// Every operator the importer understands (in messages about the others).
 pub const SUPPORTED: &[&str] = &[
-    "Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
-    "Elu", "Selu", "Softplus", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Gelu", "Erf", "MaxPool",
-    "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Split", "Slice", "Flatten", "Reshape", "Squeeze",
-    "Unsqueeze", "Transpose", "Pad", "Softmax", "LogSoftmax", "ReduceMean", "Dropout", "Identity", "Constant", "Shape",
-    "Gather", "Cast", "ConstantOfShape", "Range", "Expand",
+    "Conv",
+    "ConvTranspose",
+    "BatchNormalization",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "LeakyRelu",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Sigmoid",
+    "Tanh",
+    "Clip",
+    "HardSigmoid",
+    "HardSwish",
+    "Gelu",
+    "Erf",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Equal",
+    "Where",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Concat",
+    "Split",
+    "Slice",
+    "Flatten",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Pad",
+    "Softmax",
+    "LogSoftmax",
+    "ReduceMean",
+    "Dropout",
+    "Identity",
+    "Cast",
+    "Constant",
+    "Shape",
+    "Gather",
+    "ConstantOfShape",
+    "Range",
+    "Expand",
+    "GatherND",
 ];
-

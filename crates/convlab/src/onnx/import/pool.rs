@@ -39,11 +39,16 @@ fn pool(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     if max && a.int("storage_order", 0)? != 0 {
         return Err(Error::Invalid("storage_order = 1 is not supported".into()));
     }
-    let kernel = sizes(&a.ints("kernel_shape")?.ok_or_else(|| Error::Invalid("kernel_shape is missing".into()))?, "kernel_shape")?;
+    let kernel = sizes(
+        &a.ints("kernel_shape")?.ok_or_else(|| Error::Invalid("kernel_shape is missing".into()))?,
+        "kernel_shape",
+    )?;
     let x = imp.value(node, 0)?;
     let input = imp.shape(x)[0].clone();
     if kernel.len() != 2 || input.len() != 4 {
-        return Err(Error::Shape(format!("only 2-D pooling of [N, C, H, W] is supported (kernel {kernel:?}, input {input:?})")));
+        return Err(Error::Shape(format!(
+            "only 2-D pooling of [N, C, H, W] is supported (kernel {kernel:?}, input {input:?})"
+        )));
     }
     let win = window(&a, &kernel, &input[2..])?;
     let ceil_mode = a.int("ceil_mode", 0)? != 0;

@@ -101,6 +101,26 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
             reshaped(c, out)
         }
         "Slice" => slice_const(imp, node, &arg(0)?)?,
+        "Transpose" => {
+            let c = arg(0)?;
+            let rank = c.dims().len();
+            let perm = match Attrs::of(node).ints("perm")? {
+                Some(p) => sizes(&p, "perm")?,
+                None => (0..rank).rev().collect(),
+            };
+            match c {
+                Const::Float(t) => Const::Float(t.permute(&perm)),
+                Const::Int(i) => {
+                    // Integers move as floats would (shape arithmetic stays far below 2^24).
+                    let move_ints = |v: &[i64]| -> Vec<i64> {
+                        let t = Tensor::from_vec(v.iter().map(|&x| x as f32).collect(), i.dims.clone());
+                        t.permute(&perm).to_vec().iter().map(|&x| x as i64).collect()
+                    };
+                    let dims = perm.iter().map(|&p| i.dims[p]).collect();
+                    Const::Int(Ints { dims, at: [move_ints(&i.at[0]), move_ints(&i.at[1])] })
+                }
+            }
+        }
         "Add" | "Sub" | "Mul" | "Div" => arithmetic(op, &arg(0)?, &arg(1)?)?,
         "ConstantOfShape" => {
             let dims = arg(0)?.ints("the shape")?;
@@ -124,7 +144,8 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
                     if d == 0 || (l - s) / d > 1 << 24 {
                         return Err(Error::Invalid(format!("range {s}..{l} by {d} is empty-stepped or too long")));
                     }
-                    let v: Vec<i64> = (0..).map(|k| s + k * d).take_while(|&x| if d > 0 { x < l } else { x > l }).collect();
+                    let v: Vec<i64> =
+                        (0..).map(|k| s + k * d).take_while(|&x| if d > 0 { x < l } else { x > l }).collect();
                     Const::Int(Ints::vector(v))
                 }
                 _ => return Err(Error::Invalid("a floating-point Range is not supported".into())),
@@ -257,13 +278,13 @@ fn concat(parts: &[Const], axis_attr: i64) -> Result<Const, Error> {
 fn arithmetic(op: &str, x: &Const, y: &Const) -> Result<Const, Error> {
     if let (Const::Int(a), Const::Int(b)) = (x, y) {
         let f = |p: i64, q: i64| -> Result<i64, Error> {
-            Ok(match op {
+            match op {
                 "Add" => p.checked_add(q),
                 "Sub" => p.checked_sub(q),
                 "Mul" => p.checked_mul(q),
                 _ => (q != 0).then(|| p.div_euclid(q)),
             }
-            .ok_or_else(|| Error::Invalid(format!("{op} of {p} and {q} overflows or divides by 0")))?)
+            .ok_or_else(|| Error::Invalid(format!("{op} of {p} and {q} overflows or divides by 0")))
         };
         let (la, lb) = (a.len(), b.len());
         if !(la == lb || la == 1 || lb == 1) {
@@ -271,7 +292,8 @@ fn arithmetic(op: &str, x: &Const, y: &Const) -> Result<Const, Error> {
         }
         let dims = if la >= lb { a.dims.clone() } else { b.dims.clone() };
         let n = la.max(lb);
-        let at = [0, 1].map(|k| (0..n).map(|i| f(a.at[k][i % la], b.at[k][i % lb])).collect::<Result<Vec<i64>, Error>>());
+        let at =
+            [0, 1].map(|k| (0..n).map(|i| f(a.at[k][i % la], b.at[k][i % lb])).collect::<Result<Vec<i64>, Error>>());
         let [p, q] = at;
         return Ok(Const::Int(Ints { dims, at: [p?, q?] }));
     }
@@ -297,7 +319,9 @@ fn slice_spec(imp: &Importer, node: &NodeProto, rank: usize) -> Result<SliceSpec
     let axes = list(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = list(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(Error::Invalid(format!("starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length")));
+        return Err(Error::Invalid(format!(
+            "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length"
+        )));
     }
     let axes = axes.iter().map(|&a| axis(a, rank).map(|a| a as isize)).collect::<Result<_, _>>()?;
     Ok(SliceSpec { axes, starts, ends, steps })
@@ -350,18 +374,32 @@ pub(super) fn import(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error
         }
         "Reshape" => {
             let x = imp.value(node, 0)?;
-            let target = imp.constant_input(node, 1, "the shape")?.ok_or_else(|| Error::Invalid("the shape is missing".into()))?;
-            if a.int("allowzero", 0)? != 0 {
-                return Err(Error::Invalid("allowzero = 1 is not supported".into()));
-            }
+            let target = imp
+                .constant_input(node, 1, "the shape")?
+                .ok_or_else(|| Error::Invalid("the shape is missing".into()))?;
             let target = target.ints("the shape")?;
+            // With allowzero a 0 is a size of 0, which no image model has.
+            if a.int("allowzero", 0)? != 0 && target.at.iter().any(|t| t.contains(&0)) {
+                return Err(Error::Invalid("allowzero = 1 with a size of 0 in the shape is not supported".into()));
+            }
             // `0` copies the input's size at the same position (ONNX's rule): resolve it at each
             // batch size first so that the batch-dependence test sees the real sizes.
             let [s1, s2] = imp.shape(x).clone();
             let resolve = |t: &[i64], s: &[usize]| -> Vec<i64> {
                 t.iter().enumerate().map(|(i, &v)| if v == 0 { s.get(i).map_or(0, |&d| d as i64) } else { v }).collect()
             };
-            let resolved = Ints { dims: target.dims.clone(), at: [resolve(&target.at[0], &s1), resolve(&target.at[1], &s2)] };
+            let mut resolved =
+                Ints { dims: target.dims.clone(), at: [resolve(&target.at[0], &s1), resolve(&target.at[1], &s2)] };
+            // A file exported for a fixed batch writes that batch into its shapes: where it
+            // leads the target of a value that has the batch first, it is the batch.
+            let batch_first = s1.first() != s2.first();
+            if resolved.is_fixed()
+                && batch_first
+                && imp.declared_batch.is_some_and(|b| resolved.at[0].first() == Some(&(b as i64)))
+            {
+                resolved.at[0][0] = s1[0] as i64;
+                resolved.at[1][0] = s2[0] as i64;
+            }
             Op::Reshape { shape: reshape_target(&resolved, true)? }
         }
         "Squeeze" | "Unsqueeze" => {
@@ -382,6 +420,36 @@ pub(super) fn import(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error
             Op::Transpose { perm }
         }
         "Pad" => pad(imp, node)?,
+        "GatherND" => {
+            if a.int("batch_dims", 0)? != 0 {
+                return Err(Error::Invalid("GatherND with batch_dims other than 0 is not supported".into()));
+            }
+            let idx = imp
+                .constant_input(node, 1, "the indices")?
+                .ok_or_else(|| Error::Invalid("indices are missing".into()))?;
+            let idx = idx.ints("the indices")?;
+            let x = imp.value(node, 0)?;
+            let [s1, s2] = imp.shape(x).clone();
+            let k = idx.dims.last().copied().unwrap_or(0);
+            if k == 0 || k > s1.len() || s1[..k] != s2[..k] {
+                return Err(Error::Invalid("GatherND indices that reach the batch are not supported".into()));
+            }
+            // Negative indices count from the end of their axis.
+            let v = idx.values("the indices")?;
+            let indices = v
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| {
+                    let n = s1[j % k] as i64;
+                    let i = if i < 0 { i + n } else { i };
+                    usize::try_from(i)
+                        .ok()
+                        .filter(|&i| (i as i64) < n)
+                        .ok_or_else(|| Error::Invalid(format!("index {i} is out of range")))
+                })
+                .collect::<Result<_, _>>()?;
+            Op::GatherNd { indices, index_shape: idx.dims.clone() }
+        }
         "ReduceMean" => {
             let axes = axes_of(imp, node, 1, 18)?.unwrap_or_default();
             let x = imp.value(node, 0)?;
@@ -392,14 +460,18 @@ pub(super) fn import(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error
         "Gather" => {
             // A constant index along an axis of a computed value: a slice (and a reshape that
             // drops the axis for a scalar index).
-            let idx = imp.constant_input(node, 1, "the indices")?.ok_or_else(|| Error::Invalid("indices are missing".into()))?;
+            let idx = imp
+                .constant_input(node, 1, "the indices")?
+                .ok_or_else(|| Error::Invalid("indices are missing".into()))?;
             let idx = idx.ints("the indices")?;
             let x = imp.value(node, 0)?;
             let [s1, s2] = imp.shape(x).clone();
             let ax = axis(a.int("axis", 0)?, s1.len())?;
             let v = idx.values("the indices")?;
             if v.len() != 1 {
-                return Err(Error::Invalid("a Gather of several indices from a computed value is not supported".into()));
+                return Err(Error::Invalid(
+                    "a Gather of several indices from a computed value is not supported".into(),
+                ));
             }
             let n = s1[ax] as i64;
             let i = if v[0] < 0 { v[0] + n } else { v[0] };
@@ -407,7 +479,9 @@ pub(super) fn import(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error
             let name = imp.node_name(node, None);
             let mut y = imp.push(&format!("{name}.slice"), Op::Slice(spec), &[x])?[0];
             if idx.dims.is_empty() {
-                let drop = |s: &[usize]| -> Vec<i64> { s.iter().enumerate().filter(|&(k, _)| k != ax).map(|(_, &d)| d as i64).collect() };
+                let drop = |s: &[usize]| -> Vec<i64> {
+                    s.iter().enumerate().filter(|&(k, _)| k != ax).map(|(_, &d)| d as i64).collect()
+                };
                 let target = reshape_target(&Ints { dims: vec![s1.len() - 1], at: [drop(&s1), drop(&s2)] }, ax != 0)?;
                 y = imp.push(&name, Op::Reshape { shape: target }, &[y])?[0];
             }
@@ -429,7 +503,10 @@ fn split(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     let ax = axis(a.int("axis", 0)?, shape.len())?;
     let n = node.output.len();
     let given = match imp.opset >= 13 {
-        true => imp.constant_input(node, 1, "split")?.map(|c| c.ints("split")?.values("split").map(<[i64]>::to_vec)).transpose()?,
+        true => imp
+            .constant_input(node, 1, "split")?
+            .map(|c| c.ints("split")?.values("split").map(<[i64]>::to_vec))
+            .transpose()?,
         false => a.ints("split")?,
     };
     let sizes_v = match given {
@@ -453,7 +530,12 @@ fn pad(imp: &Importer, node: &NodeProto) -> Result<Op, Error> {
     };
     let rank = imp.shape(x)[0].len();
     let pads = match imp.opset >= 11 {
-        true => imp.constant_input(node, 1, "pads")?.ok_or_else(|| Error::Invalid("pads is missing".into()))?.ints("pads")?.values("pads")?.to_vec(),
+        true => imp
+            .constant_input(node, 1, "pads")?
+            .ok_or_else(|| Error::Invalid("pads is missing".into()))?
+            .ints("pads")?
+            .values("pads")?
+            .to_vec(),
         false => a.ints("pads")?.ok_or_else(|| Error::Invalid("pads is missing".into()))?,
     };
     let value = match imp.opset >= 11 {
@@ -468,7 +550,10 @@ fn pad(imp: &Importer, node: &NodeProto) -> Result<Op, Error> {
         None => (0..rank).collect(),
     };
     if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
-        return Err(Error::Invalid(format!("pads {pads:?} are not {} non-negative amounts (negative pads crop)", 2 * axes.len())));
+        return Err(Error::Invalid(format!(
+            "pads {pads:?} are not {} non-negative amounts (negative pads crop)",
+            2 * axes.len()
+        )));
     }
     let mut per_axis = vec![(0, 0); rank];
     for (k, &ax) in axes.iter().enumerate() {

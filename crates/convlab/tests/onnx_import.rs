@@ -1,0 +1,55 @@
+//! ONNX import against ONNX Runtime: every model `tools/onnx_fixtures.py` exported from
+//! torchvision (both PyTorch exporters, several opsets) loads, and ConvLab's output on the
+//! recorded input equals ONNX Runtime's within 1e-4 of its largest value.
+
+use std::path::PathBuf;
+
+use convlab::nn::{Mode, Module};
+use convlab::{no_grad, Tensor};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
+}
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    // Cases whose graph equals an earlier one's were checked but not written again.
+    let written = |c: &&Value| c["status"] == "ok" && c["files"].as_object().is_some_and(|f| !f.is_empty());
+    v["cases"].as_array().unwrap().iter().filter(written).cloned().collect()
+}
+
+/// The largest `|a - b|` relative to the largest `|b|`.
+fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    let scale = b.to_vec().iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+    a.to_vec().iter().zip(b.to_vec()).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+#[test]
+fn every_exported_torchvision_model_matches_onnx_runtime() {
+    let cases = manifest();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for c in &cases {
+        let name = c["name"].as_str().unwrap();
+        let path = dir().join(format!("{name}.onnx"));
+        let (io, _) = convlab::checkpoint::load_tensors(dir().join(format!("{name}.io.safetensors"))).unwrap();
+        let (x, want) = (io[&format!("{name}.in.x")].clone(), io[&format!("{name}.out")].clone());
+        let result = convlab::onnx::load(&path, Some(&x.dims()[1..]));
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let y = no_grad(|| m.run(&x, Mode::Eval));
+        let err = if y.dims() == want.dims() { relative_error(&y, &want) } else { f32::INFINITY };
+        eprintln!("{name}: relative error {err:.2e}");
+        if err.is_nan() || err > 1e-4 {
+            failures.push(format!("{name}: output {:?} vs {:?}, relative error {err:e}", y.dims(), want.dims()));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}

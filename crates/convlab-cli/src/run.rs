@@ -96,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let want_c = match &resolved.source {
         ModelSource::Zoo { config, .. } => config.in_channels,
-        ModelSource::Spec(_) => resolved.input[0],
+        ModelSource::Spec(_) | ModelSource::Onnx { .. } => resolved.input[0],
     };
     if d[1] != want_c {
         bail!(

@@ -100,6 +100,7 @@ pub fn run(args: &SummaryArgs) -> Result<()> {
     let source = match &model.source {
         ModelSource::Zoo { .. } => "zoo",
         ModelSource::Spec(_) => "spec",
+        ModelSource::Onnx { .. } => "onnx",
     };
     if args.format.json {
         let mut v = serde_json::to_value(&summary)?;

@@ -43,6 +43,10 @@ pub enum ModelSource {
     },
     /// The spec, with its input shape filled in.
     Spec(Spec),
+    /// An ONNX file (its weights are the model's).
+    Onnx {
+        path: std::path::PathBuf,
+    },
 }
 
 /// A model ready to run, with how to rebuild it.
@@ -109,6 +113,9 @@ pub fn resolve_model(
         });
     }
     let path = std::path::Path::new(arg);
+    if lower.ends_with(".onnx") {
+        return resolve_onnx(path, in_channels, classes, input);
+    }
     let spec = if lower.ends_with(".json") || lower.ends_with(".toml") || path.is_file() {
         Spec::from_file(path)?
     } else {
@@ -151,6 +158,40 @@ pub fn resolve_model(
         module: Box::new(net),
         description: spec.to_string(),
         source: ModelSource::Spec(spec),
+        input: shape,
+    })
+}
+
+/// An ONNX file as a model: imported for `input` (`[C, H, W]`, else the file's own size), its
+/// channels checked against `in_channels` and its class count against `classes`.
+fn resolve_onnx(
+    path: &std::path::Path,
+    in_channels: Option<usize>,
+    classes: Option<usize>,
+    input: Option<&[usize]>,
+) -> Result<ResolvedModel, Error> {
+    let module = crate::onnx::load(path, input)?;
+    let shape = module.graph().input_shape[1..].to_vec();
+    if let Some(c) = in_channels.filter(|&c| shape.first() != Some(&c)) {
+        return Err(Error::Invalid(format!(
+            "{}: the model takes inputs of shape {} ({} channels), not {c} channels",
+            path.display(),
+            Shape::from(&shape[..]),
+            shape.first().copied().unwrap_or(0)
+        )));
+    }
+    let out = module.output_shape(&module.graph().input_shape)?;
+    if let Some(k) = classes.filter(|&k| out.last() != Some(&k)) {
+        return Err(Error::Shape(format!(
+            "{}: the model's output is {} but {k} classes were asked for",
+            path.display(),
+            Shape::from(&out[..])
+        )));
+    }
+    Ok(ResolvedModel {
+        module: Box::new(module),
+        source: ModelSource::Onnx { path: path.to_path_buf() },
+        description: path.display().to_string(),
         input: shape,
     })
 }

@@ -145,7 +145,7 @@ pub struct AttributeProto {
     pub graphs: Vec<GraphProto>,
 }
 
-/// Nested types of [`AttributeProto`].
+/// Nested types of `AttributeProto`.
 pub mod attribute_proto {
     /// Which value field of an attribute is in use.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -262,7 +262,7 @@ impl std::fmt::Debug for TensorProto {
     }
 }
 
-/// Nested types of [`TensorProto`].
+/// Nested types of `TensorProto`.
 pub mod tensor_proto {
     /// The range of a segmented tensor held in this message (not supported by the reader).
     #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -337,7 +337,7 @@ pub struct TensorShapeProto {
     pub dim: Vec<tensor_shape_proto::Dimension>,
 }
 
-/// Nested types of [`TensorShapeProto`].
+/// Nested types of `TensorShapeProto`.
 pub mod tensor_shape_proto {
     /// One dimension: a number, a symbolic name (`"batch"`), or neither (unknown).
     #[derive(Clone, PartialEq, prost::Message)]
@@ -349,7 +349,7 @@ pub mod tensor_shape_proto {
         pub denotation: String,
     }
 
-    /// Nested types of [`Dimension`].
+    /// Nested types of `Dimension`.
     pub mod dimension {
         /// The `value` oneof of a dimension.
         #[derive(Clone, PartialEq, Eq, prost::Oneof)]
@@ -384,7 +384,7 @@ pub struct TypeProto {
     pub denotation: String,
 }
 
-/// Nested types of [`TypeProto`].
+/// Nested types of `TypeProto`.
 pub mod type_proto {
     use super::{TensorShapeProto, TypeProto};
 

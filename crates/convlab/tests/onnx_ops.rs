@@ -207,3 +207,29 @@ fn slice_ranges_follow_onnx_and_errors_name_the_shape() {
     let msg = *r.unwrap_err().downcast::<String>().unwrap();
     assert!(msg.contains("add up to 4") && msg.contains("[2, 5]"), "{msg}");
 }
+
+#[test]
+fn where_and_gather_nd_match_pytorch_and_finite_differences() {
+    let fx = Fixtures::load("onnx_ops");
+    check(&fx, "where", |t| Tensor::where_cond(&t("cond"), &t("a"), &t("b")));
+    let idx: Vec<usize> = fx.params("gather_nd")["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize))
+        })
+        .collect();
+    check(&fx, "gather_nd", |t| t("x").gather_nd(&idx, &[3, 2, 2]));
+    let cond = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0], [2, 3]);
+    ok(
+        "where_cond",
+        |x| Tensor::where_cond(&cond, &x[0], &x[1]),
+        &[Tensor::randn([2, 3], 1), Tensor::randn([1, 3], 2)],
+    );
+    // Index tuples that repeat a block: its gradient adds up.
+    ok("gather_nd", |x| x[0].gather_nd(&[1, 0, 1, 0, 2, 1], &[3, 2]), &[Tensor::randn([3, 2, 4], 3)]);
+}

@@ -124,7 +124,7 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
         "Add" | "Sub" | "Mul" | "Div" => arithmetic(op, &arg(0)?, &arg(1)?)?,
         "ConstantOfShape" => {
             let dims = arg(0)?.ints("the shape")?;
-            let dims = sizes(dims.values("the shape")?, "the shape")?;
+            let dims = folded_size(sizes(dims.values("the shape")?, "the shape")?)?;
             let value = match Attrs::of(node).tensor("value")? {
                 Some(t) => imp.constant(t)?,
                 None => Const::Float(Tensor::zeros([1])),
@@ -141,7 +141,7 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
                 (Const::Int(_), Const::Int(_), Const::Int(_)) => {
                     let one = |c: &Const, w: &str| -> Result<i64, Error> { Ok(c.ints(w)?.values(w)?[0]) };
                     let (s, l, d) = (one(&s, "start")?, one(&l, "limit")?, one(&d, "delta")?);
-                    if d == 0 || (l - s) / d > 1 << 24 {
+                    if d == 0 || (l - s) / d > MAX_FOLDED as i64 {
                         return Err(Error::Invalid(format!("range {s}..{l} by {d} is empty-stepped or too long")));
                     }
                     let v: Vec<i64> =
@@ -153,13 +153,27 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
         }
         "Expand" => {
             let (c, shape) = (arg(0)?, arg(1)?.ints("the shape")?);
-            let target = sizes(shape.values("the shape")?, "the shape")?;
+            let target = folded_size(sizes(shape.values("the shape")?, "the shape")?)?;
             Const::Float(c.float("the expanded value")?.broadcast_to(target))
         }
         _ => return Ok(false),
     };
     imp.define(node, vec![Val::Const(folded)])?;
     Ok(true)
+}
+
+/// The most values a folded constant may hold: shape arithmetic needs a handful, and a file
+/// may not make the importer allocate beyond what its own bytes hold by much.
+const MAX_FOLDED: usize = 1 << 24;
+
+/// `dims`, checked against [`MAX_FOLDED`].
+fn folded_size(dims: Vec<usize>) -> Result<Vec<usize>, Error> {
+    match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_FOLDED => Ok(dims),
+        _ => Err(Error::Invalid(format!(
+            "a constant of shape {dims:?} is too large to compute at import (at most {MAX_FOLDED} values)"
+        ))),
+    }
 }
 
 fn to_i64(d: &[usize]) -> Vec<i64> {

@@ -13,7 +13,12 @@ fn dir() -> PathBuf {
 }
 
 fn manifest() -> Vec<Value> {
-    let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+    manifest_in(&dir())
+}
+
+fn manifest_in(dir: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("manifest.json"))
+        .unwrap_or_else(|e| panic!("{}: {e} (run tools/onnx_fixtures.py)", dir.join("manifest.json").display()));
     let v: Value = serde_json::from_str(&text).unwrap();
     // Cases whose graph equals an earlier one's were checked but not written again.
     let written = |c: &&Value| c["status"] == "ok" && c["files"].as_object().is_some_and(|f| !f.is_empty());
@@ -30,11 +35,30 @@ fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
 fn every_exported_torchvision_model_matches_onnx_runtime() {
     let cases = manifest();
     assert!(cases.len() >= 40, "{} cases", cases.len());
+    compare_all(&dir(), &cases);
+}
+
+/// The full-size torchvision models (standard widths, 224×224), written by
+/// `/tmp/torchenv/bin/python tools/onnx_fixtures.py --full` into `target/onnx-full/`
+/// (`CONVLAB_ONNX_FULL` names another folder). Run with
+/// `cargo test --release -p convlab --test onnx_import -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn full_size_torchvision_models_match_onnx_runtime() {
+    let d = std::env::var("CONVLAB_ONNX_FULL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-full"));
+    let cases = manifest_in(&d);
+    compare_all(&d, &cases);
+}
+
+/// Loads every case of a manifest in `dir` and compares its output with ONNX Runtime's.
+fn compare_all(dir: &std::path::Path, cases: &[Value]) {
     let mut failures = Vec::new();
-    for c in &cases {
+    for c in cases {
         let name = c["name"].as_str().unwrap();
-        let path = dir().join(format!("{name}.onnx"));
-        let (io, _) = convlab::checkpoint::load_tensors(dir().join(format!("{name}.io.safetensors"))).unwrap();
+        let path = dir.join(format!("{name}.onnx"));
+        let (io, _) = convlab::checkpoint::load_tensors(dir.join(format!("{name}.io.safetensors"))).unwrap();
         let (x, want) = (io[&format!("{name}.in.x")].clone(), io[&format!("{name}.out")].clone());
         let result = convlab::onnx::load(&path, Some(&x.dims()[1..]));
         let m = match result {
@@ -44,9 +68,11 @@ fn every_exported_torchvision_model_matches_onnx_runtime() {
                 continue;
             }
         };
+        let t = std::time::Instant::now();
         let y = no_grad(|| m.run(&x, Mode::Eval));
+        let ms = t.elapsed().as_secs_f64() * 1e3;
         let err = if y.dims() == want.dims() { relative_error(&y, &want) } else { f32::INFINITY };
-        eprintln!("{name}: relative error {err:.2e}");
+        eprintln!("{name}: relative error {err:.2e} ({ms:.0} ms)");
         if err.is_nan() || err > 1e-4 {
             failures.push(format!("{name}: output {:?} vs {:?}, relative error {err:e}", y.dims(), want.dims()));
         }

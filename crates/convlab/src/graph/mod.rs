@@ -36,7 +36,7 @@ mod trace;
 pub use module::GraphModule;
 pub use op::{Comparison, Op, PadSpec, SliceSpec};
 #[allow(unused_imports)] // used by the ONNX importer
-pub(crate) use shape::{reshape as reshape_dims, slice};
+pub(crate) use shape::{reshape as reshape_dims, slice, slice_shape};
 pub use trace::trace;
 
 use crate::{Error, Shape};

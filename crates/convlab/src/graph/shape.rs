@@ -62,7 +62,7 @@ fn bound(v: i64) -> isize {
 }
 
 /// The shape of `x` sliced by `s`.
-fn slice_shape(input: &[usize], s: &SliceSpec) -> Result<Vec<usize>, Error> {
+pub(crate) fn slice_shape(input: &[usize], s: &SliceSpec) -> Result<Vec<usize>, Error> {
     let mut out = input.to_vec();
     for (i, &a) in s.axes.iter().enumerate() {
         let step = s.steps.get(i).copied().unwrap_or(1);

@@ -125,3 +125,8 @@ pub(super) fn reshape_target(shape: &Ints, input_batch_dim0: bool) -> Result<Vec
     }
     Ok(out)
 }
+
+/// Sizes as ONNX integers.
+pub(super) fn to_i64(d: &[usize]) -> Vec<i64> {
+    d.iter().map(|&x| x as i64).collect()
+}

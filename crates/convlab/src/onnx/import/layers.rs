@@ -102,7 +102,7 @@ fn conv(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     let (in_channels, out_channels) = (wd[1] * groups, wd[0]);
     let name = imp.node_name(node, Some(1));
     let weight = w.requires_grad_();
-    let bias = b.map(|b| b.reshape([out_channels]).requires_grad_());
+    let bias = bias_of(b, out_channels)?;
     let op = if kernel.len() == 2 {
         let conv = Conv2dParams {
             stride: [win.strides[0], win.strides[1]],
@@ -168,7 +168,7 @@ fn conv_transpose(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     };
     let (in_channels, out_channels) = (wd[0], wd[1] * groups);
     let name = imp.node_name(node, Some(1));
-    let bias = b.map(|b| b.reshape([out_channels]).requires_grad_());
+    let bias = bias_of(b, out_channels)?;
     let config = ConvTranspose2dConfig { in_channels, out_channels, kernel_size: kernel, conv, bias: bias.is_some() };
     imp.emit(node, name, Op::ConvTranspose2d(ConvTranspose2d { config, weight: w.requires_grad_(), bias }), &[x])
 }
@@ -253,6 +253,15 @@ fn matmul(imp: &mut Importer, node: &NodeProto) -> Result<(), Error> {
     let (x, y) = (imp.value(node, 0)?, imp.value(node, 1)?);
     let name = imp.node_name(node, None);
     imp.emit(node, name, Op::MatMul, &[x, y])
+}
+
+/// A convolution's bias as a `[out_channels]` parameter, checked.
+fn bias_of(b: Option<Tensor>, out_channels: usize) -> Result<Option<Tensor>, Error> {
+    match b {
+        Some(b) if b.numel() == out_channels => Ok(Some(b.reshape([out_channels]).requires_grad_())),
+        Some(b) => Err(Error::Shape(format!("the bias has shape {:?}, not [{out_channels}]", b.dims()))),
+        None => Ok(None),
+    }
 }
 
 /// A detached copy in row-major order (a transposed view becomes its own tensor).

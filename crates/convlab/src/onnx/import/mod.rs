@@ -13,6 +13,7 @@
 mod attrs;
 mod elementwise;
 mod fold;
+mod folding;
 mod layers;
 mod pool;
 mod shapes;
@@ -302,7 +303,7 @@ impl Importer<'_> {
         if !(node.domain.is_empty() || node.domain == "ai.onnx") {
             return Err(Error::Invalid(format!("operators of the domain '{}' are not supported", node.domain)));
         }
-        if shapes::fold(self, node)? {
+        if folding::fold(self, node)? {
             return Ok(());
         }
         let op = node.op_type.as_str();

@@ -1,19 +1,18 @@
 //! Shape ops on computed values (Concat, Split, Slice, Flatten, Reshape, Squeeze, Unsqueeze,
-//! Transpose, Pad, ReduceMean, Gather with constant indices), and the folding of nodes whose
-//! inputs are all known at import (the shape arithmetic: Shape, Gather, Cast, Concat,
-//! ConstantOfShape, Range, ...).
+//! Transpose, Pad, ReduceMean, Gather with constant indices); their constant forms are folded
+//! in [`super::folding`].
 
 use super::attrs::{sizes, Attrs};
-use super::fold::{reshape_target, Const, Ints};
+use super::fold::{reshape_target, to_i64, Ints};
 use super::{Importer, Val};
 use crate::graph::{Op, PadSpec, SliceSpec, ValueId};
 use crate::nn::Flatten;
 use crate::onnx::proto::NodeProto;
 use crate::ops::pad::PaddingMode;
-use crate::{Error, Tensor};
+use crate::Error;
 
 /// Resolves a possibly negative axis against `rank`.
-fn axis(a: i64, rank: usize) -> Result<usize, Error> {
+pub(super) fn axis(a: i64, rank: usize) -> Result<usize, Error> {
     let r = rank as i64;
     let i = if a < 0 { a + r } else { a };
     match (0..r).contains(&i) {
@@ -24,7 +23,12 @@ fn axis(a: i64, rank: usize) -> Result<usize, Error> {
 
 /// The axes of Squeeze, Unsqueeze, ReduceMean, ...: an attribute before `input_from`, an
 /// optional constant input from then on.
-fn axes_of(imp: &Importer, node: &NodeProto, input: usize, input_from: i64) -> Result<Option<Vec<i64>>, Error> {
+pub(super) fn axes_of(
+    imp: &Importer,
+    node: &NodeProto,
+    input: usize,
+    input_from: i64,
+) -> Result<Option<Vec<i64>>, Error> {
     if imp.opset >= input_from {
         return match imp.constant_input(node, input, "axes")? {
             None => Ok(None),
@@ -33,331 +37,6 @@ fn axes_of(imp: &Importer, node: &NodeProto, input: usize, input_from: i64) -> R
     }
     Attrs::of(node).ints("axes")
 }
-
-// ----- folding -------------------------------------------------------------------------------
-
-/// Folds `node` when its inputs are all constants (or it is a Shape): returns whether it did.
-pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> {
-    let op = node.op_type.as_str();
-    if op == "Constant" {
-        let c = constant_node(imp, node)?;
-        imp.define(node, vec![Val::Const(c)])?;
-        return Ok(true);
-    }
-    if op == "Shape" {
-        let dims = match imp.required(node, 0)?.clone() {
-            Val::Dyn(v) => {
-                let [a, b] = imp.shape(v).clone();
-                Ints { dims: vec![a.len()], at: [to_i64(&a), to_i64(&b)] }
-            }
-            Val::Const(c) => Ints::vector(to_i64(&c.dims())),
-        };
-        let a = Attrs::of(node);
-        let n = dims.len() as i64;
-        let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
-        let (s, e) = (clamp(a.int("start", 0)?), clamp(a.int("end", n)?));
-        let part = dims.map(vec![e.saturating_sub(s)], |v| Ok(v[s..e.max(s)].to_vec()))?;
-        imp.define(node, vec![Val::Const(Const::Int(part))])?;
-        return Ok(true);
-    }
-    if node.input.is_empty() || !imp.all_constant(node)? {
-        return Ok(false);
-    }
-    let arg = |i: usize| -> Result<Const, Error> {
-        match imp.required(node, i)? {
-            Val::Const(c) => Ok(c.clone()),
-            Val::Dyn(_) => unreachable!("all inputs are constants"),
-        }
-    };
-    let folded = match op {
-        "Identity" => arg(0)?,
-        "Cast" => {
-            // TensorProto.DataType: FLOAT, FLOAT16, DOUBLE, BFLOAT16 are floats.
-            let to = Attrs::of(node).int("to", 1)?;
-            match (to, arg(0)?) {
-                (1 | 10 | 11 | 16, c) => Const::Float(c.float("the cast value")?),
-                (_, c) => Const::Int(c.ints("the cast value")?),
-            }
-        }
-        "Gather" => gather(&arg(0)?, &arg(1)?, Attrs::of(node).int("axis", 0)?)?,
-        "Concat" => {
-            let parts: Vec<Const> = (0..node.input.len()).map(arg).collect::<Result<_, _>>()?;
-            concat(&parts, Attrs::of(node).int("axis", 0)?)?
-        }
-        "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => {
-            let c = arg(0)?;
-            let out = match op {
-                "Reshape" => {
-                    let t = reshape_target(&arg(1)?.ints("the shape")?, false)?;
-                    crate::graph::reshape_dims(&c.dims(), &t)?
-                }
-                "Flatten" => {
-                    let d = c.dims();
-                    let k = axis(Attrs::of(node).int("axis", 1)?, d.len() + 1)?;
-                    vec![d[..k].iter().product(), d[k..].iter().product()]
-                }
-                _ => squeeze_dims(&c.dims(), op == "Unsqueeze", axes_of(imp, node, 1, 13)?)?,
-            };
-            reshaped(c, out)
-        }
-        "Slice" => slice_const(imp, node, &arg(0)?)?,
-        "Transpose" => {
-            let c = arg(0)?;
-            let rank = c.dims().len();
-            let perm = match Attrs::of(node).ints("perm")? {
-                Some(p) => sizes(&p, "perm")?,
-                None => (0..rank).rev().collect(),
-            };
-            match c {
-                Const::Float(t) => Const::Float(t.permute(&perm)),
-                Const::Int(i) => {
-                    // Integers move as floats would (shape arithmetic stays far below 2^24).
-                    let move_ints = |v: &[i64]| -> Vec<i64> {
-                        let t = Tensor::from_vec(v.iter().map(|&x| x as f32).collect(), i.dims.clone());
-                        t.permute(&perm).to_vec().iter().map(|&x| x as i64).collect()
-                    };
-                    let dims = perm.iter().map(|&p| i.dims[p]).collect();
-                    Const::Int(Ints { dims, at: [move_ints(&i.at[0]), move_ints(&i.at[1])] })
-                }
-            }
-        }
-        "Add" | "Sub" | "Mul" | "Div" => arithmetic(op, &arg(0)?, &arg(1)?)?,
-        "ConstantOfShape" => {
-            let dims = arg(0)?.ints("the shape")?;
-            let dims = folded_size(sizes(dims.values("the shape")?, "the shape")?)?;
-            let value = match Attrs::of(node).tensor("value")? {
-                Some(t) => imp.constant(t)?,
-                None => Const::Float(Tensor::zeros([1])),
-            };
-            let n: usize = dims.iter().product();
-            match value {
-                Const::Float(t) => Const::Float(Tensor::full(dims, t.to_vec().first().copied().unwrap_or(0.0))),
-                Const::Int(i) => Const::Int(Ints::fixed(dims, vec![i.at[0].first().copied().unwrap_or(0); n])),
-            }
-        }
-        "Range" => {
-            let (s, l, d) = (arg(0)?, arg(1)?, arg(2)?);
-            match (&s, &l, &d) {
-                (Const::Int(_), Const::Int(_), Const::Int(_)) => {
-                    let one = |c: &Const, w: &str| -> Result<i64, Error> { Ok(c.ints(w)?.values(w)?[0]) };
-                    let (s, l, d) = (one(&s, "start")?, one(&l, "limit")?, one(&d, "delta")?);
-                    if d == 0 || (l - s) / d > MAX_FOLDED as i64 {
-                        return Err(Error::Invalid(format!("range {s}..{l} by {d} is empty-stepped or too long")));
-                    }
-                    let v: Vec<i64> =
-                        (0..).map(|k| s + k * d).take_while(|&x| if d > 0 { x < l } else { x > l }).collect();
-                    Const::Int(Ints::vector(v))
-                }
-                _ => return Err(Error::Invalid("a floating-point Range is not supported".into())),
-            }
-        }
-        "Expand" => {
-            let (c, shape) = (arg(0)?, arg(1)?.ints("the shape")?);
-            let target = folded_size(sizes(shape.values("the shape")?, "the shape")?)?;
-            Const::Float(c.float("the expanded value")?.broadcast_to(target))
-        }
-        _ => return Ok(false),
-    };
-    imp.define(node, vec![Val::Const(folded)])?;
-    Ok(true)
-}
-
-/// The most values a folded constant may hold: shape arithmetic needs a handful, and a file
-/// may not make the importer allocate beyond what its own bytes hold by much.
-const MAX_FOLDED: usize = 1 << 24;
-
-/// `dims`, checked against [`MAX_FOLDED`].
-fn folded_size(dims: Vec<usize>) -> Result<Vec<usize>, Error> {
-    match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
-        Some(n) if n <= MAX_FOLDED => Ok(dims),
-        _ => Err(Error::Invalid(format!(
-            "a constant of shape {dims:?} is too large to compute at import (at most {MAX_FOLDED} values)"
-        ))),
-    }
-}
-
-fn to_i64(d: &[usize]) -> Vec<i64> {
-    d.iter().map(|&x| x as i64).collect()
-}
-
-/// The value of a Constant node (`value`, or one of `value_float(s)`, `value_int(s)`).
-fn constant_node(imp: &Importer, node: &NodeProto) -> Result<Const, Error> {
-    let a = Attrs::of(node);
-    if let Some(t) = a.tensor("value")? {
-        return imp.constant(t);
-    }
-    if a.has("value_float") {
-        return Ok(Const::Float(Tensor::from_vec(vec![a.float("value_float", 0.0)?], Vec::<usize>::new())));
-    }
-    if let Some(v) = a.floats("value_floats")? {
-        let n = v.len();
-        return Ok(Const::Float(Tensor::from_vec(v, [n])));
-    }
-    if a.has("value_int") {
-        return Ok(Const::Int(Ints::fixed(vec![], vec![a.int("value_int", 0)?])));
-    }
-    if let Some(v) = a.ints("value_ints")? {
-        return Ok(Const::Int(Ints::vector(v)));
-    }
-    Err(Error::Invalid(format!("a Constant with attributes {:?} is not supported", a.names())))
-}
-
-/// `c` with new dims (same values).
-fn reshaped(c: Const, dims: Vec<usize>) -> Const {
-    match c {
-        Const::Float(t) => Const::Float(t.reshape(dims)),
-        Const::Int(i) => Const::Int(Ints { dims, at: i.at }),
-    }
-}
-
-/// The dims after Squeeze (`unsqueeze` false) or Unsqueeze of `axes`.
-fn squeeze_dims(d: &[usize], unsqueeze: bool, axes: Option<Vec<i64>>) -> Result<Vec<usize>, Error> {
-    if unsqueeze {
-        let axes = axes.ok_or_else(|| Error::Invalid("Unsqueeze needs axes".into()))?;
-        let rank = d.len() + axes.len();
-        let mut at: Vec<usize> = axes.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?;
-        at.sort_unstable();
-        let mut out = d.to_vec();
-        for a in at {
-            out.insert(a, 1);
-        }
-        return Ok(out);
-    }
-    let drop: Vec<usize> = match axes {
-        Some(axes) => axes.iter().map(|&a| axis(a, d.len())).collect::<Result<_, _>>()?,
-        None => (0..d.len()).filter(|&i| d[i] == 1).collect(),
-    };
-    if let Some(&a) = drop.iter().find(|&&a| d[a] != 1) {
-        return Err(Error::Shape(format!("squeeze: axis {a} of {d:?} is not 1")));
-    }
-    Ok((0..d.len()).filter(|i| !drop.contains(i)).map(|i| d[i]).collect())
-}
-
-/// Gathers `indices` along `axis` of a constant.
-fn gather(data: &Const, indices: &Const, axis_attr: i64) -> Result<Const, Error> {
-    let dims = data.dims();
-    let ax = axis(axis_attr, dims.len())?;
-    let idx = indices.ints("the indices")?;
-    let idx_v = idx.values("the indices")?;
-    let n = dims[ax] as i64;
-    let picks: Vec<usize> = idx_v
-        .iter()
-        .map(|&i| {
-            let j = if i < 0 { i + n } else { i };
-            match (0..n).contains(&j) {
-                true => Ok(j as usize),
-                false => Err(Error::Invalid(format!("index {i} is out of range for size {n}"))),
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    let (outer, inner): (usize, usize) = (dims[..ax].iter().product(), dims[ax + 1..].iter().product());
-    let mut out_dims = dims[..ax].to_vec();
-    out_dims.extend(&idx.dims);
-    out_dims.extend(&dims[ax + 1..]);
-    let take = |v: &[i64]| -> Vec<i64> {
-        let mut out = Vec::with_capacity(outer * picks.len() * inner);
-        for o in 0..outer {
-            for &p in &picks {
-                out.extend_from_slice(&v[(o * dims[ax] + p) * inner..(o * dims[ax] + p + 1) * inner]);
-            }
-        }
-        out
-    };
-    Ok(match data {
-        Const::Int(i) => Const::Int(Ints { dims: out_dims, at: [take(&i.at[0]), take(&i.at[1])] }),
-        Const::Float(t) => {
-            let v: Vec<i64> = t.to_vec().iter().map(|x| x.to_bits() as i64).collect();
-            let g: Vec<f32> = take(&v).iter().map(|&b| f32::from_bits(b as u32)).collect();
-            Const::Float(Tensor::from_vec(g, out_dims))
-        }
-    })
-}
-
-/// Concatenates constants along `axis`.
-fn concat(parts: &[Const], axis_attr: i64) -> Result<Const, Error> {
-    let d0 = parts[0].dims();
-    let ax = axis(axis_attr, d0.len().max(1))?;
-    if parts.iter().all(|p| matches!(p, Const::Int(_))) && d0.len() == 1 {
-        let ints: Vec<Ints> = parts.iter().map(|p| p.ints("a part")).collect::<Result<_, _>>()?;
-        let at = [0, 1].map(|b| ints.iter().flat_map(|i| i.at[b].clone()).collect::<Vec<i64>>());
-        return Ok(Const::Int(Ints { dims: vec![at[0].len()], at }));
-    }
-    let ts: Vec<Tensor> = parts.iter().map(|p| p.float("a part")).collect::<Result<_, _>>()?;
-    let refs: Vec<&Tensor> = ts.iter().collect();
-    Ok(Const::Float(Tensor::cat(&refs, ax as isize)))
-}
-
-/// Element-wise arithmetic on constants: integers for shape arithmetic (with a scalar or an
-/// equal-length operand), floats through the tensor ops.
-fn arithmetic(op: &str, x: &Const, y: &Const) -> Result<Const, Error> {
-    if let (Const::Int(a), Const::Int(b)) = (x, y) {
-        let f = |p: i64, q: i64| -> Result<i64, Error> {
-            match op {
-                "Add" => p.checked_add(q),
-                "Sub" => p.checked_sub(q),
-                "Mul" => p.checked_mul(q),
-                _ => (q != 0).then(|| p.div_euclid(q)),
-            }
-            .ok_or_else(|| Error::Invalid(format!("{op} of {p} and {q} overflows or divides by 0")))
-        };
-        let (la, lb) = (a.len(), b.len());
-        if !(la == lb || la == 1 || lb == 1) {
-            return Err(Error::Shape(format!("{op} of constants of {la} and {lb} values")));
-        }
-        let dims = if la >= lb { a.dims.clone() } else { b.dims.clone() };
-        let n = la.max(lb);
-        let at =
-            [0, 1].map(|k| (0..n).map(|i| f(a.at[k][i % la], b.at[k][i % lb])).collect::<Result<Vec<i64>, Error>>());
-        let [p, q] = at;
-        return Ok(Const::Int(Ints { dims, at: [p?, q?] }));
-    }
-    let (a, b) = (x.float("an operand")?, y.float("an operand")?);
-    Ok(Const::Float(match op {
-        "Add" => a.add(&b),
-        "Sub" => a.sub(&b),
-        "Mul" => a.mul(&b),
-        _ => a.div(&b),
-    }))
-}
-
-/// Slice's settings from its inputs (opset 10+) or attributes.
-fn slice_spec(imp: &Importer, node: &NodeProto, rank: usize) -> Result<SliceSpec, Error> {
-    let list = |i: usize, what: &str| -> Result<Option<Vec<i64>>, Error> {
-        match imp.constant_input(node, i, what)? {
-            None => Ok(None),
-            Some(c) => Ok(Some(c.ints(what)?.values(what)?.to_vec())),
-        }
-    };
-    let starts = list(1, "starts")?.ok_or_else(|| Error::Invalid("starts is missing".into()))?;
-    let ends = list(2, "ends")?.ok_or_else(|| Error::Invalid("ends is missing".into()))?;
-    let axes = list(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps = list(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
-    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(Error::Invalid(format!(
-            "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length"
-        )));
-    }
-    let axes = axes.iter().map(|&a| axis(a, rank).map(|a| a as isize)).collect::<Result<_, _>>()?;
-    Ok(SliceSpec { axes, starts, ends, steps })
-}
-
-fn slice_const(imp: &Importer, node: &NodeProto, data: &Const) -> Result<Const, Error> {
-    let dims = data.dims();
-    let spec = slice_spec(imp, node, dims.len())?;
-    if let Const::Int(i) = data {
-        if dims.len() == 1 {
-            let one = |v: &[i64]| -> Result<Vec<i64>, Error> {
-                let t = Tensor::from_vec(v.iter().map(|&x| x as f32).collect(), [v.len()]);
-                Ok(crate::graph::slice(&t, &spec).to_vec().iter().map(|&x| x as i64).collect())
-            };
-            let at = [one(&i.at[0])?, one(&i.at[1])?];
-            return Ok(Const::Int(Ints { dims: vec![at[0].len()], at }));
-        }
-    }
-    Ok(Const::Float(crate::graph::slice(&data.float("the sliced value")?, &spec)))
-}
-
-// ----- shape ops on computed values ----------------------------------------------------------
 
 pub(super) fn import(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> {
     let a = Attrs::of(node);
@@ -580,4 +259,48 @@ fn pad(imp: &Importer, node: &NodeProto) -> Result<Op, Error> {
         other => return Err(Error::Invalid(format!("pad mode '{other}' is not constant, reflect or edge"))),
     };
     Ok(Op::Pad(PadSpec { pads: per_axis, mode, value }))
+}
+
+/// The dims after Squeeze (`unsqueeze` false) or Unsqueeze of `axes`.
+pub(super) fn squeeze_dims(d: &[usize], unsqueeze: bool, axes: Option<Vec<i64>>) -> Result<Vec<usize>, Error> {
+    if unsqueeze {
+        let axes = axes.ok_or_else(|| Error::Invalid("Unsqueeze needs axes".into()))?;
+        let rank = d.len() + axes.len();
+        let mut at: Vec<usize> = axes.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?;
+        at.sort_unstable();
+        let mut out = d.to_vec();
+        for a in at {
+            out.insert(a, 1);
+        }
+        return Ok(out);
+    }
+    let drop: Vec<usize> = match axes {
+        Some(axes) => axes.iter().map(|&a| axis(a, d.len())).collect::<Result<_, _>>()?,
+        None => (0..d.len()).filter(|&i| d[i] == 1).collect(),
+    };
+    if let Some(&a) = drop.iter().find(|&&a| d[a] != 1) {
+        return Err(Error::Shape(format!("squeeze: axis {a} of {d:?} is not 1")));
+    }
+    Ok((0..d.len()).filter(|i| !drop.contains(i)).map(|i| d[i]).collect())
+}
+
+/// Slice's settings from its inputs (opset 10+) or attributes.
+pub(super) fn slice_spec(imp: &Importer, node: &NodeProto, rank: usize) -> Result<SliceSpec, Error> {
+    let list = |i: usize, what: &str| -> Result<Option<Vec<i64>>, Error> {
+        match imp.constant_input(node, i, what)? {
+            None => Ok(None),
+            Some(c) => Ok(Some(c.ints(what)?.values(what)?.to_vec())),
+        }
+    };
+    let starts = list(1, "starts")?.ok_or_else(|| Error::Invalid("starts is missing".into()))?;
+    let ends = list(2, "ends")?.ok_or_else(|| Error::Invalid("ends is missing".into()))?;
+    let axes = list(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = list(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(Error::Invalid(format!(
+            "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length"
+        )));
+    }
+    let axes = axes.iter().map(|&a| axis(a, rank).map(|a| a as isize)).collect::<Result<_, _>>()?;
+    Ok(SliceSpec { axes, starts, ends, steps })
 }

@@ -9,6 +9,10 @@ GFLOP/s only for the conv2d workloads (backward = input and weight gradients, 2x
 
     python3 bench/torch_bench.py [--filter NAME] [--quick] [--threads 2] [--budget 2]
     python3 bench/torch_bench.py --serve     # reads workload names on stdin, ends each with {"done": name}
+
+With --serve, a line may instead be a model request (from `convlab bench --model`), JSON:
+{"name", "model": zoo name or null, "onnx": absolute path or null, "batch", "input": [C, H, W]}.
+ONNX Runtime runs the ONNX file itself; PyTorch runs a zoo model this script can build.
 """
 
 import argparse
@@ -139,25 +143,47 @@ def model_rows(name, budget, reps, threads):
 
 
 def ort_rows(name, net, x, batch, budget, reps, threads):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        print(f"onnxruntime not importable: skipping it for {name} (pip install onnxruntime onnx onnxscript)", file=sys.stderr)
-        return []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
         try:
             torch.onnx.export(net, (x,), path, input_names=["x"], output_names=["y"], dynamo=False)
         except Exception:  # older/newer exporters: fall back to the default one
             torch.onnx.export(net, (x,), path, input_names=["x"], output_names=["y"])
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        feed = {"x": x.numpy()}
-        ms = measure(lambda: sess.run(None, feed), budget, reps)
+        return ort_file_rows(name, path, x, batch, budget, reps, threads)
+
+
+def ort_file_rows(name, path, x, batch, budget, reps, threads):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print(f"onnxruntime not importable: skipping it for {name} (pip install onnxruntime onnx onnxscript)", file=sys.stderr)
+        return []
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    ms = measure(lambda: sess.run(None, feed), budget, reps)
     return [dict(name=name, peer="onnxruntime", layout="nchw", median_ms=ms, gflops=None, images_per_s=batch / ms * 1e3)]
+
+
+def request_rows(req, args):
+    """The peers on a model request: ONNX Runtime on the file, PyTorch on a known zoo model."""
+    budget, reps = (0.0, 1) if args.quick else (args.budget, 3)
+    name, batch = req["name"], req["batch"]
+    x = torch.randn(batch, *req["input"])
+    if req.get("onnx"):
+        return ort_file_rows(name, req["onnx"], x, batch, budget, reps, args.threads)
+    if req.get("model") in ("lenet5", "resnet18_cifar", "resnet18"):
+        net, _, _ = build(req["model"])
+        net.eval()
+        with torch.no_grad():
+            ms = measure(lambda: net(x), budget, reps)
+        rows = [dict(name=name, peer="torch", layout="nchw", median_ms=ms, gflops=None, images_per_s=batch / ms * 1e3)]
+        return rows + ort_rows(name, net, x, batch, budget, reps, args.threads)
+    print(f"{name}: no peer for this model (an ONNX file or lenet5/resnet18/resnet18_cifar)", file=sys.stderr)
+    return []
 
 
 def rows_for(name, args):
@@ -183,8 +209,11 @@ def main():
             name = line.strip()
             if not name:
                 continue
+            req = json.loads(name) if name.startswith("{") else None
+            name = req["name"] if req else name
             try:
-                for r in rows_for(name, args) if name in NAMES else []:
+                rows = request_rows(req, args) if req else rows_for(name, args) if name in NAMES else []
+                for r in rows:
                     print(json.dumps(r), flush=True)
             except Exception as e:  # report and go on: one failing peer must not end the run
                 print(f"{name}: {e!r}", file=sys.stderr)

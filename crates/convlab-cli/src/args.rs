@@ -7,14 +7,63 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use convlab::checkpoint::Normalization;
+use convlab::train::trained::{Trained, TrainedSource};
 
-/// The trained model to load.
-#[derive(Args, Debug, Clone)]
-pub struct CheckpointArgs {
+/// The trained model to load: a checkpoint, or an ONNX file with its own weights.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrainedArgs {
     /// A checkpoint written by `convlab train` (checkpoint.safetensors or best.safetensors); its
-    /// metadata names the model, its classes, input shape and normalization.
+    /// metadata names the model, its classes, input shape and normalization (default: none,
+    /// and then --model names an ONNX file).
+    #[arg(long, required_unless_present = "model")]
+    pub checkpoint: Option<PathBuf>,
+    /// An ONNX file (its weights are the model's; its classes are 0..K-1 unless --classes-file
+    /// names them); with --checkpoint, the model (zoo name, spec or file) to load its weights
+    /// into (default: the model the checkpoint names).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub model: Option<String>,
+    /// One class name per line, in the order of the model's outputs (default: the checkpoint's
+    /// names; 0..K-1 for an ONNX file).
+    #[arg(long, value_name = "FILE")]
+    pub classes_file: Option<PathBuf>,
+    /// Per-channel input means, `x' = (x - mean) / std` (with --std), e.g. 0.485,0.456,0.406
+    /// for torchvision's ImageNet models (default: the checkpoint's, none for an ONNX file).
+    #[arg(long, value_delimiter = ',', requires = "std", allow_hyphen_values = true)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel input standard deviations (with --mean), e.g. 0.229,0.224,0.225 (default:
+    /// the checkpoint's, none for an ONNX file).
+    #[arg(long, value_delimiter = ',', requires = "mean")]
+    pub std: Option<Vec<f32>>,
+}
+
+impl TrainedArgs {
+    /// What the arguments name, for [`convlab::train::trained::open`].
+    pub fn source(&self) -> TrainedSource {
+        TrainedSource {
+            checkpoint: self.checkpoint.clone(),
+            model: self.model.clone(),
+            classes_file: self.classes_file.clone(),
+            normalization: match (&self.mean, &self.std) {
+                (Some(mean), Some(std)) => Some(Normalization { mean: mean.clone(), std: std.clone() }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Opens the model.
+    pub fn open(&self) -> Result<Trained> {
+        Ok(convlab::train::trained::open(&self.source())?)
+    }
+
+    /// The file the model comes from, for messages: the checkpoint, else the model file.
+    pub fn file(&self) -> String {
+        match (&self.checkpoint, &self.model) {
+            (Some(c), _) => c.display().to_string(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// The model to build, by name or spec.

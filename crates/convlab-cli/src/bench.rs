@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names};
+use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names, Workload};
+use convlab::spec::{resolve_model, ModelSource};
 use serde_json::{json, Value};
 
 use crate::args::JsonArgs;
@@ -45,6 +46,67 @@ pub struct BenchArgs {
     /// Time budget per workload, in seconds.
     #[arg(long, default_value_t = 2.0)]
     budget: f64,
+    /// Time this model instead of the built-in workloads: a zoo name, a spec or an ONNX file
+    /// (inference in eval mode on random inputs); with --compare, ONNX Runtime runs the same
+    /// ONNX file (and PyTorch the same zoo model, where the peer script knows it) (default:
+    /// the built-in workloads).
+    #[arg(long)]
+    model: Option<String>,
+    /// Inputs per batch, with --model.
+    #[arg(long, default_value_t = 1, requires = "model")]
+    batch: usize,
+    /// Input shape without the batch with --model, e.g. 3x224x224 (default: the model's own).
+    #[arg(long, requires = "model")]
+    input: Option<String>,
+}
+
+/// The model of `--model`, as one workload.
+struct ModelBench {
+    name: String,
+    model: String,
+    input: Vec<usize>,
+    batch: usize,
+}
+
+impl ModelBench {
+    /// Resolves `--model` once to name the workload and fix its input shape.
+    fn new(args: &BenchArgs, model: &str) -> Result<ModelBench> {
+        if args.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        let input = args.input.as_deref().map(crate::summary::parse_shape).transpose()?;
+        let resolved = resolve_model(model, None, None, input.as_deref(), 0)?;
+        let label = match &resolved.source {
+            ModelSource::Zoo { name, .. } => name.clone(),
+            ModelSource::Spec(_) => "spec".into(),
+            ModelSource::Onnx { path } => {
+                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+        };
+        Ok(ModelBench {
+            name: format!("{label}_infer/b{}", args.batch),
+            model: model.to_string(),
+            input: resolved.input,
+            batch: args.batch,
+        })
+    }
+
+    fn workload(&self) -> Result<Workload> {
+        let resolved = resolve_model(&self.model, None, None, Some(&self.input), 0)?;
+        Ok(convlab::bench::inference(&self.name, resolved.module, &self.input, self.batch))
+    }
+
+    /// The peer's request: the zoo name or the ONNX file's absolute path, batch and input.
+    fn request(&self) -> String {
+        let lower = self.model.to_ascii_lowercase();
+        let onnx = lower.ends_with(".onnx").then(|| std::fs::canonicalize(&self.model).ok()).flatten();
+        let zoo = convlab::models::names().iter().any(|n| n.eq_ignore_ascii_case(&self.model));
+        json!({
+            "name": self.name, "model": zoo.then_some(&self.model), "onnx": onnx,
+            "batch": self.batch, "input": self.input,
+        })
+        .to_string()
+    }
 }
 
 /// One measured row.
@@ -60,7 +122,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
-    let names: Vec<String> = workload_names().into_iter().filter(|n| n.contains(&args.filter)).collect();
+    let custom = args.model.as_deref().map(|m| ModelBench::new(args, m)).transpose()?;
+    let names: Vec<String> = match &custom {
+        Some(c) => vec![c.name.clone()],
+        None => workload_names().into_iter().filter(|n| n.contains(&args.filter)).collect(),
+    };
     if names.is_empty() {
         bail!("no workload matches --filter {:?}; the workloads are: {}", args.filter, workload_names().join(", "));
     }
@@ -91,21 +157,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut table = Vec::new();
     for name in &names {
         // Built and run inside the pool so every rayon call in the workload uses its threads.
-        let measured = pool.install(|| {
-            let mut w = workload(name)?;
+        let row = pool.install(|| -> Result<Row> {
+            let mut w = match &custom {
+                Some(c) => c.workload()?,
+                None => workload(name).with_context(|| format!("unknown workload {name}"))?,
+            };
             let (median_ms, reps) = measure(&mut *w.run, budget, min_reps);
-            Some(Row {
+            Ok(Row {
                 name: name.clone(),
                 median_ms,
                 reps,
                 gflops: w.flops.map(|f| f / median_ms / 1e6),
                 images_per_s: w.images.map(|i| i as f64 / (median_ms / 1e3)),
             })
-        });
-        let row = measured.with_context(|| format!("unknown workload {name}"))?;
+        })?;
         print_row(args, &row, peak);
         if let Some(p) = peer.as_mut() {
-            let theirs = p.measure(name)?;
+            let request = custom.as_ref().map(ModelBench::request).unwrap_or_else(|| name.clone());
+            let theirs = p.measure(&request, name)?;
             for t in &theirs {
                 if args.format.json {
                     println!("{t}");
@@ -217,9 +286,10 @@ impl Peer {
         Ok(Peer { child, stdin, stdout })
     }
 
-    /// Sends `name`, collects result lines until `{"done": name}`.
-    fn measure(&mut self, name: &str) -> Result<Vec<Value>> {
-        writeln!(self.stdin, "{name}")?;
+    /// Sends `request` (a workload name, or a model as JSON), collects result lines until
+    /// `{"done": name}`.
+    fn measure(&mut self, request: &str, name: &str) -> Result<Vec<Value>> {
+        writeln!(self.stdin, "{request}")?;
         self.stdin.flush()?;
         let mut rows = Vec::new();
         loop {

@@ -11,19 +11,19 @@ use clap::Args;
 use convlab::data::{self, DataLoader, DataOptions, LoaderConfig, Split};
 use convlab::train::grid::{draw_grid, Tile};
 use convlab::train::plot::draw_confusion;
-use convlab::train::state::load_model;
 use convlab::train::{evaluate, Prediction};
 
-use crate::args::{BuiltinArgs, CheckpointArgs, DatasetArgs, OutArgs};
+use crate::args::{BuiltinArgs, DatasetArgs, OutArgs, TrainedArgs};
+use convlab::train::trained::Trained;
 
 #[derive(Args, Debug)]
 #[command(mut_arg("dataset", |a| a.required(true).help(
     "mnist, fashion-mnist, cifar10, builtin, or a folder of class subfolders: its test split is evaluated"
 )))]
-#[command(mut_arg("out", |a| a.help("Folder for confusion.png and mistakes.png (default: the checkpoint's folder)")))]
+#[command(mut_arg("out", |a| a.help("Folder for confusion.png and mistakes.png (default: the folder of the checkpoint, or of the ONNX file)")))]
 pub struct EvalArgs {
     #[command(flatten)]
-    pub trained: CheckpointArgs,
+    pub trained: TrainedArgs,
     #[command(flatten)]
     pub data: DatasetArgs,
     #[command(flatten)]
@@ -45,9 +45,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let checkpoint = &args.trained.checkpoint;
+    let checkpoint = args.trained.file();
     let dataset = args.data.name()?;
-    let (model, info) = load_model(checkpoint)?;
+    let Trained { module: model, info, .. } = args.trained.open()?;
     let opts = DataOptions {
         data_dir: args.data.data_dir.clone(),
         download: false,
@@ -63,7 +63,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "{}: images of shape {:?}, but the model in {} takes {:?}",
             dataset,
             ds.image_shape(),
-            checkpoint.display(),
+            checkpoint,
             info.input_shape
         );
     }
@@ -72,7 +72,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "{}: {} classes, but the model in {} has {}",
             dataset,
             ds.classes().len(),
-            checkpoint.display(),
+            checkpoint,
             info.class_names.len()
         );
     }
@@ -90,7 +90,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let k = classes.len();
     println!(
         "{}: {} on {} test images: accuracy {:.2}%, loss {:.4}",
-        checkpoint.display(),
+        checkpoint,
         info.model,
         ev.count,
         100.0 * ev.accuracy,
@@ -123,7 +123,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for (label, row) in labels.iter().zip(&m) {
         println!("  {label:>lw$} {}", row.iter().map(|v| format!("{v:>width$}")).collect::<Vec<_>>().join(" "));
     }
-    let out = args.output.or_else(|| checkpoint.parent().map(|p| p.to_path_buf()).unwrap_or_default());
+    let beside = args.trained.checkpoint.as_deref().or(args.trained.model.as_deref().map(std::path::Path::new));
+    let out = args.output.or_else(|| beside.and_then(|p| p.parent()).map(|p| p.to_path_buf()).unwrap_or_default());
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let cpath = out.join("confusion.png");
     draw_confusion(&cpath, &m, classes)?;

@@ -14,16 +14,16 @@ use clap::Args;
 use convlab::nn::{Forward, Mode};
 use convlab::no_grad;
 use convlab::train::grid::{draw_grid, min_max, Tile};
-use convlab::train::state::load_model;
 
-use crate::args::{CheckpointArgs, OutArgs};
+use crate::args::{OutArgs, TrainedArgs};
 use crate::images::load_input;
+use convlab::train::trained::Trained;
 
 #[derive(Args, Debug)]
 #[command(mut_arg("out", |a| a.required(true).help("Folder for the PNG files, one per layer")))]
 pub struct FeaturesArgs {
     #[command(flatten)]
-    pub trained: CheckpointArgs,
+    pub trained: TrainedArgs,
     /// The image file to run (PNG, JPEG, BMP).
     #[arg(long)]
     pub image: PathBuf,
@@ -36,7 +36,7 @@ pub struct FeaturesArgs {
 
 pub fn run(args: &FeaturesArgs) -> Result<()> {
     let out = args.output.path()?;
-    let (model, info) = load_model(&args.trained.checkpoint)?;
+    let Trained { module: model, info, .. } = args.trained.open()?;
     let (x, raw) = load_input(&args.image, info.input_shape, info.normalization.as_ref())?;
     std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
     let input = Tile { pixels: raw, shape: info.input_shape, caption: String::new() };

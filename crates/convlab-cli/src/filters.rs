@@ -9,15 +9,14 @@
 use anyhow::{anyhow, Result};
 use clap::Args;
 use convlab::train::grid::{draw_grid, min_max, Tile};
-use convlab::train::state::load_model;
 
-use crate::args::{CheckpointArgs, OutArgs};
+use crate::args::{OutArgs, TrainedArgs};
 
 #[derive(Args, Debug)]
 #[command(mut_arg("out", |a| a.required(true).help("PNG file to write the kernels to")))]
 pub struct FiltersArgs {
     #[command(flatten)]
-    pub trained: CheckpointArgs,
+    pub trained: TrainedArgs,
     /// The layer's name (`conv1`, `features.0`, `layer1.0.conv1`).
     #[arg(long)]
     pub layer: String,
@@ -30,7 +29,7 @@ pub struct FiltersArgs {
 
 pub fn run(args: &FiltersArgs) -> Result<()> {
     let out = args.output.path()?;
-    let (model, _) = load_model(&args.trained.checkpoint)?;
+    let model = args.trained.open()?.module;
     let tensors = model.state_dict();
     let convs: Vec<String> = tensors
         .iter()
@@ -41,7 +40,7 @@ pub fn run(args: &FiltersArgs) -> Result<()> {
     let w = tensors.get(&key).filter(|t| t.rank() == 4).ok_or_else(|| {
         anyhow!(
             "{}: no convolution layer '{}'; convolution layers: {}",
-            args.trained.checkpoint.display(),
+            args.trained.file(),
             args.layer,
             convs.join(", ")
         )

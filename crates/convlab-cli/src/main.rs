@@ -279,7 +279,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(a.trained.checkpoint, PathBuf::from("runs/lenet/best.safetensors"));
+        assert_eq!(a.trained.checkpoint, Some(PathBuf::from("runs/lenet/best.safetensors")));
         assert_eq!((a.data.dataset.as_deref(), a.data.data_dir), (Some("mnist"), path("data/mnist")));
         assert_eq!((a.builtin.builtin_size, a.output.out, a.batch_size, a.mistakes), (Some(9), None, 500, 32));
         assert!(parse_error("eval --checkpoint c.safetensors").contains("--dataset"));
@@ -289,7 +289,7 @@ mod tests {
         };
         assert_eq!(
             (a.trained.checkpoint, a.images.len(), a.top_k, a.format.json),
-            ("c.safetensors".into(), 2, 3, false)
+            (Some("c.safetensors".into()), 2, 3, false)
         );
         let Command::Predict(a) = parse("predict --checkpoint c.safetensors digit.png --json") else { panic!() };
         assert!(a.format.json);
@@ -342,7 +342,7 @@ mod tests {
         };
         assert_eq!(
             (a.trained.checkpoint, a.data.dataset.as_deref(), a.data.data_dir),
-            ("c.safetensors".into(), Some("builtin"), path("d"))
+            (Some("c.safetensors".into()), Some("builtin"), path("d"))
         );
         assert_eq!((a.port, a.threads), (0, 8));
         let Command::Explain(a) = parse("explain --checkpoint c.safetensors") else { panic!() };

@@ -12,16 +12,16 @@ use anyhow::{bail, Result};
 use clap::Args;
 use convlab::nn::Forward;
 use convlab::no_grad;
-use convlab::train::state::load_model;
 
-use crate::args::{CheckpointArgs, JsonArgs};
+use crate::args::{JsonArgs, TrainedArgs};
 use crate::images::load_input;
+use convlab::train::trained::Trained;
 
 #[derive(Args, Debug)]
 #[command(mut_arg("json", |a| a.help("One JSON object per image instead of text")))]
 pub struct PredictArgs {
     #[command(flatten)]
-    pub trained: CheckpointArgs,
+    pub trained: TrainedArgs,
     /// Image files (PNG, JPEG, BMP).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -36,7 +36,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
-    let (model, info) = load_model(&args.trained.checkpoint)?;
+    let Trained { module: model, info, .. } = args.trained.open()?;
     // Read every image first, so that a bad one fails before any output.
     let inputs = args
         .images

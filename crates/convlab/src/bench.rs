@@ -6,7 +6,8 @@
 //! Names (the same in `bench/torch_bench.py`): `conv2d_fwd/<shape>`, `conv2d_bwd/<shape>`
 //! (input and weight gradients, counted as twice the forward's FLOPs),
 //! `lenet5_train_step/b64`, `lenet5_infer/b1000`, `resnet18_cifar_train_step/b64`,
-//! `resnet18_cifar_infer/b256`, `resnet18_infer/b1`, `resnet18_infer/b8`.
+//! `resnet18_cifar_infer/b256`, `resnet18_infer/b1`, `resnet18_infer/b8`; and [`inference`]
+//! of any model (`convlab bench --model`).
 //!
 //! ```
 //! use convlab::bench::{measure, workload, workload_names};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::kernels::conv::{conv2d_backward_input, conv2d_backward_weight};
 use crate::models::{build, ModelConfig};
-use crate::nn::{Forward, Mode};
+use crate::nn::{Forward, Mode, Module};
 use crate::ops::conv::{conv2d_output_shape, Conv2dParams};
 use crate::ops::loss::{cross_entropy, CrossEntropyParams};
 use crate::optim::{Adam, AdamParams, Optimizer, Sgd, SgdParams};
@@ -101,32 +102,42 @@ pub fn workload(name: &str) -> Option<Workload> {
     let &(_, model, batch, train, side) = MODELS.iter().find(|m| m.0 == name)?;
     let config = ModelConfig::for_model(model).ok()?;
     let net = build(model, &config, 0).ok()?;
+    if !train {
+        return Some(inference(name, net, &[config.in_channels, side, side], batch));
+    }
     let macs = crate::summary::summarize(&*net, &[config.in_channels, side, side], 0).ok().map(|s| s.total_macs as f64);
     let x = Tensor::randn([batch, config.in_channels, side, side], 5);
     let targets: Vec<usize> = (0..batch).map(|i| i % config.num_classes).collect();
-    let run: Box<dyn FnMut()> = if train {
-        let params = net.named_parameters();
-        // LeNet-5 trains with Adam 1e-3 (the MNIST recipe), ResNet with SGD + momentum.
-        let mut opt: Box<dyn Optimizer> = if model == "lenet5" {
-            Box::new(Adam::new(params, AdamParams { lr: 1e-3, ..AdamParams::default() }))
-        } else {
-            Box::new(Sgd::new(params, SgdParams { lr: 0.01, momentum: 0.9, ..SgdParams::default() }))
-        };
-        let mut step = 0u64;
-        Box::new(move || {
-            step += 1;
-            let mut ctx = Forward::new(Mode::Train, step);
-            let logits = net.forward(&x, &mut ctx);
-            let loss = cross_entropy(&logits, &targets, &CrossEntropyParams::default());
-            let grads = loss.backward();
-            opt.step(&grads);
-        })
+    let params = net.named_parameters();
+    // LeNet-5 trains with Adam 1e-3 (the MNIST recipe), ResNet with SGD + momentum.
+    let mut opt: Box<dyn Optimizer> = if model == "lenet5" {
+        Box::new(Adam::new(params, AdamParams { lr: 1e-3, ..AdamParams::default() }))
     } else {
-        Box::new(move || drop(no_grad(|| net.run(&x, Mode::Eval))))
+        Box::new(Sgd::new(params, SgdParams { lr: 0.01, momentum: 0.9, ..SgdParams::default() }))
     };
+    let mut step = 0u64;
+    let run: Box<dyn FnMut()> = Box::new(move || {
+        step += 1;
+        let mut ctx = Forward::new(Mode::Train, step);
+        let logits = net.forward(&x, &mut ctx);
+        let loss = cross_entropy(&logits, &targets, &CrossEntropyParams::default());
+        let grads = loss.backward();
+        opt.step(&grads);
+    });
     // Training: forward + two backward products per layer, 3x the forward's FLOPs.
-    let flops = macs.map(|m| 2.0 * m * batch as f64 * if train { 3.0 } else { 1.0 });
+    let flops = macs.map(|m| 2.0 * m * batch as f64 * 3.0);
     Some(Workload { name: name.to_string(), flops, images: Some(batch), run })
+}
+
+/// Inference of `net` (eval mode, no gradients) on a random batch of `batch` inputs of shape
+/// `input` (`[C, H, W]`), as workload `name`: any zoo, spec or imported model.
+pub fn inference(name: &str, net: Box<dyn Module>, input: &[usize], batch: usize) -> Workload {
+    let macs = crate::summary::summarize(&*net, input, 0).ok().map(|s| s.total_macs as f64);
+    let mut dims = vec![batch];
+    dims.extend_from_slice(input);
+    let x = Tensor::randn(dims, 5);
+    let run = Box::new(move || drop(no_grad(|| net.run(&x, Mode::Eval))));
+    Workload { name: name.to_string(), flops: macs.map(|m| 2.0 * m * batch as f64), images: Some(batch), run }
 }
 
 /// Runs `f` once to warm up, then repeats it for `budget` (at least `min_reps` times, at

@@ -30,7 +30,7 @@ use convlab::explain::Explainer;
 
 use http::HttpConfig;
 
-use crate::args::{CheckpointArgs, DatasetArgs};
+use crate::args::{DatasetArgs, TrainedArgs};
 
 #[derive(Args, Debug)]
 #[command(mut_arg("dataset", |a| a.help(
@@ -38,7 +38,7 @@ use crate::args::{CheckpointArgs, DatasetArgs};
 )))]
 pub struct ExplainArgs {
     #[command(flatten)]
-    pub trained: CheckpointArgs,
+    pub trained: TrainedArgs,
     #[command(flatten)]
     pub data: DatasetArgs,
     /// Port to listen on (0: any free port).
@@ -112,7 +112,7 @@ pub fn run(args: &ExplainArgs) -> Result<()> {
         progress: true,
         ..DataOptions::default()
     };
-    let ex = Explainer::from_checkpoint(&args.trained.checkpoint, args.data.dataset.as_deref(), &data)?;
+    let ex = Explainer::from_source(&args.trained.source(), args.data.dataset.as_deref(), &data)?;
     for w in &ex.warnings {
         eprintln!("warning: {w}");
     }

@@ -108,11 +108,17 @@ impl Server {
 
     /// A server with more `convlab explain` options.
     pub fn start_with(checkpoint: &Path, args: &[&str]) -> Server {
+        let mut all = vec!["--checkpoint".to_string(), s(checkpoint)];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Server::start_args(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// `convlab explain ARGS --port 0`.
+    pub fn start_args(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_convlab"))
-            .args(["explain", "--checkpoint"])
-            .arg(checkpoint)
-            .args(["--port", "0"])
+            .arg("explain")
             .args(args)
+            .args(["--port", "0"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

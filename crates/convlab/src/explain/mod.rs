@@ -49,9 +49,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::checkpoint::{self, CheckpointMeta, Normalization};
+use crate::checkpoint::{CheckpointMeta, Normalization};
 use crate::data::{self, DataOptions, Dataset, Split};
 use crate::nn::{Forward, Mode, Module, Recorded};
+use crate::train::trained::TrainedSource;
 use crate::{no_grad, Error, Tensor};
 
 pub use hyper::{hyper, HyperQuery};
@@ -235,36 +236,29 @@ impl Explainer {
         })
     }
 
-    /// Loads a checkpoint written by `convlab train` (or [`checkpoint::save`] with the model's
+    /// Loads a checkpoint written by `convlab train` (or [`crate::checkpoint::save`] with the model's
     /// zoo name or spec text in its metadata), opens `dataset` (else the one its configuration
     /// names, if any) and finds `metrics.jsonl` beside it. A dataset the checkpoint names that
     /// cannot be opened any more (its folder deleted) is a warning in [`Explainer::warnings`]:
     /// the explainer starts without test samples. One given as `dataset` must open.
     pub fn from_checkpoint(path: &Path, dataset: Option<&str>, data_options: &DataOptions) -> Result<Explainer, Error> {
-        let ck = checkpoint::load(path)?;
-        let meta = ck.meta.clone();
-        if meta.model.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{}: the checkpoint does not name its model (metadata 'model' is empty)",
-                path.display()
-            )));
-        }
-        let cfg = meta.model_config();
-        let input = ["input_shape", "input"]
-            .iter()
-            .find_map(|k| meta.config.get(*k).and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok()));
+        let source = TrainedSource { checkpoint: Some(path.to_path_buf()), ..TrainedSource::default() };
+        Explainer::from_source(&source, dataset, data_options)
+    }
+
+    /// The model `source` names (a checkpoint, or an ONNX file with its class names and
+    /// normalization), with `dataset` (else the one a checkpoint names, as
+    /// [`Explainer::from_checkpoint`]). A model file without a dataset starts without test
+    /// samples: inputs come by upload or drawing.
+    pub fn from_source(
+        source: &TrainedSource,
+        dataset: Option<&str>,
+        data_options: &DataOptions,
+    ) -> Result<Explainer, Error> {
+        let trained = crate::train::trained::open(source)?;
+        let meta = trained.meta.clone();
         // `convlab train` records its settings (the dataset among them) as JSON text.
         let train: Option<Value> = meta.extra.get("train_config").and_then(|t| serde_json::from_str(t).ok());
-        let resolved = crate::spec::resolve_model(
-            &meta.model,
-            cfg.as_ref().map(|c| c.in_channels),
-            cfg.as_ref().map(|c| c.num_classes),
-            input.as_deref(),
-            0,
-        )
-        .map_err(|e| Error::Invalid(format!("{}: cannot rebuild model '{}': {e}", path.display(), meta.model)))?;
-        checkpoint::apply(&*resolved.module, &ck.tensors, true)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         let recorded = |k: &str| {
             meta.config
                 .get(k)
@@ -291,10 +285,11 @@ impl Explainer {
             },
             None => None,
         };
-        let mut ex = Explainer::new(resolved.module, &resolved.description, &resolved.input, meta, ds)?;
+        let input = trained.info.input_shape;
+        let mut ex = Explainer::new(trained.module, &trained.info.model, &input, meta, ds)?;
         ex.warnings = warnings;
-        let metrics = path.parent().map(|d| d.join("metrics.jsonl")).filter(|p| p.is_file());
-        ex.metrics_path = metrics;
+        let dir = source.checkpoint.as_deref().and_then(Path::parent);
+        ex.metrics_path = dir.map(|d| d.join("metrics.jsonl")).filter(|p| p.is_file());
         Ok(ex)
     }
 

@@ -14,7 +14,9 @@
 //! - [`evaluate`]: loss, accuracy and predictions of a model over a loader.
 //! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids (both with the
 //!   `plot` feature; without it a run writes no `curves.png`).
-//! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference.
+//! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference;
+//!   [`trained::open`]: that, or a model file with its own weights (ONNX), with class names
+//!   and normalization.
 //! - [`guard`]: the output-folder probe and the non-finite step check. A NaN or infinite
 //!   loss (or gradient) stops the run with [`Error::Training`](crate::Error::Training)
 //!   naming the step and the last good checkpoint, or with `skip_nonfinite` skips the step.
@@ -59,6 +61,7 @@ mod model;
 pub mod plot;
 mod sink;
 pub mod state;
+pub mod trained;
 mod trainer;
 
 pub use config::{OptimizerKind, TrainConfig};

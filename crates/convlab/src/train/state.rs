@@ -335,7 +335,11 @@ pub fn load_optimizer(
 /// classes) with the saved weights, and its description. Errors name the file: not a
 /// ConvLab checkpoint, an unknown model, weights that do not fit the named model.
 pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, ModelInfo), Error> {
-    let ck = checkpoint::load(path)?;
+    model_of(path, &checkpoint::load(path)?)
+}
+
+/// The model in checkpoint `ck`, read from `path` (see [`load_model`]).
+pub(crate) fn model_of(path: &Path, ck: &checkpoint::Checkpoint) -> Result<(Box<dyn Module>, ModelInfo), Error> {
     let info = ModelInfo::from_meta(path, &ck.meta)?;
     let bad = |m: String| Error::Format { path: path.display().to_string(), msg: m };
     let (model, _) =

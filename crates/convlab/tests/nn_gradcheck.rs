@@ -1,32 +1,12 @@
 //! Finite-difference gradient checks of every neural-network function and option, on small
 //! odd shapes with inputs kept away from kinks.
 
-use convlab::gradcheck::{gradcheck, GradCheck};
+mod common;
+
+use common::{away_from, ok};
+
 use convlab::ops::loss::{cross_entropy, l1_loss, mse_loss, nll_loss};
 use convlab::{Activation, BatchNormParams, CrossEntropyParams, Gelu, NllLossParams, Reduction, RunningStats, Tensor};
-
-fn ok(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
-    if let Err(e) = gradcheck(f, inputs, &GradCheck::default()) {
-        panic!("{what}: {e}");
-    }
-}
-
-/// Moves every value closer than `margin` to a kink `k` out to `k ± margin`.
-fn away_from(t: &Tensor, kinks: &[f32], margin: f32) -> Tensor {
-    let d = t
-        .to_vec()
-        .into_iter()
-        .map(|mut v| {
-            for &k in kinks {
-                if (v - k).abs() < margin {
-                    v = if v >= k { k + margin } else { k - margin };
-                }
-            }
-            v
-        })
-        .collect();
-    Tensor::from_vec(d, t.shape().clone())
-}
 
 #[test]
 fn activations() {

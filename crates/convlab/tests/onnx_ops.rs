@@ -3,35 +3,11 @@
 
 mod common;
 
-use common::{check, Fixtures};
-use convlab::gradcheck::{gradcheck, GradCheck};
+use common::{away_from, check, ok, Fixtures};
 use convlab::ops::activation::{HARDSIGMOID_ALPHA, HARDSIGMOID_BETA};
 use convlab::ops::layout::{slice_step_output_shape, SliceRange};
 use convlab::ops::pad::pad_output_shape;
 use convlab::{Activation, PaddingMode, Tensor};
-
-fn ok(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
-    if let Err(e) = gradcheck(f, inputs, &GradCheck::default()) {
-        panic!("{what}: {e}");
-    }
-}
-
-/// Moves every value closer than `margin` to a kink `k` out to `k ± margin`.
-fn away_from(t: &Tensor, kinks: &[f32], margin: f32) -> Tensor {
-    let d = t
-        .to_vec()
-        .into_iter()
-        .map(|mut v| {
-            for &k in kinks {
-                if (v - k).abs() < margin {
-                    v = if v >= k { k + margin } else { k - margin };
-                }
-            }
-            v
-        })
-        .collect();
-    Tensor::from_vec(d, t.shape().clone())
-}
 
 #[test]
 fn activations_match_pytorch_at_and_between_the_kinks() {

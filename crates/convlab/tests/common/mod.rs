@@ -51,6 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use convlab::data::{Dataset, MemoryDataset};
+use convlab::gradcheck::{gradcheck, GradCheck};
 use convlab::Tensor;
 use safetensors::SafeTensors;
 
@@ -289,4 +290,28 @@ pub fn stripes(n: usize, spec: &Stripes, state: u64) -> Arc<dyn Dataset> {
     }
     let classes = ["a", "b", "c", "d", "e", "f", "g", "h"][..spec.classes].iter().map(|c| c.to_string()).collect();
     Arc::new(MemoryDataset::new("toy", [1, spec.side, spec.side], classes, pixels, labels))
+}
+
+/// Asserts that `f`'s gradients at `inputs` match finite differences ([`GradCheck::default`]).
+pub fn ok(what: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
+    if let Err(e) = gradcheck(f, inputs, &GradCheck::default()) {
+        panic!("{what}: {e}");
+    }
+}
+
+/// Moves every value closer than `margin` to a kink `k` out to `k ± margin`.
+pub fn away_from(t: &Tensor, kinks: &[f32], margin: f32) -> Tensor {
+    let d = t
+        .to_vec()
+        .into_iter()
+        .map(|mut v| {
+            for &k in kinks {
+                if (v - k).abs() < margin {
+                    v = if v >= k { k + margin } else { k - margin };
+                }
+            }
+            v
+        })
+        .collect();
+    Tensor::from_vec(d, t.shape().clone())
 }

@@ -140,4 +140,25 @@ fn the_explainer_shows_an_onnx_model_without_a_dataset() {
     let probs: Vec<f64> = r["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
     assert_eq!(probs.len(), 5);
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{probs:?}");
+    drop(server);
+    // With a folder of larger images as --dataset: its test images, resized to 32×32.
+    for split in ["train", "test"] {
+        let d = dir.join("photos").join(split).join("a");
+        std::fs::create_dir_all(&d).unwrap();
+        image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 6, 90]))
+            .save(d.join("0.png"))
+            .unwrap();
+    }
+    let photos = s(&dir.join("photos"));
+    let server = Server::start_args(&["--model", &model, "--dataset", &photos]);
+    let get = |p: &str| -> Value { ureq::get(&format!("{}{p}", server.url)).call().unwrap().into_json().unwrap() };
+    let samples = get("/api/samples?offset=0&count=4");
+    assert_eq!(samples["samples"].as_array().unwrap().len(), 1, "{samples}");
+    let r: Value = ureq::post(&format!("{}/api/run", server.url))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"sample": 0}"#)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(r["probs"].as_array().unwrap().len(), 5, "{r}");
 }

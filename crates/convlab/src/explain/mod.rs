@@ -248,8 +248,9 @@ impl Explainer {
 
     /// The model `source` names (a checkpoint, or an ONNX file with its class names and
     /// normalization), with `dataset` (else the one a checkpoint names, as
-    /// [`Explainer::from_checkpoint`]). A model file without a dataset starts without test
-    /// samples: inputs come by upload or drawing.
+    /// [`Explainer::from_checkpoint`]; a folder's images are resized to the model's input).
+    /// A model file without a dataset starts without test samples: inputs come by upload or
+    /// drawing.
     pub fn from_source(
         source: &TrainedSource,
         dataset: Option<&str>,
@@ -271,6 +272,10 @@ impl Explainer {
         if opts.data_dir.is_none() && dataset.is_none() {
             opts.data_dir = recorded("data_dir").map(PathBuf::from);
         }
+        // Folder images are read at the model's input size and channels.
+        let [c, h, w] = trained.info.input_shape;
+        opts.image_size = opts.image_size.or(Some([h, w]));
+        opts.grayscale = opts.grayscale.or(Some(c == 1));
         let mut warnings = Vec::new();
         let ds = match name {
             Some(n) => match data::open(&n, Split::Test, &opts) {

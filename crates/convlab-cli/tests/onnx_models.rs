@@ -161,4 +161,9 @@ fn the_explainer_shows_an_onnx_model_without_a_dataset() {
         .into_json()
         .unwrap();
     assert_eq!(r["probs"].as_array().unwrap().len(), 5, "{r}");
+    // Its labels name the dataset's classes, not the model's: no confusion matrix.
+    match ureq::get(&format!("{}/api/confusion", server.url)).call() {
+        Err(ureq::Error::Status(_, r)) => assert!(r.into_string().unwrap().contains("not the model's")),
+        other => panic!("a confusion matrix over other classes: {:?}", other.map(|r| r.status())),
+    }
 }

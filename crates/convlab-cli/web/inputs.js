@@ -7,7 +7,8 @@ import { renderOverview } from './overview.js';
 import { refreshDetail } from './detail.js';
 import { refreshBeyond } from './beyond.js';
 
-const className = k => state.model.classes[k] || k;
+// A sample's label names a class of its dataset (which may not be the model's classes).
+const className = k => (state.model.dataset && state.model.dataset.classes[k]) || state.model.classes[k] || k;
 
 export async function loadSamples() {
   const box = document.getElementById('samples');
@@ -48,7 +49,7 @@ export async function runInput(what) {
     setRun(r);
     document.querySelectorAll('.thumb').forEach(t => t.classList.toggle('selected', Number(t.dataset.index) === state.selectedSample));
     const src = what.sample !== undefined ? `test image ${what.sample}` : what.file ? what.file.name : 'your drawing';
-    const label = r.label !== null && r.label !== undefined ? ` (true class: ${state.model.classes[r.label]})` : '';
+    const label = r.label !== null && r.label !== undefined ? ` (true class: ${className(r.label)})` : '';
     setStatus(`${src}${label}`);
   } catch (e) {
     setStatus(e.message, true);

@@ -119,6 +119,16 @@ impl Explainer {
             return Ok(v.clone());
         }
         let Some(d) = &self.dataset else { return Ok(Value::Null) };
+        if d.classes() != self.class_names.as_slice() {
+            let few = |c: &[String]| c.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+            return Err(Error::Invalid(format!(
+                "the dataset's {} classes ({}, ...) are not the model's {} ({}, ...): a confusion matrix needs the same classes",
+                d.classes().len(),
+                few(d.classes()),
+                self.class_names.len(),
+                few(&self.class_names)
+            )));
+        }
         let k = self.class_names.len();
         let n = d.len().min(limit);
         let mut matrix = vec![vec![0usize; k]; k];

@@ -39,10 +39,15 @@ pub fn run(args: &FiltersArgs) -> Result<()> {
     let key = format!("{}.weight", args.layer.trim_end_matches(".weight"));
     let w = tensors.get(&key).filter(|t| t.rank() == 4).ok_or_else(|| {
         anyhow!(
-            "{}: no convolution layer '{}'; convolution layers: {}",
+            "{}: no convolution layer '{}'; convolution layers: {}{}",
             args.trained.file(),
             args.layer,
-            convs.join(", ")
+            convs.iter().take(12).cloned().collect::<Vec<_>>().join(", "),
+            if convs.len() > 12 {
+                format!(", ... ({} in all; `convlab summary` lists them)", convs.len())
+            } else {
+                String::new()
+            }
         )
     })?;
     let d = w.dims().to_vec();

@@ -255,13 +255,18 @@ impl Explainer {
             .find_map(|k| meta.config.get(*k).and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok()));
         // `convlab train` records its settings (the dataset among them) as JSON text.
         let train: Option<Value> = meta.extra.get("train_config").and_then(|t| serde_json::from_str(t).ok());
-        let resolved = crate::spec::resolve_model(
-            &meta.model,
-            cfg.as_ref().map(|c| c.in_channels),
-            cfg.as_ref().map(|c| c.num_classes),
-            input.as_deref(),
-            0,
-        )
+        // An ONNX model trained for other classes gets its replaced classifier back first.
+        let resolved = match cfg.as_ref() {
+            Some(c) => crate::train::finetune::resolve_for_classes(&crate::train::finetune::ModelRequest {
+                model: &meta.model,
+                in_channels: Some(c.in_channels),
+                input: input.as_deref(),
+                classes: c.num_classes,
+                seed: 0,
+            })
+            .map(|(r, _)| r),
+            None => crate::spec::resolve_model(&meta.model, None, None, input.as_deref(), 0),
+        }
         .map_err(|e| Error::Invalid(format!("{}: cannot rebuild model '{}': {e}", path.display(), meta.model)))?;
         checkpoint::apply(&*resolved.module, &ck.tensors, true)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;

@@ -15,6 +15,8 @@
 //! - [`plot`]: `curves.png` and confusion-matrix PNGs; [`grid`]: image grids (both with the
 //!   `plot` feature; without it a run writes no `curves.png`).
 //! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference.
+//! - [`finetune`]: a network made for other classes (an ONNX file, torchvision weights) gets a
+//!   new classifier; `freeze_backbone` trains that classifier alone.
 //! - [`guard`]: the output-folder probe and the non-finite step check. A NaN or infinite
 //!   loss (or gradient) stops the run with [`Error::Training`](crate::Error::Training)
 //!   naming the step and the last good checkpoint, or with `skip_nonfinite` skips the step.
@@ -50,6 +52,7 @@
 pub mod collective;
 pub mod config;
 pub mod eval;
+pub mod finetune;
 #[cfg(feature = "plot")]
 pub mod grid;
 pub mod guard;
@@ -64,6 +67,6 @@ mod trainer;
 pub use config::{OptimizerKind, TrainConfig};
 pub use eval::{evaluate, Evaluation, Prediction};
 pub use metrics::{Observer, Progress, Record};
-pub use model::{build_model, data_options};
+pub use model::{build_model, build_run_model, data_options, BuiltModel};
 pub use state::{ModelInfo, Sums, TrainState};
 pub use trainer::{Outcome, Summary, Trainer};

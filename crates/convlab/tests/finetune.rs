@@ -182,6 +182,9 @@ fn an_imported_model_trains_saves_and_rebuilds_for_new_classes() {
     let x = Tensor::randn([2, 3, 32, 32], 9);
     let y = model.run(&x, Mode::Eval);
     assert_eq!(y.to_vec(), t.model.run(&x, Mode::Eval).to_vec());
+    // The explainer rebuilds it too (the dataset, in memory here, is not found: a warning).
+    let ex = convlab::explain::Explainer::from_checkpoint(&ck, None, &Default::default()).unwrap();
+    assert_eq!(ex.warnings.len(), 1, "{:?}", ex.warnings);
     // Resuming rebuilds the same model (same classifier) and continues.
     let mut more = Trainer::new(TrainConfig { steps: Some(4), ..onnx_config(false) }, bright(16), None, None).unwrap();
     more.resume_from(&ck).unwrap();

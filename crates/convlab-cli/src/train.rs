@@ -1,4 +1,6 @@
-//! `convlab train`: trains a zoo model on a dataset, with a progress bar per epoch, and
+//! `convlab train`: trains a model (a zoo name, a spec, or an ONNX file, whose classifier is
+//! replaced when it scores another number of classes) on a dataset, with a progress bar per
+//! epoch, and
 //! writes `config.json`, `metrics.jsonl`, `checkpoint.safetensors` (+ its optimizer state),
 //! `best.safetensors` and `curves.png` to `--out`. Ctrl-C stops at the next step boundary
 //! after saving; `--resume` continues exactly.
@@ -15,6 +17,8 @@
 //! convlab train --model lenet5 --dataset mnist --epochs 3 --optimizer adam --out runs/lenet
 //! convlab train --resume runs/lenet/checkpoint.safetensors
 //! convlab train --model lenet5 --dataset mnist --checkpoint-every 100 --skip-nonfinite --out runs/lenet
+//! convlab train --model resnet18.onnx --dataset my_folder --classes 5 --freeze-backbone --out runs/ft
+//! convlab train --model resnet18 --dataset my_folder --classes 5 --init resnet18.safetensors
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -41,6 +45,14 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub data: DatasetArgs,
+    /// Number of classes, checked against the dataset's (default: the dataset's). An ONNX
+    /// model made for another number gets a new classifier; a zoo model is built for it.
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Train only the classifier (the last Linear or 1×1 convolution); the rest keeps its
+    /// weights (batch norm still updates its running statistics, as in PyTorch).
+    #[arg(long)]
+    pub freeze_backbone: bool,
     /// Epochs to train (default: 1).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -84,7 +96,9 @@ pub struct TrainArgs {
     /// (default: a new run).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Start from the weights of this checkpoint (same model; default: a fresh initialization).
+    /// Start from the weights of this checkpoint or state_dict file (same model; a classifier
+    /// for another number of classes keeps its fresh initialization; default: a fresh
+    /// initialization).
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// Stop after this many steps in total (default: when the epochs are done).
@@ -175,6 +189,8 @@ pub fn config(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig
     c.horizontal_flip |= args.hflip;
     c.nesterov |= args.nesterov;
     c.label_smoothing = args.label_smoothing.unwrap_or(c.label_smoothing);
+    c.classes = args.classes.or(c.classes);
+    c.freeze_backbone |= args.freeze_backbone;
     c.check()?;
     Ok(c)
 }
@@ -292,10 +308,21 @@ fn train_on(
     if let Some(r) = ranks {
         trainer.set_collective(r.collective())?;
     }
+    if let (Some(r), true) = (&trainer.replaced, lead) {
+        eprintln!("{r}");
+    }
     if let Some(p) = &resume {
         trainer.resume_from(p)?;
     } else if let Some(p) = &init {
-        trainer.init_from(p)?;
+        let kept = trainer.init_from(p)?;
+        if let (Some(r), true) = (kept, lead) {
+            eprintln!("{}: {r} (freshly initialized; every other tensor loaded)", p.display());
+        }
+    }
+    if lead && trainer.config.freeze_backbone && !quiet {
+        let trained: usize =
+            convlab::train::finetune::trainable_parameters(&*trainer.model, true)?.iter().map(|(_, t)| t.numel()).sum();
+        eprintln!("backbone frozen: training the classifier's {trained} parameters alone");
     }
     if lead {
         check_free_space(&out, &trainer)?;

@@ -117,13 +117,42 @@ impl Tensor {
     /// Like [`Tensor::backward`], also keeping the gradients of the listed intermediate
     /// tensors (for saliency maps and Grad-CAM).
     pub fn backward_retaining(&self, retain: &[&Tensor]) -> Gradients {
+        self.backward_impl(retain, None)
+    }
+
+    /// Like [`Tensor::backward`], but only for the leaves `wanted` (PyTorch's
+    /// `torch.autograd.grad(loss, wanted)`): the parts of the graph from which no wanted leaf
+    /// is reached are not differentiated at all, so training only a network's last layer
+    /// costs the backward pass of that layer alone.
+    ///
+    /// ```
+    /// use convlab::Tensor;
+    /// let (w1, w2) = (Tensor::from_vec(vec![2.0], [1]).requires_grad_(), Tensor::from_vec(vec![3.0], [1]).requires_grad_());
+    /// let loss = (&(&w1 * &w1) * &w2).sum_all();
+    /// let grads = loss.backward_to(&[w2.clone()]);
+    /// assert_eq!(grads.get(&w2).unwrap().to_vec(), vec![4.0]);
+    /// assert!(grads.get(&w1).is_none());
+    /// ```
+    pub fn backward_to(&self, wanted: &[Tensor]) -> Gradients {
+        let wanted: HashSet<TensorId> = wanted.iter().map(|t| t.id()).collect();
+        self.backward_impl(&[], Some(&wanted))
+    }
+
+    fn backward_impl(&self, retain: &[&Tensor], wanted: Option<&HashSet<TensorId>>) -> Gradients {
         assert_eq!(self.numel(), 1, "backward() starts from a scalar loss, got shape {}", self.shape());
         let keep: HashSet<TensorId> = retain.iter().map(|t| t.id()).collect();
         let mut store = Gradients::default();
         if !self.requires_grad() {
             return store;
         }
-        let order = topological_order(self);
+        let mut order = topological_order(self);
+        if let Some(wanted) = wanted {
+            order = leading_to(order, wanted);
+        }
+        let on_path: HashSet<TensorId> = match wanted {
+            Some(_) => order.iter().map(|t| t.id()).collect(),
+            None => HashSet::new(),
+        };
         let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
         pending.insert(self.id(), Tensor::ones(self.shape().clone()));
         let _guard = NoGradGuard::new();
@@ -139,7 +168,7 @@ impl Tensor {
                 );
                 for (input, g) in node.inputs.iter().zip(input_grads) {
                     let Some(g) = g else { continue };
-                    if !input.requires_grad() {
+                    if !input.requires_grad() || (wanted.is_some() && !on_path.contains(&input.id())) {
                         continue;
                     }
                     assert_eq!(
@@ -183,6 +212,24 @@ fn accumulate(map: &mut HashMap<TensorId, Tensor>, id: TensorId, g: Tensor) {
             }
         }
     }
+}
+
+/// The tensors of `order` (inputs before the ops using them) from which a `wanted` leaf is
+/// reached, in the same order.
+fn leading_to(order: Vec<Tensor>, wanted: &HashSet<TensorId>) -> Vec<Tensor> {
+    let mut on_path: HashSet<TensorId> = HashSet::new();
+    let mut kept = Vec::new();
+    for t in order {
+        let reaches = match &t.0.node {
+            Some(node) => node.inputs.iter().any(|i| on_path.contains(&i.id())),
+            None => wanted.contains(&t.id()),
+        };
+        if reaches {
+            on_path.insert(t.id());
+            kept.push(t);
+        }
+    }
+    kept
 }
 
 /// Tensors reachable from `root` that require gradients, inputs before the ops using them.

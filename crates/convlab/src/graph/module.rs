@@ -44,6 +44,43 @@ impl GraphModule {
         self.graph
     }
 
+    /// After the layer node `node` changed its output width from `from` to `to` (a replaced
+    /// classifier), gives every Reshape computed from its output that names `from` as a fixed
+    /// size `to` there instead: exporters write `x.view(-1, 1000)` as a Reshape to `[0, 1000]`
+    /// or `[-1, 1000]`. Returns each changed node's index and former shape, for
+    /// [`GraphModule::restore_reshapes`].
+    pub(crate) fn resize_reshapes_after(&mut self, node: &str, from: usize, to: usize) -> Vec<(usize, Vec<i64>)> {
+        let mut downstream: HashSet<ValueId> = HashSet::new();
+        let mut changed = Vec::new();
+        let (from, to) = (from as i64, to as i64);
+        for (i, n) in self.graph.nodes.iter_mut().enumerate() {
+            if n.name == node {
+                downstream.extend(&n.outputs);
+                continue;
+            }
+            if !n.inputs.iter().any(|v| downstream.contains(v)) {
+                continue;
+            }
+            downstream.extend(&n.outputs);
+            if let super::Op::Reshape { shape } = &mut n.op {
+                if shape.contains(&from) {
+                    changed.push((i, shape.clone()));
+                    shape.iter_mut().filter(|d| **d == from).for_each(|d| *d = to);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Puts back the shapes [`GraphModule::resize_reshapes_after`] changed.
+    pub(crate) fn restore_reshapes(&mut self, changed: Vec<(usize, Vec<i64>)>) {
+        for (i, old) in changed {
+            if let Some(super::Op::Reshape { shape }) = self.graph.nodes.get_mut(i).map(|n| &mut n.op) {
+                *shape = old;
+            }
+        }
+    }
+
     /// Runs the graph on `x`, keeping each value only while a later node still reads it.
     fn run_graph(&self, x: &Tensor, ctx: &mut Forward) -> Vec<Tensor> {
         let g = &self.graph;
@@ -92,6 +129,19 @@ impl Module for GraphModule {
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
         self.graph.nodes.iter().filter_map(|n| Some((n.name.clone(), n.op.layer()?))).collect()
+    }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        self.graph.nodes.iter_mut().filter_map(|n| Some((n.name.clone(), n.op.layer_mut()?))).collect()
+    }
+
+    /// Re-infers every value's shape for the graph's input shape (after a layer node's op was
+    /// replaced): an error names the first node that cannot take its inputs.
+    fn validate(&self) -> Result<(), Error> {
+        let g = &self.graph;
+        g.shapes(&g.input_shape)
+            .map(|_| ())
+            .map_err(|e| Error::Shape(format!("graph '{}' on its input {}: {e}", g.name, g.input_text())))
     }
 
     fn describe(&self) -> String {

@@ -130,6 +130,25 @@ impl Op {
         })
     }
 
+    /// [`Op::layer`], mutably (to replace the layer's settings and weights in place).
+    pub fn layer_mut(&mut self) -> Option<&mut dyn Module> {
+        Some(match self {
+            Op::Conv2d(m) => m,
+            Op::Conv1d(m) => m,
+            Op::ConvTranspose2d(m) => m,
+            Op::BatchNorm(m) => m,
+            Op::Linear(m) => m,
+            Op::MaxPool2d(m) => m,
+            Op::AvgPool2d(m) => m,
+            Op::AdaptiveAvgPool2d(m) => m,
+            Op::Act(m) => m,
+            Op::Softmax(m) => m,
+            Op::Flatten(m) => m,
+            Op::Dropout(m) => m,
+            _ => return None,
+        })
+    }
+
     /// The layer's class name (`"Conv2d"`), or the graph op's ONNX name (`"Add"`).
     pub fn kind(&self) -> &'static str {
         if let Some(m) = self.layer() {

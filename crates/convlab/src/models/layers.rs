@@ -54,6 +54,10 @@ impl Module for Network {
     fn children(&self) -> Vec<(String, &dyn Module)> {
         self.layers.children()
     }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        self.layers.children_mut()
+    }
 }
 
 /// How a zoo network initializes its convolution weights.

@@ -99,4 +99,15 @@ impl Module for LeNet5 {
             ("fc3".into(), &self.fc3),
         ]
     }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        // The layers with weights (the ReLU and the pooling are shared by several places).
+        vec![
+            ("conv1".into(), &mut self.conv1 as &mut dyn Module),
+            ("conv2".into(), &mut self.conv2),
+            ("fc1".into(), &mut self.fc1),
+            ("fc2".into(), &mut self.fc2),
+            ("fc3".into(), &mut self.fc3),
+        ]
+    }
 }

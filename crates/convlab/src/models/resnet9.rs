@@ -134,4 +134,16 @@ impl Module for ResNet9 {
             ("classifier".into(), &self.classifier),
         ]
     }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        vec![
+            ("conv1".into(), &mut self.conv1 as &mut dyn Module),
+            ("conv2".into(), &mut self.conv2),
+            ("res1".into(), &mut self.res1),
+            ("conv3".into(), &mut self.conv3),
+            ("conv4".into(), &mut self.conv4),
+            ("res2".into(), &mut self.res2),
+            ("classifier".into(), &mut self.classifier),
+        ]
+    }
 }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod activation;
+pub mod classifier;
 pub mod conv;
 pub mod init;
 pub mod linear;
@@ -31,6 +32,7 @@ pub mod pool;
 pub mod sequential;
 
 pub use activation::{Act, Softmax};
+pub use classifier::{find_classifier, replace_classifier, Classifier, Replacement};
 pub use conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 pub use init::ParamRng;
 pub use linear::{Dropout, Flatten, Identity, Linear};

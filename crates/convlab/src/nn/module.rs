@@ -201,6 +201,24 @@ pub trait Module: Any + Send + Sync {
         Vec::new()
     }
 
+    /// Mutable access to the direct children that this module owns alone, under the names
+    /// [`Module::children`] gives them (a child shared under several names, such as one
+    /// ReLU run at several places, is left out). What replaces a layer in place uses it
+    /// ([`crate::nn::replace_classifier`]); the default (no children) suits a leaf, and a
+    /// container that does not override it keeps its children fixed.
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        Vec::new()
+    }
+
+    /// Checks that the module still fits together after a child was changed through
+    /// [`Module::children_mut`]. The default accepts: a chain of layers is checked by
+    /// [`Module::output_shape`] when it is used; a graph re-infers the shapes of its values for
+    /// its own input shape, so a node after the changed layer that cannot take its new
+    /// output is named.
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// The settings as one line, like PyTorch's `extra_repr` ("1, 6, kernel_size=(5, 5)").
     fn describe(&self) -> String {
         String::new()

@@ -67,4 +67,8 @@ impl Module for Sequential {
     fn children(&self) -> Vec<(String, &dyn Module)> {
         self.layers.iter().map(|(n, m)| (n.clone(), m.as_ref())).collect()
     }
+
+    fn children_mut(&mut self) -> Vec<(String, &mut dyn Module)> {
+        self.layers.iter_mut().map(|(n, m)| (n.clone(), m.as_mut())).collect()
+    }
 }

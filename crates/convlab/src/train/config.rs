@@ -92,6 +92,19 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Loader threads.
     pub workers: usize,
+    /// The number of classes the run is for, checked against the dataset's (None: the
+    /// dataset's). A model built for another count gets a new classifier (an ONNX file's) or
+    /// is built for this one (a zoo model); see [`super::finetune`].
+    pub classes: Option<usize>,
+    /// Train only the classifier ([`crate::nn::find_classifier`]): the optimizer receives its
+    /// parameters alone and no gradient is computed for the rest (the backbone).
+    ///
+    /// NOTE: the backbone still runs in training mode, as in PyTorch after
+    /// `backbone.requires_grad_(False)` with `model.train()`: dropout stays active and batch
+    /// norm normalizes with each batch's statistics and updates its running averages, which
+    /// adapts them to the new images. (PyTorch users who want the pretrained statistics
+    /// kept call `.eval()` on the backbone; that is not an option here.)
+    pub freeze_backbone: bool,
 }
 
 impl Default for TrainConfig {
@@ -125,6 +138,8 @@ impl Default for TrainConfig {
             horizontal_flip: false,
             test_limit: None,
             workers: 1,
+            classes: None,
+            freeze_backbone: false,
         }
     }
 }
@@ -150,6 +165,9 @@ impl TrainConfig {
         }
         if self.checkpoint_every == Some(0) {
             return bad("checkpoint_every must be at least 1".into());
+        }
+        if self.classes == Some(0) {
+            return bad("classes must be at least 1".into());
         }
         if self.threads == Some(0) {
             return bad("threads must be at least 1".into());

@@ -17,6 +17,8 @@
 //! - [`state::load_model`]: a trained model back from its checkpoint, ready for inference;
 //!   [`trained::open`]: that, or a model file with its own weights (ONNX), with class names
 //!   and normalization.
+//! - [`finetune`]: a network made for other classes (an ONNX file, torchvision weights) gets a
+//!   new classifier; `freeze_backbone` trains that classifier alone.
 //! - [`guard`]: the output-folder probe and the non-finite step check. A NaN or infinite
 //!   loss (or gradient) stops the run with [`Error::Training`](crate::Error::Training)
 //!   naming the step and the last good checkpoint, or with `skip_nonfinite` skips the step.
@@ -52,6 +54,7 @@
 pub mod collective;
 pub mod config;
 pub mod eval;
+pub mod finetune;
 #[cfg(feature = "plot")]
 pub mod grid;
 pub mod guard;
@@ -67,6 +70,6 @@ mod trainer;
 pub use config::{OptimizerKind, TrainConfig};
 pub use eval::{evaluate, Evaluation, Prediction};
 pub use metrics::{Observer, Progress, Record};
-pub use model::{build_model, data_options};
+pub use model::{build_model, build_run_model, data_options, BuiltModel};
 pub use state::{ModelInfo, Sums, TrainState};
 pub use trainer::{Outcome, Summary, Trainer};

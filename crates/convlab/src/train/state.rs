@@ -5,7 +5,8 @@
 //!   name, `config` (`in_channels`, `num_classes`, `input_shape` `[C, H, W]`), completed
 //!   epochs, class names and normalization, plus two extra entries: `train_config` (the
 //!   [`TrainConfig`] as JSON) and `train_state` (the [`TrainState`]: epoch, step within it,
-//!   global step, best test accuracy, wall time).
+//!   global step, best test accuracy, wall time); for an ONNX model given a new classifier,
+//!   `replaced_classifier` ([`super::finetune::REPLACED_CLASSIFIER`]).
 //! - `checkpoint.optimizer.safetensors` (for `X.safetensors`, `X.optimizer.safetensors`): the
 //!   optimizer's state dict (`"<param>.<state>"` keys, e.g. `fc1.weight.exp_avg`) with
 //!   metadata `optimizer`, `step` and `id`; the model file's metadata names the same `id`

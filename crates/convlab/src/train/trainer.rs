@@ -8,15 +8,16 @@ use std::time::Duration;
 use self::epoch::{Clock, Counters, Run};
 use super::collective::{average_buffers, Collective, Shard};
 use super::eval::Evaluation;
+use super::finetune::{load_init, replaced_meta, trainable_parameters, REPLACED_CLASSIFIER};
 use super::guard::probe_writable;
 use super::metrics::{Curves, JsonlWriter, Observer};
-use super::model::build_model;
+use super::model::build_run_model;
 use super::sink::{add_point, Sink};
 use super::state::{load_optimizer, read_resumable, save_training, ModelInfo, TrainState, OPTIMIZER_ID};
 use super::TrainConfig;
-use crate::checkpoint::{self, remove_stale_temp_files, write_atomic};
+use crate::checkpoint::{self, remove_stale_temp_files, write_atomic, CheckpointMeta};
 use crate::data::{self, Augment, DataLoader, Dataset, LoaderConfig, Split};
-use crate::nn::Module;
+use crate::nn::{Module, Replacement};
 use crate::optim::{Optimizer, Schedule};
 use crate::{CrossEntropyParams, Error, Tensor};
 
@@ -52,6 +53,8 @@ pub struct Trainer {
     pub config: TrainConfig,
     pub model: Box<dyn Module>,
     pub info: ModelInfo,
+    /// The classifier replaced to fit the dataset's classes (an ONNX model's), if one was.
+    pub replaced: Option<Replacement>,
     pub state: TrainState,
     opt: Box<dyn Optimizer + Send>,
     schedule: Schedule,
@@ -92,9 +95,13 @@ impl Trainer {
         }
         let shape = train.image_shape();
         let classes: Vec<String> = train.classes().to_vec();
-        let (model, description) = build_model(&config.model, shape, classes.len(), config.seed)?;
+        if let Some(n) = config.classes.filter(|&n| n != classes.len()) {
+            return Err(Error::Invalid(format!("dataset '{}' has {} classes, not {n}", train.name(), classes.len())));
+        }
+        let built = build_run_model(&config.model, shape, classes.len(), config.seed)?;
+        let model = built.module;
         let info = ModelInfo {
-            model: description,
+            model: built.description,
             input_shape: shape,
             class_names: classes,
             normalization: normalization.clone(),
@@ -126,11 +133,12 @@ impl Trainer {
         let test = test.map(|t| loader(t, config.eval_batch_size, false)).transpose()?;
         let total = config.total_steps(train.batches_per_epoch());
         let schedule = config.schedule(train.batches_per_epoch(), total)?;
-        let opt = config.optimizer(model.named_parameters())?;
+        let opt = config.optimizer(trainable_parameters(&*model, config.freeze_backbone)?)?;
         Ok(Trainer {
             config,
             model,
             info,
+            replaced: built.replaced,
             state: TrainState::default(),
             opt,
             schedule,
@@ -195,9 +203,11 @@ impl Trainer {
         self.config.total_steps(self.batches_per_epoch())
     }
 
-    /// Starts from the weights of a checkpoint (strict; the model's architecture must match).
-    pub fn init_from(&mut self, path: &Path) -> Result<(), Error> {
-        checkpoint::load_into(path, &*self.model).map(|_| ())
+    /// Starts from the weights of a checkpoint or `state_dict` file: every tensor must fit,
+    /// except a classifier for another number of classes, which keeps its fresh
+    /// initialization (returned; see [`load_init`]).
+    pub fn init_from(&mut self, path: &Path) -> Result<Option<Replacement>, Error> {
+        load_init(path, &*self.model)
     }
 
     /// Continues the run saved in training checkpoint `path`: model, optimizer state, step
@@ -220,6 +230,16 @@ impl Trainer {
         Ok(())
     }
 
+    /// The checkpoint metadata now: the model's, the run's settings and state, and the
+    /// replaced classifier.
+    fn meta(&self) -> CheckpointMeta {
+        let mut meta = self.info.meta(&self.config, &self.state);
+        if let Some(r) = &self.replaced {
+            meta.extra.insert(REPLACED_CLASSIFIER.into(), replaced_meta(r));
+        }
+        meta
+    }
+
     fn path(&self, name: &str) -> Option<PathBuf> {
         self.out.as_ref().map(|d| d.join(name))
     }
@@ -228,7 +248,7 @@ impl Trainer {
     fn save(&mut self, name: &str, sink: &mut Sink) -> Result<(), Error> {
         if let Some(p) = self.path(name) {
             sink.sync()?;
-            let meta = self.info.meta(&self.config, &self.state);
+            let meta = self.meta();
             save_training(&p, &*self.model, &*self.opt, &kind_name(&self.config), &meta, self.state.step)?;
             self.last_saved = Some((p, self.state.step));
         }
@@ -300,7 +320,7 @@ impl Trainer {
             }
             sink.metrics = Some(w);
         }
-        let named: Vec<(String, Tensor)> = self.model.named_parameters();
+        let named: Vec<(String, Tensor)> = trainable_parameters(&*self.model, self.config.freeze_backbone)?;
         Ok(Run {
             batches_per_epoch: self.train.batches_per_epoch(),
             total_steps: self.total_steps(),

@@ -120,7 +120,7 @@ impl Trainer {
     fn step(&mut self, batch: &Batch, run: &Run, observer: &mut dyn Observer) -> Result<StepTotals, Error> {
         let lr = self.schedule.lr(self.config.lr, self.state.step);
         self.opt.set_lr(lr);
-        let (mut grads, loss_sum, correct) = self.forward_backward(batch, &run.ce);
+        let (mut grads, loss_sum, correct) = self.forward_backward(batch, &run.ce, &run.params);
         let local = StepTotals {
             images: batch.labels.len(),
             loss_sum,
@@ -140,8 +140,9 @@ impl Trainer {
 
     /// Forward and backward on this process's images of `batch`: the gradients, the summed
     /// loss and the correct predictions. A rank's shard of a short last batch may be empty:
-    /// it adds nothing.
-    fn forward_backward(&self, batch: &Batch, ce: &CrossEntropyParams) -> (Gradients, f64, usize) {
+    /// it adds nothing. With a frozen backbone only the gradients of `params` (the
+    /// classifier's) are computed.
+    fn forward_backward(&self, batch: &Batch, ce: &CrossEntropyParams, params: &[Tensor]) -> (Gradients, f64, usize) {
         let n = batch.labels.len();
         if n == 0 {
             return (Gradients::default(), 0.0, 0);
@@ -152,7 +153,8 @@ impl Trainer {
         let classes = logits.dims()[1];
         let correct =
             argmax_rows(&logits.to_vec(), classes).iter().zip(&batch.labels).filter(|((p, _), y)| p == *y).count();
-        (loss.backward(), loss.item() as f64 * n as f64, correct)
+        let grads = if self.config.freeze_backbone { loss.backward_to(params) } else { loss.backward() };
+        (grads, loss.item() as f64 * n as f64, correct)
     }
 
     /// With ranks: the global batch's totals and flags, and the gradient of its mean loss in
@@ -301,7 +303,7 @@ impl Trainer {
             self.state.best_test_acc = Some(acc);
             self.state.best_step = Some(self.state.step);
             if let Some(p) = self.path("best.safetensors") {
-                checkpoint::save(&p, &*self.model, &self.info.meta(&self.config, &self.state))?;
+                checkpoint::save(&p, &*self.model, &self.meta())?;
             }
         }
         Ok(())

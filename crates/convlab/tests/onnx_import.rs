@@ -79,3 +79,14 @@ fn compare_all(dir: &std::path::Path, cases: &[Value]) {
     }
     assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
+
+/// A 10 KB file (found by the `onnx_graph` fuzz target) whose shape arithmetic asks for a
+/// constant of 16.8 million values: refused before it is allocated, by the budget a file of
+/// that size gets, with the node named.
+#[test]
+fn a_small_file_cannot_fold_a_huge_constant() {
+    let path = dir().join("hostile/huge_folded_constant.onnx");
+    let err = convlab::onnx::load(&path, None).err().expect("refused").to_string();
+    assert!(err.contains("huge_folded_constant.onnx") && err.contains("ConstantOfShape"), "{err}");
+    assert!(err.contains("too large to compute at import"), "{err}");
+}

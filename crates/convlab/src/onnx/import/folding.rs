@@ -54,9 +54,18 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
                 (_, c) => Const::Int(c.ints("the cast value")?),
             }
         }
-        "Gather" => gather(&arg(0)?, &arg(1)?, Attrs::of(node).int("axis", 0)?)?,
+        "Gather" => {
+            let (data, indices) = (arg(0)?, arg(1)?);
+            let ax = axis(Attrs::of(node).int("axis", 0)?, data.dims().len())?;
+            let mut out = data.dims();
+            out.splice(ax..=ax, indices.dims());
+            folded_size_in(imp, out)?;
+            gather(&data, &indices, ax as i64)?
+        }
         "Concat" => {
             let parts: Vec<Const> = (0..node.input.len()).map(arg).collect::<Result<_, _>>()?;
+            let n = parts.iter().map(|p| p.dims().iter().product::<usize>()).fold(0usize, usize::saturating_add);
+            folded_size_in(imp, vec![n])?;
             concat(&parts, Attrs::of(node).int("axis", 0)?)?
         }
         "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => {
@@ -101,10 +110,15 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
                 }
             }
         }
-        "Add" | "Sub" | "Mul" | "Div" => arithmetic(op, &arg(0)?, &arg(1)?)?,
+        "Add" | "Sub" | "Mul" | "Div" => {
+            let (x, y) = (arg(0)?, arg(1)?);
+            let out = Shape::broadcast(&Shape::from(x.dims().as_slice()), &Shape::from(y.dims().as_slice()))?;
+            folded_size_in(imp, out.dims().to_vec())?;
+            arithmetic(op, &x, &y)?
+        }
         "ConstantOfShape" => {
             let dims = arg(0)?.ints("the shape")?;
-            let dims = folded_size(sizes(dims.values("the shape")?, "the shape")?)?;
+            let dims = folded_size_in(imp, sizes(dims.values("the shape")?, "the shape")?)?;
             let value = match Attrs::of(node).tensor("value")? {
                 Some(t) => imp.constant(t)?,
                 None => Const::Float(Tensor::zeros([1])),
@@ -121,9 +135,11 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
                 (Const::Int(_), Const::Int(_), Const::Int(_)) => {
                     let one = |c: &Const, w: &str| -> Result<i64, Error> { Ok(c.ints(w)?.values(w)?[0]) };
                     let (s, l, d) = (one(&s, "start")?, one(&l, "limit")?, one(&d, "delta")?);
-                    if d == 0 || (l as i128 - s as i128) / d as i128 > MAX_FOLDED as i128 {
-                        return Err(Error::Invalid(format!("range {s}..{l} by {d} is empty-stepped or too long")));
+                    if d == 0 {
+                        return Err(Error::Invalid(format!("range {s}..{l} has a step of 0")));
                     }
+                    let n = ((l as i128 - s as i128) / d as i128).clamp(0, usize::MAX as i128) as usize;
+                    folded_size_in(imp, vec![n.saturating_add(1)])?;
                     let v: Vec<i64> =
                         (0..).map(|k| s + k * d).take_while(|&x| if d > 0 { x < l } else { x > l }).collect();
                     Const::Int(Ints::vector(v))
@@ -137,24 +153,36 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
             let target = sizes(shape.values("the shape")?, "the shape")?;
             let x = c.float("the expanded value")?;
             let out = Shape::broadcast(x.shape(), &Shape::from(target.as_slice()))?;
-            Const::Float(x.broadcast_to(folded_size(out.dims().to_vec())?))
+            Const::Float(x.broadcast_to(folded_size_in(imp, out.dims().to_vec())?))
         }
         _ => return Ok(false),
     };
+    // Every folded constant is kept: the budget counts them all.
+    let n: usize = folded.dims().iter().product();
+    folded_size_in(imp, folded.dims())?;
+    imp.folded.set(imp.folded.get() + n);
     imp.define(node, vec![Val::Const(folded)])?;
     Ok(true)
 }
 
-/// The most values a folded constant may hold: shape arithmetic needs a handful, and a file
-/// may not make the importer allocate beyond what its own bytes hold by much.
+/// The most values one folded constant may hold: shape arithmetic needs a handful.
 const MAX_FOLDED: usize = 1 << 24;
 
-/// `dims`, checked against [`MAX_FOLDED`].
-fn folded_size(dims: Vec<usize>) -> Result<Vec<usize>, Error> {
+/// How many values all the constants folded from `model` may hold together: 2^20, and 4 more
+/// per byte of the model's message, so that a small file cannot make the importer allocate
+/// much more than it holds (each step checks its result before it allocates it).
+pub(super) fn fold_limit(model: &crate::onnx::Model) -> usize {
+    use prost::Message;
+    (1usize << 20).saturating_add(model.proto().encoded_len().saturating_mul(4))
+}
+
+/// `dims`, checked against [`MAX_FOLDED`] and what is left of the importer's budget.
+fn folded_size_in(imp: &Importer, dims: Vec<usize>) -> Result<Vec<usize>, Error> {
+    let left = imp.fold_limit.saturating_sub(imp.folded.get()).min(MAX_FOLDED);
     match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
-        Some(n) if n <= MAX_FOLDED => Ok(dims),
+        Some(n) if n <= left => Ok(dims),
         _ => Err(Error::Invalid(format!(
-            "a constant of shape {dims:?} is too large to compute at import (at most {MAX_FOLDED} values)"
+            "a constant of shape {dims:?} is too large to compute at import ({left} more values allowed for this file)"
         ))),
     }
 }

@@ -50,6 +50,9 @@ struct Importer<'m> {
     names: HashSet<String>,
     /// The batch size the file's input declares, when it fixes one.
     declared_batch: Option<usize>,
+    /// Values of the constants folded so far, and how many the file allows ([`folding`]).
+    folded: std::cell::Cell<usize>,
+    fold_limit: usize,
 }
 
 /// Builds the graph of `model` for inputs of shape `[C, H, W]` (`input`, or the file's own).
@@ -79,6 +82,8 @@ pub fn import(model: &Model, input: Option<&[usize]>) -> Result<Graph, Error> {
         placed: HashMap::new(),
         names: HashSet::new(),
         declared_batch: declared_batch(first),
+        folded: std::cell::Cell::new(0),
+        fold_limit: folding::fold_limit(model),
     };
     imp.env.insert(first.name.clone(), Val::Dyn(imp.graph.input()));
     for t in &g.initializer {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use convlab::bench::{fma_peaks_gflops, measure, workload, workload_names, Workload};
+use convlab::kernels::simd;
 use convlab::spec::{resolve_model, ModelSource};
 use serde_json::{json, Value};
 
@@ -141,6 +142,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for (isa, g) in &peaks {
             println!("{}", json!({"name": format!("fma_peak/{isa}"), "threads": args.threads, "gflops": g}));
         }
+        println!("{}", json!({"name": "machine", "cpu": cpu_name(), "kernel_isa": simd::active().name()}));
     } else {
         println!(
             "ConvLab bench: {} threads, measured FMA peak GFLOP/s: {}{}",
@@ -149,6 +151,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             if args.quick { " (quick)" } else { "" }
         );
         println!("(peak % is of the first, widest one; malloc: {malloc})");
+        println!("CPU: {}; ConvLab's kernels use {} (CONVLAB_ISA caps it)", cpu_name(), simd::active().name());
         println!(
             "{:<32} {:>10} {:>6} {:>9} {:>6} {:>10}",
             "workload", "median ms", "reps", "GFLOP/s", "peak", "images/s"
@@ -309,6 +312,14 @@ impl Peer {
         drop(self.stdin);
         let _ = self.child.wait();
     }
+}
+
+/// The CPU's model name (`/proc/cpuinfo` on Linux), for the numbers it goes with.
+fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let name =
+        info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim());
+    name.unwrap_or("unknown CPU").to_string()
 }
 
 fn script_path() -> Option<PathBuf> {

@@ -172,3 +172,24 @@ fn pool_dilation_and_ceil_mode() {
     let v = json_output(&["pool2d", "--input", x, "--kernel-size", "2", "--ceil-mode"]);
     assert_eq!(v["output"], serde_json::json!([[7.0, 9.0, 10.0], [17.0, 19.0, 20.0], [22.0, 24.0, 25.0]]));
 }
+
+#[test]
+fn convlab_isa_caps_the_kernels_vector_extension() {
+    let run = |isa: &str| -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_convlab"))
+            .args(["bench", "--filter", "conv2d_fwd/lenet_conv1", "--quick", "--json"])
+            .env("CONVLAB_ISA", isa)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let line = out.lines().find(|l| l.contains("\"machine\"")).expect("a machine line");
+        serde_json::from_str(line).unwrap()
+    };
+    let widest = convlab::kernels::simd::detected();
+    assert_eq!(run("baseline")["kernel_isa"], "baseline");
+    let avx2 = if widest >= convlab::kernels::simd::Isa::Avx2 { "avx2" } else { "baseline" };
+    assert_eq!(run("avx2")["kernel_isa"], avx2);
+    assert_eq!(run("no-such-isa")["kernel_isa"], widest.name());
+    assert!(!run("avx512")["cpu"].as_str().unwrap().is_empty());
+}

@@ -272,5 +272,12 @@ impl Builder {
 
 /// A FLOAT tensor of `t`'s values in row-major order (a transposed view is laid out anew).
 fn float_proto(name: &str, t: &Tensor) -> TensorProto {
-    super::float_tensor(name, &Tensor::from_vec(t.to_vec(), t.dims().to_vec()))
+    let raw: Vec<u8> = t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
+    TensorProto {
+        dims: t.dims().iter().map(|&d| d as i64).collect(),
+        data_type: DataType::Float as i32,
+        name: name.into(),
+        raw_data: prost::bytes::Bytes::from(raw),
+        ..Default::default()
+    }
 }

@@ -224,14 +224,14 @@ fn reshape(b: &mut Builder, node: &Node, x: &str, y: &str, mut shape: Vec<i64>) 
         let (i1, i2) = (&b.shapes[node.inputs[0].0], &next[node.inputs[0].0]);
         let (o1, o2) = (&b.shapes[node.outputs[0].0], &next[node.outputs[0].0]);
         let mut inferred = shape.contains(&-1);
-        for k in 0..shape.len() {
-            if shape[k] <= 0 || o1.get(k) == o2.get(k) {
+        for (k, size) in shape.iter_mut().enumerate() {
+            if *size <= 0 || o1.get(k) == o2.get(k) {
                 continue;
             }
             if i1.get(k) == o1.get(k) && i2.get(k) == o2.get(k) {
-                shape[k] = 0;
+                *size = 0;
             } else if !inferred {
-                shape[k] = -1;
+                *size = -1;
                 inferred = true;
             } else {
                 return Err(Error::Invalid(format!(

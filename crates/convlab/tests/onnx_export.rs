@@ -224,31 +224,45 @@ fn a_dynamic_batch_file_runs_at_other_batch_sizes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The imported fixtures (torchvision models from both PyTorch exporters): export, import
-/// again, same outputs and the same graph once more.
-#[test]
-fn imported_onnx_models_export_too() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
-    let dir = scratch("fixtures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
+}
+
+/// The import fixtures that import (torchvision models from both PyTorch exporters), by
+/// file name, with their own input shapes.
+fn imported_fixtures() -> Vec<(String, Vec<usize>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx") && !p.to_string_lossy().contains("external"))
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "{} fixture files", files.len());
+    files
+        .iter()
+        .filter_map(|f| {
+            let gm = onnx::load(f, None).ok()?;
+            Some((f.file_name()?.to_string_lossy().into_owned(), gm.graph().input_shape[1..].to_vec()))
+        })
+        .collect()
+}
+
+/// The imported fixtures: export, import again, same outputs and the same graph once more.
+#[test]
+fn imported_onnx_models_export_too() {
+    let dir = scratch("fixtures");
+    let fixtures = imported_fixtures();
+    assert!(fixtures.len() >= 40, "{} fixture files import", fixtures.len());
     let mut failures = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-        let Ok(gm) = onnx::load(f, None) else { continue };
-        let shape = [&[2][..], &gm.graph().input_shape[1..]].concat();
+    for (i, (file, input)) in fixtures.iter().enumerate() {
+        let gm = onnx::load(fixture_dir().join(file), None).unwrap();
+        let shape = [&[2][..], input].concat();
         let opset = [13, 17, 18, 21][i % 4];
         let options = ExportOptions { opset, dynamic_batch: i % 3 == 0 };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            round_trip(&stem, &gm, &shape, &options, &dir.join(format!("{stem}.onnx")))
+            round_trip(file, &gm, &shape, &options, &dir.join(file))
         }));
         if result.is_err() {
-            failures.push(stem);
+            failures.push(file.clone());
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
@@ -265,7 +279,8 @@ struct Case {
     options: ExportOptions,
 }
 
-/// Every zoo model at opsets 13 and 17 and with a dynamic batch, and the specs at 13 and 21.
+/// Every zoo model at opsets 13 and 17 and with a dynamic batch, the imported fixtures at 13
+/// and (with a dynamic batch) 18, and the specs at 13 and 21.
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     let mut add = |model: &str, label: &str, input: Vec<usize>, opset: i64, dynamic_batch: bool| {
@@ -275,6 +290,12 @@ fn cases() -> Vec<Case> {
     for m in models::names() {
         for (opset, dynamic) in [(13, false), (17, false), (17, true)] {
             add(m, m, zoo_input(m, 2), opset, dynamic);
+        }
+    }
+    for (file, input) in imported_fixtures() {
+        let label = format!("fx_{}", file.trim_end_matches(".onnx"));
+        for (opset, dynamic) in [(13, false), (18, true)] {
+            add(&file, &label, [&[2][..], &input].concat(), opset, dynamic);
         }
     }
     for (i, (spec, input)) in SPECS.iter().enumerate() {
@@ -291,6 +312,9 @@ fn cases() -> Vec<Case> {
 const COMMITTED: &[&str] = &["tinyvgg_op13", "tinyvgg_op17_dyn", "spec0_op13", "spec1_op21_dyn", "spec2_op21_dyn"];
 
 fn build_case(c: &Case) -> Box<dyn Module> {
+    if c.model.ends_with(".onnx") {
+        return Box::new(onnx::load(fixture_dir().join(&c.model), None).unwrap());
+    }
     match models::names().contains(&c.model.as_str()) {
         true => zoo(&c.model),
         false => spec_model(&c.model, &c.input[1..]),

@@ -158,6 +158,22 @@ fn every_opset_from_13_to_21_exports_spec_models() {
 }
 
 #[test]
+fn identity_and_dropout_nodes_hand_their_input_on() {
+    // An imported graph keeps a Dropout node; the file has none, as the model's trace has none.
+    let mut g = convlab::graph::Graph::new("g", vec![1, 4]);
+    let x = g.input();
+    let d = g.push("drop", convlab::graph::Op::Dropout(convlab::nn::Dropout { p: 0.5 }), &[x]).unwrap()[0];
+    let r = g.push("relu", convlab::graph::Op::Act(convlab::nn::Act(convlab::Activation::Relu)), &[d]).unwrap()[0];
+    let i = g.push("id", convlab::graph::Op::Identity, &[r]).unwrap()[0];
+    g.set_outputs(vec![i]);
+    let m = onnx::graph_to_model(&g, &ExportOptions::default()).unwrap();
+    let nodes: Vec<(String, Vec<String>)> =
+        m.graph.unwrap().node.iter().map(|n| (n.op_type.clone(), n.input.clone())).collect();
+    // The graph's output is still written (an Identity), its dropout is not.
+    assert_eq!(nodes, [("Relu".into(), vec!["input".into()]), ("Identity".into(), vec!["relu".into()])]);
+}
+
+#[test]
 fn settings_follow_the_opset() {
     let net = spec_model(SPECS[0].0, SPECS[0].1);
     let ops = |opset: i64| -> Vec<String> {

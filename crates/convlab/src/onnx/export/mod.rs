@@ -39,6 +39,8 @@
 //!   sizes, ReduceMean's axes since 18, Pad's amounts, Clip's bounds) are written as the
 //!   chosen opset wants them; the extra initializers are named after the node
 //!   (`layer1.0.add.shape`).
+//! - Identity and dropout nodes write nothing (in inference their value is their input),
+//!   unless one makes the graph's output.
 //! - A Reshape of a dynamic-batch file copies the batch (`0`) or infers it (`-1`) rather than
 //!   fixing it.
 //!
@@ -104,6 +106,9 @@ pub fn graph_to_model(graph: &Graph, options: &ExportOptions) -> Result<super::M
     check_opset(options.opset)?;
     let mut b = Builder::new(graph, options)?;
     for node in &graph.nodes {
+        if passes_through(node) && !graph.outputs.contains(&node.outputs[0]) {
+            continue;
+        }
         let at = |e: Error| e.in_layer(&node.name, node.op.kind());
         b.current = node.name.clone();
         if !layers::export(&mut b, node).map_err(at)? {
@@ -134,6 +139,13 @@ pub fn graph_to_model(graph: &Graph, options: &ExportOptions) -> Result<super::M
         ..Default::default()
     };
     Ok(super::model(proto, options.opset))
+}
+
+/// A node that hands its input on unchanged in inference (identity, dropout).
+fn passes_through(node: &crate::graph::Node) -> bool {
+    use crate::graph::Op;
+    use crate::ops::activation::Activation;
+    matches!(node.op, Op::Identity | Op::Dropout(_) | Op::Act(crate::nn::Act(Activation::Identity)))
 }
 
 fn check_opset(opset: i64) -> Result<(), Error> {
@@ -182,7 +194,14 @@ impl Builder {
         };
         let mut names = vec![String::new(); graph.value_count()];
         names[0] = "input".into();
+        let outputs: HashSet<ValueId> = graph.outputs.iter().copied().collect();
         for n in &graph.nodes {
+            if passes_through(n) && !outputs.contains(&n.outputs[0]) {
+                // Nothing to compute in inference: the value is its input (an importer drops
+                // these nodes too, so that export → import → export keeps the graph).
+                names[n.outputs[0].0] = names[n.inputs[0].0].clone();
+                continue;
+            }
             for (i, v) in n.outputs.iter().enumerate() {
                 names[v.0] = if n.outputs.len() == 1 { n.name.clone() } else { format!("{}:{i}", n.name) };
             }

@@ -20,6 +20,7 @@ mod demo;
 mod distributed;
 mod eval;
 mod explain;
+mod export;
 mod features;
 mod filters;
 mod images;
@@ -57,6 +58,8 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Train a small CNN on the built-in dataset for about a minute.
     Demo(demo::DemoArgs),
+    /// Export a model (zoo name, spec, checkpoint or ONNX file) as an ONNX file.
+    Export(export::ExportArgs),
     /// Summarize a model (zoo name, spec or spec file): shapes, parameters, multiply-adds, receptive fields.
     Summary(summary::SummaryArgs),
     /// Explain a trained model in the browser: every layer, neuron by neuron (a local web server).
@@ -96,6 +99,7 @@ fn main() {
         Command::Filters(args) => filters::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Bench(args) => bench::run(&args),

@@ -7,10 +7,13 @@
 //! between its children (a residual sum, a concatenation, a reshape) is read from the tensors'
 //! autograd records: the op and its inputs; it is named after the innermost container it was
 //! computed in (`layer1.0.add`). A module or op that a graph cannot hold is an error naming it.
+//!
+//! A [`GraphModule`] (an imported ONNX model) is already a graph: its trace is a copy of it,
+//! with the same node and value names, sharing its weights.
 
 use std::collections::HashMap;
 
-use super::{Graph, Op, ValueId};
+use super::{Graph, GraphModule, Op, ValueId};
 use crate::nn::{
     Act, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, ConvTranspose2d, Dropout, Flatten, Forward, Identity,
     Linear, MaxPool2d, Mode, Module, Recorded, Softmax,
@@ -35,6 +38,10 @@ pub fn trace(model: &dyn Module, input: &[usize]) -> Result<Graph, Error> {
     model
         .output_shape(input)
         .map_err(|e| Error::Shape(format!("{} on input {}: {e}", model.kind(), Shape::from(input))))?;
+    let any: &dyn std::any::Any = model;
+    if let Some(gm) = any.downcast_ref::<GraphModule>() {
+        return copy(gm.graph(), input);
+    }
     let x = Tensor::zeros(input.to_vec()).requires_grad_();
     let mut ctx = Forward::recording(Mode::Eval, 0);
     let y = model.forward(&x, &mut ctx);
@@ -68,6 +75,52 @@ pub fn trace(model: &dyn Module, input: &[usize]) -> Result<Graph, Error> {
     let out = t.value(&y)?;
     t.graph.set_outputs(vec![out]);
     Ok(t.graph)
+}
+
+/// `g` for inputs of shape `input`: the same nodes and value names, layers sharing their
+/// weights.
+fn copy(g: &Graph, input: &[usize]) -> Result<Graph, Error> {
+    let mut out = Graph::new(&g.name, input.to_vec());
+    for n in &g.nodes {
+        let names: Vec<&str> = n.outputs.iter().map(|&v| g.value_name(v)).collect();
+        let outputs = out.push_named(&n.name, copy_op(&n.op, &n.name)?, &n.inputs, &names)?;
+        debug_assert_eq!(outputs, n.outputs, "values are numbered in the order nodes make them");
+    }
+    out.set_outputs(g.outputs.clone());
+    Ok(out)
+}
+
+/// A copy of `op` (a layer shares its weights).
+fn copy_op(op: &Op, name: &str) -> Result<Op, Error> {
+    if let Some(m) = op.layer() {
+        return layer_op(m, name);
+    }
+    Ok(match op {
+        Op::GlobalMaxPool => Op::GlobalMaxPool,
+        Op::LogSoftmax { axis } => Op::LogSoftmax { axis: *axis },
+        Op::Clip { min, max } => Op::Clip { min: *min, max: *max },
+        Op::Erf => Op::Erf,
+        Op::Add => Op::Add,
+        Op::Sub => Op::Sub,
+        Op::Mul => Op::Mul,
+        Op::Div => Op::Div,
+        Op::Compare(c) => Op::Compare(*c),
+        Op::Where => Op::Where,
+        Op::MatMul => Op::MatMul,
+        Op::Concat { axis } => Op::Concat { axis: *axis },
+        Op::Split { axis, sizes } => Op::Split { axis: *axis, sizes: sizes.clone() },
+        Op::Slice(s) => Op::Slice(s.clone()),
+        Op::Reshape { shape } => Op::Reshape { shape: shape.clone() },
+        Op::Transpose { perm } => Op::Transpose { perm: perm.clone() },
+        Op::Pad(p) => Op::Pad(p.clone()),
+        Op::GatherNd { indices, index_shape } => {
+            Op::GatherNd { indices: indices.clone(), index_shape: index_shape.clone() }
+        }
+        Op::ReduceMean { axes, keepdims } => Op::ReduceMean { axes: axes.clone(), keepdims: *keepdims },
+        Op::Identity => Op::Identity,
+        Op::Constant(t) => Op::Constant(t.clone()),
+        other => return Err(Error::Invalid(format!("node '{name}' ({}) cannot be copied", other.kind()))),
+    })
 }
 
 /// Every module under its path (the top module is `""`).

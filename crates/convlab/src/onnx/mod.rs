@@ -1,7 +1,8 @@
 //! ONNX files: the protobuf messages, a reader that treats every file as hostile, tensor
 //! conversion to the engine's types, and a writer (with external data for large models).
 //!
-//! This is the file layer only: an importer or exporter of graphs builds on it.
+//! On top of it: [`import`] / [`load`] (ONNX → [`crate::graph::Graph`] → module) and
+//! [`export()`] (module → ONNX file, see [`ExportOptions`]).
 //!
 //! ```
 //! use convlab::onnx::{self, AttrValue, DataType, Dim};
@@ -96,6 +97,7 @@
 //! (`model.onnx` + `model.onnx.data`, as PyTorch writes them), at 4096-aligned offsets.
 
 mod attr;
+mod export;
 mod external;
 mod import;
 pub mod proto;
@@ -105,6 +107,7 @@ mod tensor;
 mod write;
 
 pub use attr::{attr_float, attr_floats, attr_graph, attr_int, attr_ints, attr_string, attr_tensor, AttrValue};
+pub use export::{export, graph_to_model, to_model, ExportOptions, EXPORT_OPSETS};
 pub use import::{import, OPSETS, SUPPORTED};
 pub use proto::attribute_proto::{self, AttributeType};
 pub use proto::tensor_proto::{self, DataLocation, DataType};

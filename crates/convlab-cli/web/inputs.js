@@ -7,8 +7,13 @@ import { renderOverview } from './overview.js';
 import { refreshDetail } from './detail.js';
 import { refreshBeyond } from './beyond.js';
 
-// A sample's label names a class of its dataset (which may not be the model's classes).
-const className = k => (state.model.dataset && state.model.dataset.classes[k]) || state.model.classes[k] || k;
+// A sample's label indexes its dataset's classes: the model's names when the dataset has as
+// many classes (a model trained on it), else the dataset's own (an imported model).
+const className = k => {
+  const ds = state.model.dataset;
+  const names = ds && ds.classes.length !== state.model.classes.length ? ds.classes : state.model.classes;
+  return names[k] || k;
+};
 
 export async function loadSamples() {
   const box = document.getElementById('samples');

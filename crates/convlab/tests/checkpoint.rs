@@ -324,3 +324,22 @@ fn metadata_values_that_are_not_json_are_read_as_strings() {
     assert_eq!(meta.extra.get("format").map(String::as_str), Some("pt"));
     assert_eq!(CheckpointMeta::from_metadata(&meta.to_metadata()).unwrap(), meta);
 }
+
+/// A checkpoint of a spec model whose metadata gives channels and classes but no input shape
+/// is rebuilt at the size the spec's `input(...)` names (not MNIST's 28×28).
+#[test]
+fn a_spec_checkpoint_without_an_input_shape_uses_the_spec_s() {
+    let spec = "input(1,16,16) conv(3,3,padding=1) relu maxpool(2) flatten linear(4)";
+    let m = convlab::spec::resolve_model(spec, None, None, None, 3).unwrap();
+    let meta = convlab::checkpoint::CheckpointMeta::new(
+        &m.description,
+        serde_json::json!({ "in_channels": 1, "num_classes": 4 }),
+    );
+    let dir = std::env::temp_dir().join(format!("convlab-spec-ck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spec.safetensors");
+    convlab::checkpoint::save(&path, &*m.module, &meta).unwrap();
+    let (_, info) = convlab::train::state::load_model(&path).unwrap();
+    assert_eq!(info.input_shape, [1, 16, 16]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -130,7 +130,13 @@ impl ModelInfo {
         let shape = match (shape, meta.model_config()) {
             (Some(s), _) => s,
             (None, Some(c)) => {
-                let hw = crate::models::spec(&meta.model).map(|s| s.input_size).unwrap_or([28, 28]);
+                // A zoo model's own size, else the size a spec's `input(...)` names.
+                let spec_hw = || {
+                    let input = meta.model.parse::<crate::spec::Spec>().ok()?.input?;
+                    (input.len() == 3).then(|| [input[1], input[2]])
+                };
+                let hw = crate::models::spec(&meta.model).map(|s| s.input_size).ok().or_else(spec_hw);
+                let hw = hw.unwrap_or([28, 28]);
                 [c.in_channels, hw[0], hw[1]]
             }
             (None, None) => return Err(bad("the checkpoint metadata has no input shape or model configuration")),

@@ -50,6 +50,7 @@ pub mod error;
 pub mod explain;
 pub mod gradcheck;
 pub mod graph;
+pub mod infer;
 pub mod kernels;
 pub mod models;
 pub mod nn;

@@ -108,7 +108,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
     resolved.module.output_shape(d).map_err(|e| {
         anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape())
     })?;
-    let y = no_grad(|| resolved.module.run(&x, Mode::Eval));
+    // Compiled for inference (batch norms folded), or run as it is where it cannot be traced.
+    let y = match convlab::infer::Plan::compile(&*resolved.module, d) {
+        Ok(plan) => plan.run(&x),
+        Err(_) => no_grad(|| resolved.module.run(&x, Mode::Eval)),
+    };
     convlab::nn::check_forward(&*resolved.module, d, y.dims())?;
     let mut out_meta = BTreeMap::new();
     out_meta.insert("model".to_string(), name.clone());

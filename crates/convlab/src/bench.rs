@@ -130,13 +130,17 @@ pub fn workload(name: &str) -> Option<Workload> {
 }
 
 /// Inference of `net` (eval mode, no gradients) on a random batch of `batch` inputs of shape
-/// `input` (`[C, H, W]`), as workload `name`: any zoo, spec or imported model.
+/// `input` (`[C, H, W]`), as workload `name`: any zoo, spec or imported model, compiled into an
+/// [`crate::infer::Plan`] (the module itself where it cannot be traced).
 pub fn inference(name: &str, net: Box<dyn Module>, input: &[usize], batch: usize) -> Workload {
     let macs = crate::summary::summarize(&*net, input, 0).ok().map(|s| s.total_macs as f64);
     let mut dims = vec![batch];
     dims.extend_from_slice(input);
-    let x = Tensor::randn(dims, 5);
-    let run = Box::new(move || drop(no_grad(|| net.run(&x, Mode::Eval))));
+    let x = Tensor::randn(dims.clone(), 5);
+    let run: Box<dyn FnMut()> = match crate::infer::Plan::compile(&*net, &dims) {
+        Ok(plan) => Box::new(move || drop(plan.run(&x))),
+        Err(_) => Box::new(move || drop(no_grad(|| net.run(&x, Mode::Eval)))),
+    };
     Workload { name: name.to_string(), flops: macs.map(|m| 2.0 * m * batch as f64), images: Some(batch), run }
 }
 

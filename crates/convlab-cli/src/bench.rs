@@ -72,8 +72,8 @@ struct ModelBench {
 impl ModelBench {
     /// Resolves `--model` once to name the workload and fix its input shape.
     fn new(args: &BenchArgs, model: &str) -> Result<ModelBench> {
-        if args.batch == 0 {
-            bail!("--batch must be at least 1");
+        if args.batch == 0 || args.batch > 1 << 16 {
+            bail!("--batch {} must be from 1 to 65536", args.batch);
         }
         let input = args.input.as_deref().map(crate::summary::parse_shape).transpose()?;
         let resolved = resolve_model(model, None, None, input.as_deref(), 0)?;
@@ -122,6 +122,9 @@ struct Row {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
+    }
+    if !(args.budget.is_finite() && (0.0..=3600.0).contains(&args.budget)) {
+        bail!("--budget {} must be a number of seconds from 0 to 3600", args.budget);
     }
     let custom = args.model.as_deref().map(|m| ModelBench::new(args, m)).transpose()?;
     let names: Vec<String> = match &custom {

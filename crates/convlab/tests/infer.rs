@@ -83,4 +83,8 @@ fn imported_models_give_the_module_s_outputs() {
     assert_eq!(plan.folded_batch_norms(), 20);
     let x = Tensor::randn([2, 3, 32, 32], 8);
     assert!(relative_error(&plan.run(&x), &net.run(&x, Mode::Eval)) < 1e-4);
+    // The plan's module (values dropped with the norms) traces and compiles again.
+    let again = Plan::compile(plan.module(), &[1, 3, 32, 32]).unwrap();
+    assert_eq!(again.folded_batch_norms(), 0);
+    assert!(relative_error(&again.run(&x), &net.run(&x, Mode::Eval)) < 1e-4);
 }

@@ -90,3 +90,40 @@ fn a_small_file_cannot_fold_a_huge_constant() {
     assert!(err.contains("huge_folded_constant.onnx") && err.contains("ConstantOfShape"), "{err}");
     assert!(err.contains("too large to compute at import"), "{err}");
 }
+
+/// A graph `x + Reshape(Range(start, limit, delta) as floats, [1, -1])`, all constants.
+fn range_model(start: &[i64], limit: i64, delta: i64) -> convlab::onnx::Model {
+    use convlab::onnx::{self, DataType, Dim};
+    let c = |name: &str, v: &[i64]| onnx::node("Constant", name, &[], &[name], vec![onnx::attr_ints("value_ints", v)]);
+    let graph = onnx::GraphProto {
+        name: "range".into(),
+        node: vec![
+            c("s", start),
+            onnx::node("Squeeze", "sq", &["s"], &["s0"], vec![]),
+            onnx::node("Constant", "l", &[], &["l"], vec![onnx::attr_int("value_int", limit)]),
+            onnx::node("Constant", "d", &[], &["d"], vec![onnx::attr_int("value_int", delta)]),
+            onnx::node("Range", "r", &["s0", "l", "d"], &["r"], vec![]),
+            onnx::node("Cast", "f", &["r"], &["rf"], vec![onnx::attr_int("to", 1)]),
+            onnx::node("Add", "y", &["x", "rf"], &["y"], vec![]),
+        ],
+        input: vec![onnx::value_info("x", DataType::Float, &[Dim::Param("N"), 1.into(), 1.into(), 2.into()])],
+        output: vec![onnx::value_info("y", DataType::Float, &[Dim::Param("N"), 1.into(), 1.into(), 2.into()])],
+        ..Default::default()
+    };
+    let bytes = prost::Message::encode_to_vec(&onnx::model(graph, 17));
+    onnx::decode_model(bytes, "range.onnx").unwrap()
+}
+
+/// Range's length is computed exactly, without overflow (a wrapping sequence once grew
+/// without end), and an empty operand is an error, not a panic.
+#[test]
+fn range_lengths_cannot_overflow() {
+    // ceil(i64::MAX / 2^62) = 2 values: 0, 2^62 (the third would overflow).
+    let g = convlab::onnx::import(&range_model(&[0], i64::MAX, 1 << 62), None).unwrap();
+    assert_eq!(g.output_shape(&[1, 1, 1, 2]).unwrap(), [1, 1, 1, 2]);
+    // ceil(5 / 4) = 2 values near i64::MAX: the second would overflow an i64 step past the limit.
+    let g = convlab::onnx::import(&range_model(&[i64::MAX - 5], i64::MAX, 4), None).unwrap();
+    assert_eq!(g.output_shape(&[3, 1, 1, 2]).unwrap(), [3, 1, 1, 2]);
+    let err = convlab::onnx::import(&range_model(&[], 4, 1), None).err().unwrap().to_string();
+    assert!(err.contains("range.onnx"), "{err}");
+}

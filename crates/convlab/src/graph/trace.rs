@@ -81,12 +81,21 @@ pub fn trace(model: &dyn Module, input: &[usize]) -> Result<Graph, Error> {
 /// weights.
 fn copy(g: &Graph, input: &[usize]) -> Result<Graph, Error> {
     let mut out = Graph::new(&g.name, input.to_vec());
+    // Values are renumbered: a rewritten graph (an inference plan) may have dropped some.
+    let mut id = std::collections::HashMap::from([(g.input(), out.input())]);
+    let lookup = |id: &std::collections::HashMap<ValueId, ValueId>, v: &ValueId| {
+        id.get(v)
+            .copied()
+            .ok_or_else(|| Error::Invalid(format!("graph '{}' reads value {} before it is made", g.name, v.0)))
+    };
     for n in &g.nodes {
         let names: Vec<&str> = n.outputs.iter().map(|&v| g.value_name(v)).collect();
-        let outputs = out.push_named(&n.name, copy_op(&n.op, &n.name)?, &n.inputs, &names)?;
-        debug_assert_eq!(outputs, n.outputs, "values are numbered in the order nodes make them");
+        let inputs: Vec<ValueId> = n.inputs.iter().map(|v| lookup(&id, v)).collect::<Result<_, _>>()?;
+        let outputs = out.push_named(&n.name, copy_op(&n.op, &n.name)?, &inputs, &names)?;
+        id.extend(n.outputs.iter().copied().zip(outputs));
     }
-    out.set_outputs(g.outputs.clone());
+    let outputs = g.outputs.iter().map(|v| lookup(&id, v)).collect::<Result<_, _>>()?;
+    out.set_outputs(outputs);
     Ok(out)
 }
 

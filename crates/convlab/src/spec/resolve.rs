@@ -162,6 +162,9 @@ pub fn resolve_model(
     })
 }
 
+/// The most values one input image of an ONNX model may have.
+const MAX_ONNX_INPUT: usize = 1 << 26;
+
 /// An ONNX file as a model: imported for `input` (`[C, H, W]`, else the file's own size), its
 /// channels checked against `in_channels` and its class count against `classes`.
 fn resolve_onnx(
@@ -172,6 +175,15 @@ fn resolve_onnx(
 ) -> Result<ResolvedModel, Error> {
     let module = crate::onnx::load(path, input)?;
     let shape = module.graph().input_shape[1..].to_vec();
+    // Commands read images at this size: a file may not declare an image larger than 2^26
+    // values (e.g. 3×4096×4096) and make every input that large.
+    if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_ONNX_INPUT) {
+        return Err(Error::Shape(format!(
+            "{}: the model takes inputs of shape {}, more than {MAX_ONNX_INPUT} values per image",
+            path.display(),
+            Shape::from(&shape[..])
+        )));
+    }
     if let Some(c) = in_channels.filter(|&c| shape.first() != Some(&c)) {
         return Err(Error::Invalid(format!(
             "{}: the model takes inputs of shape {} ({} channels), not {c} channels",

@@ -143,7 +143,16 @@ pub fn read_class_names(path: &Path) -> Result<Vec<String>, Error> {
     if len > MAX_CLASSES_FILE {
         return Err(bad(format!("is {len} bytes; a classes file has at most {MAX_CLASSES_FILE}")));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    // Read at most the limit (a FIFO or a device reports no length).
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(|e| bad(e.to_string()))?, MAX_CLASSES_FILE + 1),
+        &mut text,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    if text.len() as u64 > MAX_CLASSES_FILE {
+        return Err(bad(format!("holds more than {MAX_CLASSES_FILE} bytes; a classes file has at most that")));
+    }
     let names: Vec<String> = text.trim_end().lines().map(|l| l.trim().to_string()).collect();
     if let Some(i) = names.iter().position(String::is_empty) {
         return Err(bad(format!("line {} is empty (one class name per line)", i + 1)));

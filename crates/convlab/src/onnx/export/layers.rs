@@ -178,6 +178,12 @@ fn pool(b: &mut Builder, node: &Node, p: &Pool2dParams, max: bool) -> Result<(),
         attrs.push(attr_int("ceil_mode", 1));
     }
     if !max {
+        if p.dilation != [1, 1] && b.opset < 19 {
+            return Err(Error::Invalid(format!(
+                "an average pool with dilation {:?} needs opset 19 or later (AveragePool has no dilations before)",
+                p.dilation
+            )));
+        }
         if let Some(d) = p.divisor_override {
             return Err(Error::Invalid(format!("divisor_override {d} has no ONNX form")));
         }

@@ -133,15 +133,21 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
             let (s, l, d) = (arg(0)?, arg(1)?, arg(2)?);
             match (&s, &l, &d) {
                 (Const::Int(_), Const::Int(_), Const::Int(_)) => {
-                    let one = |c: &Const, w: &str| -> Result<i64, Error> { Ok(c.ints(w)?.values(w)?[0]) };
+                    let one = |c: &Const, w: &str| -> Result<i64, Error> {
+                        match c.ints(w)?.values(w)? {
+                            [v] => Ok(*v),
+                            v => Err(Error::Invalid(format!("{w} must be one value, got {v:?}"))),
+                        }
+                    };
                     let (s, l, d) = (one(&s, "start")?, one(&l, "limit")?, one(&d, "delta")?);
                     if d == 0 {
                         return Err(Error::Invalid(format!("range {s}..{l} has a step of 0")));
                     }
-                    let n = ((l as i128 - s as i128) / d as i128).clamp(0, usize::MAX as i128) as usize;
-                    folded_size_in(imp, vec![n.saturating_add(1)])?;
-                    let v: Vec<i64> =
-                        (0..).map(|k| s + k * d).take_while(|&x| if d > 0 { x < l } else { x > l }).collect();
+                    // ONNX: max(ceil((limit - start) / delta), 0) values, computed without overflow.
+                    let (s, l, d) = (s as i128, l as i128, d as i128);
+                    let n = ((l - s + d - d.signum()) / d).clamp(0, usize::MAX as i128) as usize;
+                    folded_size_in(imp, vec![n])?;
+                    let v: Vec<i64> = (0..n as i128).map(|k| (s + k * d) as i64).collect();
                     Const::Int(Ints::vector(v))
                 }
                 _ => return Err(Error::Invalid("a floating-point Range is not supported".into())),
@@ -157,9 +163,17 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
         }
         _ => return Ok(false),
     };
-    // Every folded constant is kept: the budget counts them all.
+    // Every folded constant is kept: the budget counts them all (a size-preserving op on a
+    // large initializer, such as Identity or Transpose of a weight, fits the budget that the
+    // initializers add; only the ops above that make data are held to MAX_FOLDED).
     let n: usize = folded.dims().iter().product();
-    folded_size_in(imp, folded.dims())?;
+    let left = imp.fold_limit.saturating_sub(imp.folded.get());
+    if n > left {
+        return Err(Error::Invalid(format!(
+            "a constant of shape {:?} is too large to compute at import ({left} more values allowed for this file)",
+            folded.dims()
+        )));
+    }
     imp.folded.set(imp.folded.get() + n);
     imp.define(node, vec![Val::Const(folded)])?;
     Ok(true)
@@ -170,7 +184,8 @@ const MAX_FOLDED: usize = 1 << 24;
 
 /// How many values all the constants folded from `model` may hold together: 2^20, and 4 more
 /// per byte of the model's message, so that a small file cannot make the importer allocate
-/// much more than it holds (each step checks its result before it allocates it).
+/// much more than it holds (each step checks its result before it allocates it). The
+/// initializers add twice their values (see the importer).
 pub(super) fn fold_limit(model: &crate::onnx::Model) -> usize {
     use prost::Message;
     (1usize << 20).saturating_add(model.proto().encoded_len().saturating_mul(4))

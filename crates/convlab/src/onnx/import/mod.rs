@@ -88,6 +88,7 @@ pub fn import(model: &Model, input: Option<&[usize]>) -> Result<Graph, Error> {
     imp.env.insert(first.name.clone(), Val::Dyn(imp.graph.input()));
     for t in &g.initializer {
         let c = imp.constant(t).map_err(|e| model.error(format!("initializer '{}': {e}", t.name)))?;
+        imp.fold_limit = imp.fold_limit.saturating_add(2 * c.dims().iter().product::<usize>());
         imp.env.entry(t.name.clone()).or_insert(Val::Const(c));
     }
     for (i, node) in g.node.iter().enumerate() {
@@ -142,11 +143,11 @@ fn input_shape(model: &Model, v: &super::proto::ValueInfoProto, given: Option<&[
             Ok(d[1..].iter().map(|x| x.unwrap() as usize).collect())
         }
         Some(d) => Err(model.error(format!(
-            "the input '{}' has shape {} (batch first): give its size (--input-shape C,H,W)",
+            "the input '{}' has shape {} (batch first): give its size (--input C,H,W)",
             v.name,
             dims_text(&d)
         ))),
-        None => Err(model.error(format!("the input '{}' has no shape: give its size (--input-shape C,H,W)", v.name))),
+        None => Err(model.error(format!("the input '{}' has no shape: give its size (--input C,H,W)", v.name))),
     }
 }
 

@@ -65,6 +65,8 @@ pub struct BenchArgs {
 struct ModelBench {
     name: String,
     model: String,
+    /// The resolved model, until [`ModelBench::workload`] takes it.
+    module: Option<Box<dyn convlab::nn::Module>>,
     input: Vec<usize>,
     batch: usize,
 }
@@ -87,14 +89,15 @@ impl ModelBench {
         Ok(ModelBench {
             name: format!("{label}_infer/b{}", args.batch),
             model: model.to_string(),
+            module: Some(resolved.module),
             input: resolved.input,
             batch: args.batch,
         })
     }
 
-    fn workload(&self) -> Result<Workload> {
-        let resolved = resolve_model(&self.model, None, None, Some(&self.input), 0)?;
-        Ok(convlab::bench::inference(&self.name, resolved.module, &self.input, self.batch))
+    fn workload(&mut self) -> Result<Workload> {
+        let module = self.module.take().context("the model is timed once")?;
+        Ok(convlab::bench::inference(&self.name, module, &self.input, self.batch))
     }
 
     /// The peer's request: the zoo name or the ONNX file's absolute path, batch and input.
@@ -126,7 +129,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !(args.budget.is_finite() && (0.0..=3600.0).contains(&args.budget)) {
         bail!("--budget {} must be a number of seconds from 0 to 3600", args.budget);
     }
-    let custom = args.model.as_deref().map(|m| ModelBench::new(args, m)).transpose()?;
+    let mut custom = args.model.as_deref().map(|m| ModelBench::new(args, m)).transpose()?;
     let names: Vec<String> = match &custom {
         Some(c) => vec![c.name.clone()],
         None => workload_names().into_iter().filter(|n| n.contains(&args.filter)).collect(),
@@ -164,7 +167,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for name in &names {
         // Built and run inside the pool so every rayon call in the workload uses its threads.
         let row = pool.install(|| -> Result<Row> {
-            let mut w = match &custom {
+            let mut w = match custom.as_mut() {
                 Some(c) => c.workload()?,
                 None => workload(name).with_context(|| format!("unknown workload {name}"))?,
             };

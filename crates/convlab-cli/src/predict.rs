@@ -10,8 +10,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use convlab::nn::Forward;
-use convlab::no_grad;
 
 use crate::args::{JsonArgs, TrainedArgs};
 use crate::images::load_input;
@@ -43,15 +41,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         .iter()
         .map(|p| load_input(p, info.input_shape, info.normalization.as_ref()))
         .collect::<Result<Vec<_>>>()?;
-    // Compiled once for inference (batch norms folded), or run as it is where it cannot be traced.
+    // Compiled once for inference (batch norms folded).
     let [c, h, w] = info.input_shape;
-    let plan = convlab::infer::Plan::compile(&*model, &[1, c, h, w]).ok();
+    let plan = convlab::infer::Plan::or_module(model, &[1, c, h, w]);
     for (path, (x, _)) in args.images.iter().zip(inputs) {
-        let logits = match &plan {
-            Some(p) => p.run(&x),
-            None => no_grad(|| model.forward(&x, &mut Forward::eval())),
-        };
-        let probs = logits.softmax(-1).to_vec();
+        let probs = plan.run(&x).softmax(-1).to_vec();
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         order.truncate(args.top_k);

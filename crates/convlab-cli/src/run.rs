@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use convlab::checkpoint::{self, CheckpointMeta};
-use convlab::nn::Mode;
 use convlab::spec::{resolve_model, ModelSource};
-use convlab::{no_grad, Tensor};
+use convlab::Tensor;
 
 use crate::args::{ModelArgs, ModelConfigArgs};
 
@@ -108,12 +107,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     resolved.module.output_shape(d).map_err(|e| {
         anyhow!("{}: tensor 'input' of shape {} does not fit {name}: {e}", args.input.display(), x.shape())
     })?;
-    // Compiled for inference (batch norms folded), or run as it is where it cannot be traced.
-    let y = match convlab::infer::Plan::compile(&*resolved.module, d) {
-        Ok(plan) => plan.run(&x),
-        Err(_) => no_grad(|| resolved.module.run(&x, Mode::Eval)),
-    };
-    convlab::nn::check_forward(&*resolved.module, d, y.dims())?;
+    // Compiled for inference (batch norms folded).
+    let plan = convlab::infer::Plan::or_module(resolved.module, d);
+    let y = plan.run(&x);
+    convlab::nn::check_forward(plan.module(), d, y.dims())?;
     let mut out_meta = BTreeMap::new();
     out_meta.insert("model".to_string(), name.clone());
     checkpoint::save_tensors(&args.output, &[("output".to_string(), y.clone())].into(), &out_meta)?;

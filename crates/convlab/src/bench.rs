@@ -137,10 +137,8 @@ pub fn inference(name: &str, net: Box<dyn Module>, input: &[usize], batch: usize
     let mut dims = vec![batch];
     dims.extend_from_slice(input);
     let x = Tensor::randn(dims.clone(), 5);
-    let run: Box<dyn FnMut()> = match crate::infer::Plan::compile(&*net, &dims) {
-        Ok(plan) => Box::new(move || drop(plan.run(&x))),
-        Err(_) => Box::new(move || drop(no_grad(|| net.run(&x, Mode::Eval)))),
-    };
+    let plan = crate::infer::Plan::or_module(net, &dims);
+    let run = Box::new(move || drop(plan.run(&x)));
     Workload { name: name.to_string(), flops: macs.map(|m| 2.0 * m * batch as f64), images: Some(batch), run }
 }
 

@@ -2,23 +2,14 @@
 //! outputs and the same gradients as the model, its nodes named by the model's `state_dict`
 //! paths; shape inference names the node an input does not fit.
 
+mod common;
+
+use common::zoo_input;
 use convlab::graph::{trace, GraphModule};
 use convlab::models::{self, ModelConfig};
 use convlab::nn::{Forward, Mode, Module};
 use convlab::ops::loss::cross_entropy;
 use convlab::{CrossEntropyParams, Tensor};
-
-/// The input a zoo model is traced on: its own size, smaller for the ImageNet networks
-/// (their adaptive pools make the classifier independent of the size).
-fn input_of(name: &str) -> Vec<usize> {
-    let s = models::spec(name).unwrap();
-    let [h, w] = match s.input_size {
-        [224, 224] if name == "alexnet" => [64, 64],
-        [224, 224] => [32, 32],
-        hw => hw,
-    };
-    vec![2, s.in_channels, h, w]
-}
 
 #[test]
 fn every_zoo_model_traces_to_a_graph_with_the_same_outputs() {
@@ -27,7 +18,7 @@ fn every_zoo_model_traces_to_a_graph_with_the_same_outputs() {
             continue; // the same graph pattern as vgg11, only larger
         }
         let net = models::build(name, &ModelConfig::for_model(name).unwrap(), 0).unwrap();
-        let shape = input_of(name);
+        let shape = zoo_input(name);
         let g = trace(net.as_ref(), &shape).unwrap_or_else(|e| panic!("{name}: {e}"));
         let gm = GraphModule::new(g).unwrap();
         let x = Tensor::randn(shape.clone(), 3);

@@ -2,23 +2,15 @@
 //! (within 1e-4 relative) with their batch normalizations folded into the convolutions, and
 //! compiling leaves the model as it was.
 
+mod common;
+
 use std::path::Path;
 
+use common::zoo_input;
 use convlab::infer::Plan;
 use convlab::models::{self, ModelConfig};
 use convlab::nn::{Forward, Mode, Module};
 use convlab::{no_grad, Tensor};
-
-/// As in tests/graph.rs: the ImageNet networks at a small size.
-fn input_of(name: &str) -> Vec<usize> {
-    let s = models::spec(name).unwrap();
-    let [h, w] = match s.input_size {
-        [224, 224] if name == "alexnet" => [64, 64],
-        [224, 224] => [32, 32],
-        hw => hw,
-    };
-    vec![2, s.in_channels, h, w]
-}
 
 fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
     let scale = b.to_vec().iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
@@ -32,7 +24,7 @@ fn every_zoo_model_gives_the_module_s_outputs() {
             continue; // the same layers as vgg11(_bn), only more of them
         }
         let net = models::build(name, &ModelConfig::for_model(name).unwrap(), 0).unwrap();
-        let shape = input_of(name);
+        let shape = zoo_input(name);
         // Running statistics other than the initial 0 and 1: two training passes.
         for step in 0..2 {
             no_grad(|| {
@@ -87,4 +79,19 @@ fn imported_models_give_the_module_s_outputs() {
     let again = Plan::compile(plan.module(), &[1, 3, 32, 32]).unwrap();
     assert_eq!(again.folded_batch_norms(), 0);
     assert!(relative_error(&again.run(&x), &net.run(&x, Mode::Eval)) < 1e-4);
+}
+
+/// A model the tracer cannot take (1-D max pooling) still runs through `Plan::or_module`,
+/// as it is.
+#[test]
+fn a_model_that_cannot_be_traced_runs_as_it_is() {
+    let m =
+        convlab::spec::resolve_model("input(2,16) conv1d(4,3) relu maxpool(2) flatten linear(3)", None, None, None, 1)
+            .unwrap();
+    assert!(Plan::compile(m.module.as_ref(), &[1, 2, 16]).is_err());
+    let x = Tensor::randn([3, 2, 16], 2);
+    let want = m.module.run(&x, Mode::Eval);
+    let plan = Plan::or_module(m.module, &[1, 2, 16]);
+    assert_eq!(plan.folded_batch_norms(), 0);
+    assert_eq!(plan.run(&x).to_vec(), want.to_vec());
 }

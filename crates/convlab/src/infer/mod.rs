@@ -25,7 +25,9 @@ use crate::{no_grad, Error, Tensor};
 
 /// A model compiled for inference (see the module doc).
 pub struct Plan {
-    module: GraphModule,
+    /// The rewritten graph (a [`GraphModule`]), or the model itself where it cannot be traced
+    /// ([`Plan::or_module`]).
+    module: Box<dyn Module>,
     folded: usize,
 }
 
@@ -35,7 +37,13 @@ impl Plan {
     pub fn compile(model: &dyn Module, input: &[usize]) -> Result<Plan, Error> {
         let mut graph = trace(model, input)?;
         let folded = fold_batch_norms(&mut graph);
-        Ok(Plan { module: GraphModule::new(graph)?, folded })
+        Ok(Plan { module: Box::new(GraphModule::new(graph)?), folded })
+    }
+
+    /// [`Plan::compile`], or a plan that runs `model` as it is where it cannot be traced
+    /// (every model runs; only the rewrites are lost).
+    pub fn or_module(model: Box<dyn Module>, input: &[usize]) -> Plan {
+        Plan::compile(&*model, input).unwrap_or(Plan { module: model, folded: 0 })
     }
 
     /// The model's output for `x`, in eval mode, without recording gradients.
@@ -49,18 +57,19 @@ impl Plan {
     }
 
     /// The rewritten model, as a module (its layers are the plan's, not the model's).
-    pub fn module(&self) -> &GraphModule {
-        &self.module
+    pub fn module(&self) -> &dyn Module {
+        &*self.module
     }
 }
 
 /// Folds each BatchNorm with running statistics whose input is a Conv2d's output read by
 /// nothing else into that convolution; returns how many were folded.
 fn fold_batch_norms(g: &mut Graph) -> usize {
+    let mut readers = g.readers();
     let mut folded = 0;
     let mut i = 0;
     while i < g.nodes.len() {
-        let Some((conv_at, fused)) = foldable(g, i) else {
+        let Some((conv_at, fused)) = foldable(g, i, &readers) else {
             i += 1;
             continue;
         };
@@ -68,6 +77,7 @@ fn fold_batch_norms(g: &mut Graph) -> usize {
         g.nodes[conv_at].op = Op::Conv2d(fused);
         g.nodes.remove(i);
         rename(g, bn_out, conv_out);
+        readers[conv_out.0] = readers[bn_out.0];
         folded += 1;
     }
     folded
@@ -75,14 +85,15 @@ fn fold_batch_norms(g: &mut Graph) -> usize {
 
 /// For node `i`, a BatchNorm that can be folded: the producing convolution's index and the
 /// convolution with the normalization folded in.
-fn foldable(g: &Graph, i: usize) -> Option<(usize, Conv2d)> {
+/// `readers` counts the reads of every value ([`Graph::readers`]).
+fn foldable(g: &Graph, i: usize, readers: &[usize]) -> Option<(usize, Conv2d)> {
     let Op::BatchNorm(bn) = &g.nodes[i].op else { return None };
     let stats = bn.running.as_ref()?;
     let x = g.nodes[i].inputs[0];
     let conv_at = g.nodes.iter().position(|n| n.outputs.contains(&x))?;
     let Op::Conv2d(conv) = &g.nodes[conv_at].op else { return None };
     let c = conv.config.out_channels;
-    if g.readers()[x.0] != 1 || bn.num_features != c {
+    if readers[x.0] != 1 || bn.num_features != c {
         return None;
     }
     // Per output channel: scale = γ/√(σ²+ε), shift = β − μ·scale.

@@ -315,3 +315,15 @@ pub fn away_from(t: &Tensor, kinks: &[f32], margin: f32) -> Tensor {
         .collect();
     Tensor::from_vec(d, t.shape().clone())
 }
+
+/// The input a zoo model is tested on (batch 2): its own size, smaller for the ImageNet
+/// networks (their adaptive pools make the classifier independent of the size).
+pub fn zoo_input(name: &str) -> Vec<usize> {
+    let s = convlab::models::spec(name).unwrap();
+    let [h, w] = match s.input_size {
+        [224, 224] if name == "alexnet" => [64, 64],
+        [224, 224] => [32, 32],
+        hw => hw,
+    };
+    vec![2, s.in_channels, h, w]
+}

@@ -166,14 +166,7 @@ pub(super) fn fold(imp: &mut Importer, node: &NodeProto) -> Result<bool, Error> 
     // Every folded constant is kept: the budget counts them all (a size-preserving op on a
     // large initializer, such as Identity or Transpose of a weight, fits the budget that the
     // initializers add; only the ops above that make data are held to MAX_FOLDED).
-    let n: usize = folded.dims().iter().product();
-    let left = imp.fold_limit.saturating_sub(imp.folded.get());
-    if n > left {
-        return Err(Error::Invalid(format!(
-            "a constant of shape {:?} is too large to compute at import ({left} more values allowed for this file)",
-            folded.dims()
-        )));
-    }
+    let n: usize = within_budget(imp, folded.dims(), usize::MAX)?.iter().product();
     imp.folded.set(imp.folded.get() + n);
     imp.define(node, vec![Val::Const(folded)])?;
     Ok(true)
@@ -191,9 +184,15 @@ pub(super) fn fold_limit(model: &crate::onnx::Model) -> usize {
     (1usize << 20).saturating_add(model.proto().encoded_len().saturating_mul(4))
 }
 
-/// `dims`, checked against [`MAX_FOLDED`] and what is left of the importer's budget.
+/// `dims`, checked against [`MAX_FOLDED`] and what is left of the importer's budget (for the
+/// ops that make data).
 fn folded_size_in(imp: &Importer, dims: Vec<usize>) -> Result<Vec<usize>, Error> {
-    let left = imp.fold_limit.saturating_sub(imp.folded.get()).min(MAX_FOLDED);
+    within_budget(imp, dims, MAX_FOLDED)
+}
+
+/// `dims`, checked to hold at most `cap` values and what is left of the importer's budget.
+fn within_budget(imp: &Importer, dims: Vec<usize>, cap: usize) -> Result<Vec<usize>, Error> {
+    let left = imp.fold_limit.saturating_sub(imp.folded.get()).min(cap);
     match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
         Some(n) if n <= left => Ok(dims),
         _ => Err(Error::Invalid(format!(
